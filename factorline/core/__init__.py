@@ -1,0 +1,1 @@
+"""Operator contract and registry, pipeline document, compiler and executor."""

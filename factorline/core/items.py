@@ -1,0 +1,123 @@
+"""What an item is once probed and decoded: plain containers shared by media/ and operators.
+
+Operators never touch decoders; they receive these objects. Frames are RGB uint8, possibly
+downscaled for analysis: ``scale`` converts analysis pixels back to source pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """The probe of one item; ``width``/``height`` are display size (rotation applied)."""
+
+    id: str  # "sha256:<hex>" of the file bytes
+    path: str
+    kind: str  # "video" | "image"
+    duration_s: float | None
+    width: int
+    height: int
+    fps: float | None
+    has_audio: bool = False
+    rotation: int = 0  # degrees clockwise applied to decoded frames to get display orientation
+    container: str = ""
+    frame_count: int | None = None
+
+    def record(self) -> dict:
+        """The ``item`` section of a result record."""
+        return {
+            "id": self.id,
+            "path": self.path,
+            "kind": self.kind,
+            "duration_s": self.duration_s,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+        }
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FrameBatch:
+    """Sampled frames of one item, in display orientation.
+
+    images: (N, H, W, 3) uint8 RGB; times: (N,) seconds taken from the frames' own
+    timestamps (so variable frame rate is honoured); scale: source px per analysis px.
+    """
+
+    images: np.ndarray
+    times: np.ndarray
+    source_width: int
+    source_height: int
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(f"frames must be (N,H,W,3) uint8, got {self.images.shape} {self.images.dtype}")
+        if len(self.times) != len(self.images):
+            raise ValueError(f"{len(self.times)} timestamps for {len(self.images)} frames")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def gray(self) -> np.ndarray:
+        """(N, H, W) float32 luma (BT.601), computed once."""
+        cached = self.__dict__.get("_gray")
+        if cached is None:
+            weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            cached = self.images.astype(np.float32) @ weights
+            self.__dict__["_gray"] = cached
+        return cached
+
+
+@dataclass
+class AudioTrack:
+    """Mono float32 samples in [-1, 1]; empty when the item has no audio stream."""
+
+    samples: np.ndarray
+    sample_rate: int = 16000
+    start_s: float = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+    @classmethod
+    def silent(cls, sample_rate: int = 16000) -> "AudioTrack":
+        return cls(np.zeros(0, dtype=np.float32), sample_rate)
+
+
+@dataclass
+class Sampling:
+    """How frames are sampled from an item (the pipeline's ``sampling`` section)."""
+
+    fps: float = 1.0
+    max_frames: int = 64
+    max_side: int = 1280  # analysis frames are downscaled so that max(H, W) <= max_side
+    audio_rate: int = 16000
+
+
+@dataclass
+class Limits:
+    """Caps that protect a run from hostile or huge media."""
+
+    max_file_bytes: int = 8 * 1024**3
+    max_pixels: int = 8192 * 8192  # per frame, at source resolution
+    max_duration_s: float = 6 * 3600.0
+    max_frames: int = 2048  # sampled frames per item
+    item_timeout_s: float = 300.0
+    containers: frozenset[str] = field(
+        default_factory=lambda: frozenset(
+            {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "flv", "gif", "ogg", "mpeg"}
+        )
+    )
+    image_formats: frozenset[str] = field(
+        default_factory=lambda: frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+    )

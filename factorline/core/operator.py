@@ -1,0 +1,158 @@
+"""The operator contract: an operator is declared once, and that declaration feeds the
+engine, the compiler, the CLI listing, the HTTP palette and the editor's forms.
+
+    @operator(name="black_border", version=1, title="Black borders", group="layout",
+              params=BorderParams, inputs={"frames": Input(Kind.FRAMES, "sampled frames")},
+              fields={"top": Field("int", "bar height in source px"), ...})
+    def black_border(inputs, params, *, item, resources) -> dict: ...
+
+``run`` receives its declared inputs by name, its validated parameters, the item's probe and
+the resources it named (loaded once per process), and returns exactly its declared fields
+plus ``evidence``. The math lives in pure functions beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from ..kinds import DTYPES, Kind, edge_kind, value_fits
+from .items import MediaInfo
+
+EVIDENCE_FIELD = "evidence"
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: Kind
+    description: str = ""
+    optional: bool = False
+
+    def schema(self) -> dict:
+        return {"kind": self.kind.value, "description": self.description, "optional": self.optional}
+
+
+@dataclass(frozen=True)
+class Field:
+    dtype: str
+    description: str = ""
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+
+    @property
+    def kind(self) -> Kind:
+        return edge_kind(self.dtype)
+
+    def schema(self) -> dict:
+        out = {"dtype": self.dtype, "kind": self.kind.value, "description": self.description}
+        if self.unit:
+            out["unit"] = self.unit
+        return out
+
+
+class RunFn(Protocol):
+    def __call__(self, inputs: dict[str, Any], params: Any, *, item: MediaInfo, resources: dict) -> dict: ...
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    name: str
+    version: int
+    title: str
+    description: str
+    group: str
+    params: type[BaseModel]
+    inputs: dict[str, Input]
+    fields: dict[str, Field]
+    run: RunFn
+    resources: tuple[str, ...] = ()
+    item_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"video", "image"}))
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def output_fields(self) -> dict[str, Field]:
+        """Declared fields plus the evidence every factor carries."""
+        return {**self.fields, EVIDENCE_FIELD: Field("evidence", "where the factor was seen")}
+
+    def schema(self) -> dict:
+        """The JSON the CLI, the HTTP palette and the editor all read."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "group": self.group,
+            "item_kinds": sorted(self.item_kinds),
+            "params": self.params.model_json_schema(),
+            "inputs": {n: i.schema() for n, i in self.inputs.items()},
+            "output": {
+                "kind": Kind.FACTOR.value,
+                "fields": {n: f.schema() for n, f in self.output_fields.items()},
+            },
+            "resources": list(self.resources),
+        }
+
+    def check_output(self, out: object) -> list[str]:
+        """Problems with a run's output against the declaration (empty when it fits)."""
+        if not isinstance(out, dict):
+            return [f"expected a dict of fields, got {type(out).__name__}"]
+        declared = self.output_fields
+        problems = [f"missing field {n!r}" for n in declared if n not in out]
+        problems += [f"undeclared field {n!r}" for n in out if n not in declared]
+        problems += [
+            f"field {n!r} expected {f.dtype}, got {out[n]!r:.80}"
+            for n, f in declared.items()
+            if n in out and not value_fits(f.dtype, out[n])
+        ]
+        return problems
+
+
+def operator(
+    *,
+    name: str,
+    version: int,
+    title: str,
+    group: str,
+    fields: dict[str, Field],
+    inputs: dict[str, Input] | None = None,
+    params: type[BaseModel] = NoParams,
+    resources: tuple[str, ...] = (),
+    item_kinds: tuple[str, ...] = ("video", "image"),
+    description: str | None = None,
+) -> Callable[[RunFn], RunFn]:
+    """Declare and register an operator; the function's docstring is its description."""
+
+    def wrap(fn: RunFn) -> RunFn:
+        from .registry import register
+
+        spec = OperatorSpec(
+            name=name,
+            version=version,
+            title=title,
+            description=description or (fn.__doc__ or "").strip().split("\n\n")[0],
+            group=group,
+            params=params,
+            inputs=dict(inputs or {"frames": Input(Kind.FRAMES, "sampled frames of the item")}),
+            fields=dict(fields),
+            run=fn,
+            resources=tuple(resources),
+            item_kinds=frozenset(item_kinds),
+        )
+        register(spec)
+        fn.spec = spec  # type: ignore[attr-defined]
+        return fn
+
+    return wrap

@@ -1,0 +1,114 @@
+"""One exception tree for everything factorline raises on purpose.
+
+    FactorlineError                  public message + context path + cause
+    ├── ConfigError                  a document the user wrote is wrong
+    │   ├── PipelineError            a pipeline document failed to compile (carries all issues)
+    │   └── RuleError                a condition or decision table is wrong or hostile
+    ├── MediaError                   an input item cannot be used
+    │   ├── UnsupportedMediaError    wrong container / kind / extension
+    │   ├── CorruptMediaError        the decoder gave up
+    │   └── MediaLimitError          pixels, frames, duration or size over a cap
+    ├── ItemTimeoutError             an item ran past its time budget
+    ├── OperatorError                an operator failed on an item
+    ├── ResourceError                a model / resource could not be loaded
+    └── RunDirError                  a run folder is missing, foreign or inconsistent
+
+Every error renders as "<path>: <message>" and serialises to the record shape
+``{"type": ..., "message": ..., "path": ...}`` used in result records and HTTP replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found while compiling a document, tied to the field it concerns."""
+
+    path: str
+    message: str
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "message": self.message, "code": self.code}
+
+
+class FactorlineError(Exception):
+    """Base of all deliberate errors. ``message`` is safe to show to users."""
+
+    def __init__(self, message: str, *, path: str = "", cause: BaseException | None = None):
+        self.message = message
+        self.path = path
+        self.cause = cause
+        super().__init__(f"{path}: {message}" if path else message)
+        if cause is not None:
+            self.__cause__ = cause
+
+    def to_record(self) -> dict:
+        return {"type": type(self).__name__, "message": self.message, "path": self.path or None}
+
+
+class ConfigError(FactorlineError):
+    pass
+
+
+class PipelineError(ConfigError):
+    """Compilation failed; ``issues`` lists every problem with its path."""
+
+    def __init__(self, issues: list[Issue], *, source: str = ""):
+        self.issues = list(issues)
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {i}" for i in self.issues)
+        super().__init__(f"{len(self.issues)} problem(s){where}:\n{lines}")
+
+    def to_record(self) -> dict:
+        record = super().to_record()
+        record["issues"] = [i.to_dict() for i in self.issues]
+        return record
+
+
+class RuleError(ConfigError):
+    pass
+
+
+class MediaError(FactorlineError):
+    pass
+
+
+class UnsupportedMediaError(MediaError):
+    pass
+
+
+class CorruptMediaError(MediaError):
+    pass
+
+
+class MediaLimitError(MediaError):
+    pass
+
+
+class ItemTimeoutError(FactorlineError):
+    pass
+
+
+class OperatorError(FactorlineError):
+    pass
+
+
+class ResourceError(FactorlineError):
+    pass
+
+
+class RunDirError(FactorlineError):
+    pass
+
+
+def error_record(exc: BaseException, *, path: str = "") -> dict:
+    """The ``error`` field of a result record for any exception, ours or not."""
+    if isinstance(exc, FactorlineError):
+        return exc.to_record()
+    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__, "path": path or None}

@@ -1,0 +1,109 @@
+"""The data kinds that flow on pipeline edges, and the field types inside factor outputs.
+
+A *kind* says what an edge carries (frames, audio, text, ...); the compiler refuses an edge
+whose kinds do not fit. A *dtype* says what one named field of a factor output holds; it
+fixes the Python check used by the contract tests, the Arrow type used for Parquet, and the
+value type the rules layer reasons about.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import pyarrow as pa
+
+
+class Kind(str, Enum):
+    VIDEO = "video"
+    FRAMES = "frames"
+    AUDIO = "audio"
+    IMAGE = "image"
+    TEXT = "text"
+    EMBEDDING = "embedding"
+    FACTOR = "factor"
+    SEGMENTS = "segments"
+    DECISION = "decision"
+
+
+# Kinds an item provides by itself, without a wire: every step asking for them gets the
+# shared decode of the item.
+SOURCE_KINDS = frozenset({Kind.FRAMES, Kind.AUDIO})
+
+
+def kinds_fit(produced: Kind, wanted: Kind) -> bool:
+    """Whether a value of kind ``produced`` may feed an input of kind ``wanted``."""
+    if produced == wanted:
+        return True
+    # A scalar factor field may feed anything that consumes factors; segments are factors too.
+    return wanted == Kind.FACTOR and produced in {Kind.SEGMENTS, Kind.TEXT}
+
+
+_SEGMENT = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])
+_LINE = pa.struct(
+    [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("score", pa.float64())]
+)
+_EVIDENCE = pa.struct(
+    [("t", pa.float64()), ("box", pa.list_(pa.float64())), ("text", pa.string()), ("score", pa.float64())]
+)
+
+# dtype -> (arrow type, kind the field carries on an edge, rules value type)
+DTYPES: dict[str, tuple[pa.DataType, Kind, str]] = {
+    "bool": (pa.bool_(), Kind.FACTOR, "bool"),
+    "int": (pa.int64(), Kind.FACTOR, "number"),
+    "float": (pa.float64(), Kind.FACTOR, "number"),
+    "str": (pa.string(), Kind.TEXT, "string"),
+    "list[float]": (pa.list_(pa.float64()), Kind.FACTOR, "list"),
+    "list[int]": (pa.list_(pa.int64()), Kind.FACTOR, "list"),
+    "list[str]": (pa.list_(pa.string()), Kind.FACTOR, "list"),
+    "segments": (pa.list_(_SEGMENT), Kind.SEGMENTS, "list"),
+    "lines": (pa.list_(_LINE), Kind.TEXT, "list"),
+    "evidence": (pa.list_(_EVIDENCE), Kind.FACTOR, "list"),
+    "embedding": (pa.list_(pa.float32()), Kind.EMBEDDING, "list"),
+}
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_list_of(v: object, check) -> bool:
+    return isinstance(v, list) and all(check(x) for x in v)
+
+
+def _is_record(keys: set[str]):
+    def check(v: object) -> bool:
+        return isinstance(v, dict) and set(v) <= keys
+
+    return check
+
+
+_CHECKS = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": _is_number,
+    "str": lambda v: isinstance(v, str),
+    "list[float]": lambda v: _is_list_of(v, _is_number),
+    "list[int]": lambda v: _is_list_of(v, lambda x: isinstance(x, int) and not isinstance(x, bool)),
+    "list[str]": lambda v: _is_list_of(v, lambda x: isinstance(x, str)),
+    "segments": lambda v: _is_list_of(v, _is_record({"start_s", "end_s"})),
+    "lines": lambda v: _is_list_of(v, _is_record({"start_s", "end_s", "text", "score"})),
+    "evidence": lambda v: _is_list_of(v, _is_record({"t", "box", "text", "score"})),
+    "embedding": lambda v: _is_list_of(v, _is_number),
+}
+
+
+def value_fits(dtype: str, value: object) -> bool:
+    """Whether ``value`` is a valid instance of ``dtype`` (``None`` means missing, allowed)."""
+    return value is None or _CHECKS[dtype](value)
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    return DTYPES[dtype][0]
+
+
+def edge_kind(dtype: str) -> Kind:
+    return DTYPES[dtype][1]
+
+
+def rule_type(dtype: str) -> str:
+    return DTYPES[dtype][2]

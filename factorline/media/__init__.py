@@ -1,0 +1,1 @@
+"""The only place that touches decoders: probe, decode, sample frames and audio, encode."""

@@ -1,0 +1,72 @@
+"""Writing media: used to build the sample set and test fixtures, never on the analysis path."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import av
+import numpy as np
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float = 25.0,
+    times: Sequence[float] | None = None,
+    audio: np.ndarray | None = None,
+    audio_rate: int = 16000,
+    codec: str = "libx264",
+    crf: int = 23,
+) -> Path:
+    """Encode RGB uint8 frames (H, W, 3; even sizes) to an MP4, optionally with mono audio.
+
+    ``times`` gives each frame's presentation time in seconds (variable frame rate);
+    otherwise frames are spaced 1/fps apart. ``audio`` is float32 mono in [-1, 1].
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    time_base = Fraction(1, 1000) if times is not None else Fraction(1, int(round(fps * 1000))) * 1000
+    with av.open(str(path), mode="w") as container:
+        stream = None
+        for index, frame in enumerate(frames):
+            if stream is None:
+                height, width = frame.shape[:2]
+                stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                stream.time_base = time_base
+                stream.codec_context.time_base = time_base
+                audio_stream = _add_audio_stream(container, audio_rate) if audio is not None else None
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            t = times[index] if times is not None else index / fps
+            video_frame.pts = int(round(t / float(time_base)))
+            video_frame.time_base = time_base
+            container.mux(stream.encode(video_frame))
+        if stream is None:
+            raise ValueError("write_video needs at least one frame")
+        container.mux(stream.encode(None))
+        if audio is not None:
+            _mux_audio(container, audio_stream, audio, audio_rate)
+    return path
+
+
+def _add_audio_stream(container, rate: int):
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = "mono"
+    return stream
+
+
+def _mux_audio(container, stream, samples: np.ndarray, rate: int, chunk: int = 1024) -> None:
+    samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    for start in range(0, len(samples), chunk):
+        block = samples[start : start + chunk][None, :]
+        frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))

@@ -1,0 +1,1 @@
+"""The built-in operator catalogue: importing this package registers every operator."""
