@@ -71,8 +71,13 @@ class FrameBatch:
         """(N, H, W) float32 luma (BT.601), computed once."""
         cached = self.__dict__.get("_gray")
         if cached is None:
-            weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-            cached = self.images.astype(np.float32) @ weights
+            # Frame by frame and channel by channel: a whole-batch float copy of RGB would
+            # cost 12 bytes per pixel (400 MB for one 8K frame) for nothing.
+            cached = np.empty(self.images.shape[:3], dtype=np.float32)
+            for out, image in zip(cached, self.images):
+                np.multiply(image[..., 0], np.float32(0.299), out=out, dtype=np.float32)
+                out += image[..., 1] * np.float32(0.587)
+                out += image[..., 2] * np.float32(0.114)
             self.__dict__["_gray"] = cached
         return cached
 

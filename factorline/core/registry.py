@@ -29,6 +29,15 @@ def register(spec: OperatorSpec) -> None:
     versions[spec.version] = spec
 
 
+def unregister(spec: OperatorSpec) -> None:
+    """Remove one operator version (plugin reloads, tests that declare throwaway operators)."""
+    versions = _OPERATORS.get(spec.name, {})
+    if versions.get(spec.version) is spec:
+        del versions[spec.version]
+        if not versions:
+            del _OPERATORS[spec.name]
+
+
 def _load_catalogue() -> None:
     global _loaded_catalogue
     if _loaded_catalogue:

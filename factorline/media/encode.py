@@ -45,6 +45,9 @@ def write_video(
             t = times[index] if times is not None else index / fps
             video_frame.pts = int(round(t / float(time_base)))
             video_frame.time_base = time_base
+            # Without a duration the MP4 muxer under-reports a VFR stream's length.
+            next_t = times[index + 1] if times is not None and index + 1 < len(times) else t + 1.0 / fps
+            video_frame.duration = max(1, int(round((next_t - t) / float(time_base))))
             container.mux(stream.encode(video_frame))
         if stream is None:
             raise ValueError("write_video needs at least one frame")

@@ -1,0 +1,176 @@
+"""The user's surface: ``factorline demo | run | validate | operators | decide``.
+
+Commands are thin: they parse arguments, call the library, and render with rich. Errors
+from the library are printed as ``path: message`` lines and exit with status 2 (bad input)
+or 1 (run finished with failed items when ``--strict``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import FactorlineError, PipelineError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
+console = Console()
+err_console = Console(stderr=True)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _fail(exc: FactorlineError) -> None:
+    if isinstance(exc, PipelineError):
+        err_console.print(f"[red bold]invalid pipeline[/]: {len(exc.issues)} problem(s)")
+        for issue in exc.issues:
+            err_console.print(f"  [yellow]{issue.path or '<document>'}[/]: {issue.message}", highlight=False)
+    else:
+        err_console.print(f"[red bold]error[/]: {exc}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _load(pipeline: Path) -> dict:
+    from .core.document import load_text
+
+    return load_text(pipeline)
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, str):
+        return value if len(value) <= 24 else value[:21] + "..."
+    return str(value)
+
+
+def _factor_cell(fields: dict | None) -> str:
+    if not fields:
+        return "-"
+    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, int, float, str)) and k != "evidence"]
+    return " ".join(f"{k}={_short(v)}" for k, v in scalars[:4])
+
+
+def results_table(records: list[dict], title: str) -> Table:
+    steps = list(dict.fromkeys(s for r in records for s in r["factors"]))
+    tables = list(dict.fromkeys(t for r in records for t in r["decisions"]))
+    table = Table(title=title, show_lines=False, expand=False)
+    table.add_column("item", overflow="fold")
+    for step in steps:
+        table.add_column(step, overflow="fold")
+    for name in tables:
+        table.add_column(name, overflow="fold")
+    for r in records:
+        cells = [Path(r["item"]["path"]).name]
+        cells += [_factor_cell(r["factors"].get(s)) for s in steps]
+        for name in tables:
+            d = r["decisions"].get(name) or {}
+            cells.append(f"[bold]{d.get('outcome')}[/] ({d.get('rule')})")
+        if r["error"]:
+            cells[0] += f"\n[red]{r['error']['type']}: {r['error']['message'][:80]}[/]"
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+def operators(as_json: bool = typer.Option(False, "--json", help="Full JSON schemas (what the server and editor read).")) -> None:
+    """List the operator catalogue."""
+    from .core.registry import list_operators
+
+    specs = list_operators()
+    if as_json:
+        typer.echo(json.dumps([s.schema() for s in specs], indent=2, ensure_ascii=False))
+        return
+    table = Table(title="factorline operators")
+    for col in ("id", "group", "title", "inputs", "fields"):
+        table.add_column(col, overflow="fold")
+    for s in specs:
+        inputs = ", ".join(f"{n}:{i.kind.value}" for n, i in s.inputs.items())
+        table.add_row(s.id, s.group, s.title, inputs, ", ".join(s.fields))
+    console.print(table)
+
+
+@app.command()
+def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML or JSON.")) -> None:
+    """Compile a pipeline and report every problem with its path; run its rule cases."""
+    from .core.compiler import compile_pipeline
+    from .rules import run_cases
+
+    try:
+        data = _load(pipeline)
+        plan = compile_pipeline(data, source=str(pipeline))
+        case_issues = run_cases(plan.decisions, data.get("decisions") or {})
+        if case_issues:
+            raise PipelineError(case_issues, source=str(pipeline))
+    except FactorlineError as exc:
+        _fail(exc)
+    console.print(f"[green]ok[/]: {plan.name} — {len(plan.steps)} steps, fingerprint {plan.fingerprint[:19]}…")
+
+
+@app.command()
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline YAML or JSON."),
+    inputs: list[str] = typer.Argument(..., help="Files, folders, globs or manifest files (.txt/.csv/.jsonl)."),
+    out: Path = typer.Option(Path("runs/latest"), "--out", "-o", help="Run folder to write."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Worker processes across items."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the step cache."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Step cache folder (default: $FACTORLINE_CACHE or ~/.cache/factorline)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any item failed."),
+) -> None:
+    """Run a pipeline over items and write results.jsonl and results.parquet."""
+    from .batch import expand_inputs, run_pipeline
+    from .core.records import read_jsonl
+
+    try:
+        doc = _load(pipeline)
+        paths = expand_inputs(inputs)
+        cache = None if no_cache else (cache_dir or "default")
+        summary = run_pipeline(doc, paths, out, workers=workers, cache_dir=cache)
+    except FactorlineError as exc:
+        _fail(exc)
+    records = list(read_jsonl(out / "results.jsonl"))
+    console.print(results_table(records, f"{summary.pipeline}: {summary.total} items"))
+    console.print(
+        f"[bold]{summary.succeeded}[/] succeeded, [bold]{summary.failed}[/] failed, {summary.skipped} skipped "
+        f"in {summary.seconds:.1f} s → {out}/results.jsonl, {out}/results.parquet"
+    )
+    if strict and summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder to write."),
+    samples: Optional[Path] = typer.Option(None, "--samples", help="Where to build the sample set (default ./data/samples)."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", "-w", min=1, max=64),
+) -> None:
+    """Build the bundled sample set if missing, run examples/video_audit.yaml on it, show the results."""
+    from .batch import expand_inputs, run_pipeline
+    from .core.records import read_jsonl
+    from .samples import build_sample_set, default_sample_dir, load_ground_truth
+
+    try:
+        dest = build_sample_set(samples or default_sample_dir(), progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+        doc = _load(EXAMPLES / "video_audit.yaml")
+        paths = expand_inputs([str(dest / "videos")])
+        summary = run_pipeline(doc, paths, out, workers=workers)
+    except FactorlineError as exc:
+        _fail(exc)
+    records = list(read_jsonl(out / "results.jsonl"))
+    console.print(results_table(records, f"{summary.pipeline} on the sample set ({dest})"))
+    expected = {str(dest / g["path"]): g.get("expected", {}) for g in load_ground_truth(dest)}
+    agree = sum(1 for r in records if r["decisions"].get("moderation", {}).get("outcome") == expected.get(r["item"]["path"], {}).get("moderation"))
+    console.print(f"decisions agree with the sample set's ground truth on [bold]{agree}/{len(records)}[/] items")
+    console.print(f"results: {out}/results.jsonl and {out}/results.parquet")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

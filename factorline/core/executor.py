@@ -1,0 +1,171 @@
+"""Run a compiled plan on one item: probe, decode once, every step in order, decide.
+
+Frames and audio are decoded lazily, at most once per item, and only when a step whose
+output is not cached needs them; every step sees the same FrameBatch, so operators batch
+their work across all frames. Any failure becomes the item's ``error`` field: the caller's
+run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FactorlineError, ItemTimeoutError, OperatorError, error_record
+from ..kinds import Kind
+from ..media import check_size, decode_audio, decode_frames, file_digest, probe
+from .cache import NullCache, StepCache, cache_key, jsonable
+from .compiler import Plan, PlannedStep
+from .items import AudioTrack, FrameBatch, Limits, MediaInfo
+from .registry import GLOBAL_POOL, ResourcePool
+
+
+@dataclass
+class _ItemState:
+    """What one item has produced so far; decoded media is memoized here."""
+
+    path: str
+    info: MediaInfo
+    deadline: float
+    frames: FrameBatch | None = None
+    audio: AudioTrack | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    factors: dict[str, dict] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    decoded: bool = False
+
+    def check_deadline(self, where: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise ItemTimeoutError(f"item ran past its time limit (stopped before {where})", path=where)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 2)
+
+
+class Engine:
+    """Runs one compiled plan; resources and cache are injected so tests and servers share them."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        cache: StepCache | None = None,
+        resources: ResourcePool = GLOBAL_POOL,
+        limits: Limits | None = None,
+    ):
+        self.plan = plan
+        self.cache = cache or NullCache()
+        self.resources = resources
+        self.limits = limits or Limits()
+
+    # -- public -------------------------------------------------------------------------
+    def run_item(self, path: str | Path) -> dict:
+        """The result record of one item; never raises for a bad item."""
+        path = str(path)
+        started = time.perf_counter()
+        state: _ItemState | None = None
+        try:
+            state = self._open(path, started)
+            for step in self.plan.steps:
+                state.check_deadline(f"steps.{step.name}")
+                self._run_step(step, state)
+            error = None
+        except Exception as exc:  # every failure of one item is recorded, the run goes on
+            error = error_record(exc)
+        return self._record(path, state, error, started)
+
+    # -- stages -------------------------------------------------------------------------
+    def _open(self, path: str, started: float) -> _ItemState:
+        t0 = time.perf_counter()
+        check_size(Path(path), self.limits)  # before hashing: a huge file is refused unread
+        digest = file_digest(path)
+        cached = self.cache.get("probe", digest)
+        info = MediaInfo(**cached) if cached else probe(path, self.limits, digest=digest)
+        if not cached:
+            self.cache.put("probe", digest, info.to_dict())
+        info = MediaInfo(**{**info.to_dict(), "path": path})
+        if info.kind != self.plan.doc.input:
+            raise FactorlineError(f"pipeline {self.plan.name!r} takes {self.plan.doc.input} items, this is a {info.kind}", path="input")
+        state = _ItemState(path=path, info=info, deadline=time.monotonic() + self.limits.item_timeout_s)
+        state.timings["probe"] = _ms(t0)
+        return state
+
+    def _step_key(self, step: PlannedStep, state: _ItemState) -> str:
+        upstream = {name: [state.keys[w.step], w.field] for name, w in sorted(step.wires.items())}
+        sources = sorted(step.source_inputs)
+        sampling = self.plan.doc.sampling.model_dump(mode="json") if sources else None
+        return cache_key(state.info.id, step.spec.id, step.params_json(), sampling, sources, upstream)
+
+    def _run_step(self, step: PlannedStep, state: _ItemState) -> None:
+        key = self._step_key(step, state)
+        state.keys[step.name] = key
+        cached = self.cache.get("step", key)
+        if cached is not None:
+            state.factors[step.name] = cached
+            return
+        inputs = self._inputs(step, state)
+        t0 = time.perf_counter()
+        resources = self.resources.get(step.spec.resources)
+        try:
+            out = step.spec.run(inputs, step.params, item=state.info, resources=resources)
+        except FactorlineError as exc:
+            if not exc.path:
+                exc.path = f"steps.{step.name}"
+            raise
+        except Exception as exc:
+            raise OperatorError(f"{step.spec.id} failed: {type(exc).__name__}: {exc}", path=f"steps.{step.name}", cause=exc) from exc
+        problems = step.spec.check_output(out)
+        if problems:
+            raise OperatorError(f"{step.spec.id} broke its contract: {'; '.join(problems)}", path=f"steps.{step.name}")
+        state.timings[step.name] = _ms(t0)
+        out = jsonable(out)
+        self.cache.put("step", key, out)
+        state.factors[step.name] = out
+
+    def _inputs(self, step: PlannedStep, state: _ItemState) -> dict[str, Any]:
+        inputs: dict[str, Any] = {name: state.factors[w.step][w.field] for name, w in step.wires.items()}
+        for name in step.source_inputs:
+            kind = step.spec.inputs[name].kind
+            inputs[name] = self._frames(state) if kind == Kind.FRAMES else self._audio(state)
+        return inputs
+
+    def _frames(self, state: _ItemState) -> FrameBatch:
+        if state.frames is None:
+            t0 = time.perf_counter()
+            state.frames = decode_frames(state.path, state.info, self.plan.sampling, self.limits, deadline=state.deadline)
+            state.timings["decode"] = state.timings.get("decode", 0.0) + _ms(t0)
+        return state.frames
+
+    def _audio(self, state: _ItemState) -> AudioTrack:
+        if state.audio is None:
+            t0 = time.perf_counter()
+            state.audio = decode_audio(state.path, state.info, self.plan.sampling, self.limits, deadline=state.deadline)
+            state.timings["decode_audio"] = _ms(t0)
+        return state.audio
+
+    # -- record -------------------------------------------------------------------------
+    def _record(self, path: str, state: _ItemState | None, error: dict | None, started: float) -> dict:
+        item = state.info.record() if state else _unprobed_item(path)
+        factors = state.factors if state else {}
+        decisions = self.plan.decisions.decide(factors, error=error)
+        timings = dict(state.timings) if state else {}
+        timings["total"] = _ms(started)
+        return {
+            "item": item,
+            "factors": factors,
+            "decisions": jsonable(decisions),
+            "error": error,
+            "pipeline": {"name": self.plan.name, "fingerprint": self.plan.fingerprint},
+            "timings_ms": timings,
+        }
+
+
+def _unprobed_item(path: str) -> dict:
+    try:
+        digest = file_digest(path)
+    except Exception:
+        digest = None
+    return {"id": digest, "path": path, "kind": None, "duration_s": None, "width": None, "height": None, "fps": None}

@@ -1,0 +1,113 @@
+"""Result records to JSONL and Parquet, in the one shape DESIGN.md shows.
+
+The Parquet schema is derived from the plan (each factor field's dtype fixes its Arrow
+type), so every run of a pipeline writes the same typed columns: ``factors.border.area_ratio``
+is a float64 whether or not the first item failed. ``decisions.<table>.hits`` is stored as a
+JSON string because the values a rule reads differ from rule to rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..kinds import arrow_type
+from .cache import jsonable
+from .compiler import Plan
+
+_ITEM = pa.struct(
+    [
+        ("id", pa.string()),
+        ("path", pa.string()),
+        ("kind", pa.string()),
+        ("duration_s", pa.float64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("fps", pa.float64()),
+    ]
+)
+_ERROR = pa.struct([("type", pa.string()), ("message", pa.string()), ("path", pa.string())])
+_PIPELINE = pa.struct([("name", pa.string()), ("fingerprint", pa.string())])
+_DECISION = pa.struct(
+    [("outcome", pa.string()), ("rule", pa.string()), ("explanation", pa.string()), ("hits", pa.string())]
+)
+
+
+def record_schema(plan: Plan) -> pa.Schema:
+    factors = pa.struct(
+        [
+            (step, pa.struct([(name, arrow_type(dtype)) for name, dtype in fields.items()]))
+            for step, fields in plan.field_dtypes.items()
+        ]
+    )
+    decisions = pa.struct([(table, _DECISION) for table in plan.decisions.names])
+    return pa.schema(
+        [
+            ("item", _ITEM),
+            ("factors", factors),
+            ("decisions", decisions),
+            ("error", _ERROR),
+            ("pipeline", _PIPELINE),
+            ("timings_ms", pa.map_(pa.string(), pa.float64())),
+        ]
+    )
+
+
+def _flatten_decisions(decisions: dict) -> dict:
+    return {
+        table: {**{k: v for k, v in d.items() if k != "hits"}, "hits": json.dumps(d.get("hits", []), ensure_ascii=False)}
+        for table, d in (decisions or {}).items()
+    }
+
+
+def _arrow_row(record: dict, schema: pa.Schema) -> dict:
+    factor_fields = schema.field("factors").type
+    factors = {}
+    for step_field in factor_fields:
+        values = record["factors"].get(step_field.name)
+        factors[step_field.name] = None if values is None else {f.name: values.get(f.name) for f in step_field.type}
+    return {**record, "factors": factors, "decisions": _flatten_decisions(record["decisions"]),
+            "timings_ms": list((record.get("timings_ms") or {}).items())}
+
+
+def write_parquet(records: Iterable[dict], path: str | Path, plan: Plan) -> Path:
+    schema = record_schema(plan)
+    rows = [_arrow_row(r, schema) for r in records]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def dumps_record(record: dict) -> str:
+    return json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    """Records of a JSONL file; a torn last line (a crash mid-write) is skipped."""
+    with Path(path).open("r", encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def write_jsonl(records: Iterable[dict], path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(dumps_record(record) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,201 @@
+"""Decision-table documents -> ``CompiledDecisions``, collecting every problem with its path.
+
+Checks, all reported together: the document's shape (pydantic), table names, duplicate or
+reserved rule ids, the default row (exactly one, last, without a condition), priorities,
+each condition (syntax, whitelist, limits, unknown step or field, types), rules that can never
+decide (behind an always-true rule, the same condition as an earlier rule, always false),
+and the shape of ``cases`` (known fields, values of the field's type).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from ..errors import Issue, RuleError
+from ..kinds import DTYPES, value_fits
+from .docs import ON_ERROR, ON_MISSING, TABLE_NAME_PATTERN, DecisionTableDoc, RuleDoc
+from .ir import BOOL, Const, Node
+from .language import parse
+from .tables import CompiledDecisions, CompiledRule, CompiledTable
+from .typecheck import check
+
+Fields = Mapping[str, Mapping[str, str]]
+_TRUE, _FALSE = Const(True, BOOL), Const(False, BOOL)
+_REQUIRED_CHOICE = {
+    "on_missing": "choose the outcome for items whose factors are missing, e.g. on_missing: review "
+    "(missing data never falls through to the default row)",
+    "on_error": "choose the outcome for items that failed, e.g. on_error: review",
+}
+
+
+def compile_condition(text: str, fields: Fields) -> Node:
+    """One condition, parsed and typed; raise RuleError naming every problem."""
+    node = parse(text)
+    typed, problems = check(node, dict(fields))
+    if problems:
+        err = RuleError("; ".join(message for _, message in problems))
+        err.code = problems[0][0]  # type: ignore[attr-defined]
+        raise err
+    return typed
+
+
+def compile_decisions(
+    tables: Mapping[str, Any], fields: Fields, *, path: str = "decisions"
+) -> tuple[CompiledDecisions, list[Issue]]:
+    """Compile every table. With issues, the result holds only the tables without rule problems."""
+    issues: list[Issue] = []
+    compiled: dict[str, CompiledTable] = {}
+    if not isinstance(tables, Mapping):
+        return CompiledDecisions(), [Issue(path, f"expected a mapping of name -> decision table, found {type(tables).__name__}", "type")]
+    for name, raw in tables.items():
+        where = f"{path}.{name}"
+        if not re.match(TABLE_NAME_PATTERN, str(name)):
+            issues.append(Issue(where, "table names are letters, digits and _, starting with a letter (they name output columns)", "name"))
+        doc = _table_doc(raw, where, issues)
+        if doc is not None:
+            table, found = _compile_table(str(name), doc, fields, where)
+            issues.extend(found)
+            if table is not None:
+                compiled[str(name)] = table
+    return CompiledDecisions(compiled), issues
+
+
+def _table_doc(raw: Any, where: str, issues: list[Issue]) -> DecisionTableDoc | None:
+    if isinstance(raw, DecisionTableDoc):
+        return raw
+    if not isinstance(raw, Mapping):
+        issues.append(Issue(where, f"expected a decision table (rules, on_missing, on_error), found {type(raw).__name__}", "type"))
+        return None
+    try:
+        return DecisionTableDoc.model_validate(dict(raw))
+    except ValidationError as exc:
+        issues.extend(_pydantic_issue(err, where) for err in exc.errors())
+        return None
+
+
+def _pydantic_issue(err: dict, where: str) -> Issue:
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+    key = err["loc"][-1] if err["loc"] else ""
+    if err["type"] == "missing" and key in _REQUIRED_CHOICE and len(err["loc"]) == 1:
+        return Issue(where + loc, _REQUIRED_CHOICE[key], "missing")
+    message = err["msg"]
+    if key == "id" and err["type"] == "string_pattern_mismatch":
+        message = "rule ids are letters, digits, _ and -, starting with a letter or _"
+    found = err.get("input")
+    if err["type"] not in {"missing", "extra_forbidden"} and not isinstance(found, (dict, list)):
+        message += f" (found {found!r:.60})"
+    return Issue(where + loc, message, err["type"])
+
+
+def _compile_table(name: str, doc: DecisionTableDoc, fields: Fields, where: str) -> tuple[CompiledTable | None, list[Issue]]:
+    issues: list[Issue] = []
+    _check_ids(doc, where, issues)
+    _check_rows(doc, where, issues)
+    conds = {i: _condition(r.when, fields, f"{where}.rules[{i}].when", issues)
+             for i, r in enumerate(doc.rules) if not r.default and r.when and r.when.strip()}
+    _check_cases(doc, fields, where, issues)
+    if issues or any(c is None for c in conds.values()):
+        return None, issues
+    rules = [CompiledRule.build(r.id, r.outcome, r.reason, conds[i], i, r.priority or 0)
+             for i, r in enumerate(doc.rules) if not r.default]
+    if doc.policy == "priority":
+        rules.sort(key=lambda r: -r.priority)  # stable: equal priorities keep document order
+    d = len(doc.rules) - 1
+    default = CompiledRule.build(doc.rules[d].id, doc.rules[d].outcome, doc.rules[d].reason, _TRUE, d)
+    _check_reachable(doc.policy, rules, default, where, issues)
+    table = CompiledTable(name, doc.policy, tuple(rules), default, doc.on_missing, doc.on_error)
+    return (None if issues else table), issues
+
+
+def _condition(text: str, fields: Fields, where: str, issues: list[Issue]) -> Node | None:
+    try:
+        node = parse(text)
+    except RuleError as exc:
+        issues.append(Issue(where, exc.message, getattr(exc, "code", "rule_syntax")))
+        return None
+    typed, problems = check(node, dict(fields))
+    issues.extend(Issue(where, message, code) for code, message in problems)
+    return None if problems else typed
+
+
+def _check_ids(doc: DecisionTableDoc, where: str, issues: list[Issue]) -> None:
+    first: dict[str, int] = {}
+    for i, rule in enumerate(doc.rules):
+        if rule.id in (ON_MISSING, ON_ERROR):
+            issues.append(Issue(f"{where}.rules[{i}].id", f"'{rule.id}' is reserved for decisions no rule made; choose another id", "reserved_id"))
+        elif rule.id in first:
+            issues.append(Issue(f"{where}.rules[{i}].id", f"duplicate rule id '{rule.id}' (also rules[{first[rule.id]}]); ids must be unique", "duplicate_id"))
+        first.setdefault(rule.id, i)
+
+
+def _check_rows(doc: DecisionTableDoc, where: str, issues: list[Issue]) -> None:
+    defaults = [i for i, r in enumerate(doc.rules) if r.default]
+    if not defaults:
+        issues.append(Issue(f"{where}.rules", "the table needs a default row as its last rule, e.g. "
+                                              "{id: otherwise, default: true, outcome: accept}", "default_row"))
+    for i in defaults[1:]:
+        issues.append(Issue(f"{where}.rules[{i}].default", f"only one default row per table (the first is rules[{defaults[0]}])", "default_row"))
+    if defaults and defaults[0] != len(doc.rules) - 1:
+        issues.append(Issue(f"{where}.rules[{defaults[0]}].default", "the default row must be the last rule: rules after it would never be tried", "default_row"))
+    for i, rule in enumerate(doc.rules):
+        _check_row(doc.policy, rule, f"{where}.rules[{i}]", issues)
+
+
+def _check_row(policy: str, rule: RuleDoc, where: str, issues: list[Issue]) -> None:
+    has_condition = bool(rule.when and rule.when.strip())
+    if rule.default and has_condition:
+        issues.append(Issue(f"{where}.when", "the default row has no condition; remove 'when' or set default: false", "default_row"))
+    if not rule.default and not has_condition:
+        issues.append(Issue(f"{where}.when", "a rule needs a condition in 'when' (only the default row has none)", "missing"))
+    if policy == "priority" and not rule.default and rule.priority is None:
+        issues.append(Issue(f"{where}.priority", "policy 'priority' needs a priority on every rule but the default row", "priority"))
+    elif rule.priority is not None and (policy != "priority" or rule.default):
+        why = "the default row always comes last" if rule.default else f"policy '{policy}' tries rules in order"
+        issues.append(Issue(f"{where}.priority", f"priority is not used here: {why}; remove it", "priority"))
+
+
+def _check_reachable(policy: str, rules: list[CompiledRule], default: CompiledRule, where: str, issues: list[Issue]) -> None:
+    """Rules that can never decide. Under ``collect`` later rules still list their hits."""
+    always: CompiledRule | None = None
+    seen: dict[Node, CompiledRule] = {}
+    for rule in rules:
+        at = f"{where}.rules[{rule.index}].when"
+        if always is not None and policy != "collect":
+            issues.append(Issue(at, f"unreachable: rules[{always.index}] ('{always.id}') always matches and is tried before it", "unreachable"))
+        elif rule.cond == _FALSE:
+            issues.append(Issue(at, "never matches: the condition is always false", "unreachable"))
+        elif rule.cond == _TRUE:
+            always = always or rule
+        elif policy != "collect" and rule.cond in seen:
+            twin = seen[rule.cond]
+            issues.append(Issue(at, f"never decides: rules[{twin.index}] ('{twin.id}') has the same condition and is tried first", "unreachable"))
+        seen.setdefault(rule.cond, rule)
+    if always is not None:
+        issues.append(Issue(f"{where}.rules[{default.index}]", f"unreachable default row: rules[{always.index}] ('{always.id}') "
+                                                               "always matches; make that rule the default row", "unreachable"))
+
+
+def _check_cases(doc: DecisionTableDoc, fields: Fields, where: str, issues: list[Issue]) -> None:
+    ids = {r.id for r in doc.rules} | {ON_MISSING, ON_ERROR}
+    for i, case in enumerate(doc.cases):
+        at = f"{where}.cases[{i}]"
+        for key, value in case.given.items():
+            problem = _case_value_problem(key, value, fields)
+            if problem:
+                issues.append(Issue(f"{at}.given.{key}", problem, "case_invalid"))
+        if case.rule is not None and case.rule not in ids:
+            issues.append(Issue(f"{at}.rule", f"no rule '{case.rule}' in this table; rules: {', '.join(sorted(ids))}", "case_invalid"))
+
+
+def _case_value_problem(key: str, value: Any, fields: Fields) -> str | None:
+    step, _, name = key.partition(".")
+    if step not in fields or name not in fields[step]:
+        known = ", ".join(f"{s}.{f}" for s in sorted(fields) for f in sorted(fields[s]))
+        return f"unknown field '{key}'; write step.field, one of: {known}"
+    dtype = fields[step][name]
+    if dtype in DTYPES and not value_fits(dtype, value):
+        return f"{key} holds {dtype}, found {value!r:.60}"
+    return None

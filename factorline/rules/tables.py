@@ -1,0 +1,140 @@
+"""Compiled decision tables and the per-item decision (policies, missing values, failed items).
+
+``CompiledDecisions`` is the one compiled form both evaluators read: ``decide`` walks the
+rules of each table for one item (used by ``run`` and the HTTP service); ``decide_frame``
+(in ``vectorized``) decides a whole table of items with polars. Tests prove they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .docs import ON_ERROR, ON_MISSING
+from .evaluate import Fn, compile_node
+from .explain import evidence_of, leaves, record_value, render, sentence
+from .ir import Node, refs
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    id: str
+    outcome: str
+    reason: str
+    cond: Node  # Const(True) on the default row
+    index: int  # position in the document (rules[index])
+    priority: int = 0
+    test: Fn = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    leaves: tuple[tuple[str, Node, Fn], ...] = field(repr=False, compare=False, default=())
+    steps: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, id: str, outcome: str, reason: str, cond: Node, index: int, priority: int = 0) -> "CompiledRule":
+        shown = tuple((render(leaf), leaf, compile_node(leaf)) for leaf in leaves(cond))
+        steps = tuple(dict.fromkeys(r.path[0] for r in refs(cond)))
+        return cls(id, outcome, reason, cond, index, priority, compile_node(cond), shown, steps)
+
+    def values(self, factors: dict) -> dict[Node, Any]:
+        return {leaf: fn(factors) for _, leaf, fn in self.leaves}
+
+    def hit(self, factors: dict) -> dict:
+        """What the rule read: leaf text -> value, and the evidence of the steps it read."""
+        return {
+            "rule": self.id,
+            "values": {text: record_value(fn(factors)) for text, _, fn in self.leaves},
+            "evidence": evidence_of(factors, self.steps),
+        }
+
+
+@dataclass(frozen=True)
+class CompiledTable:
+    """``order``: the non-default rules in the order they are tried (by priority for ``priority``)."""
+
+    name: str
+    policy: str
+    order: tuple[CompiledRule, ...]
+    default: CompiledRule
+    on_missing: str
+    on_error: str
+
+    def decide(self, factors: dict, error: dict | None = None) -> dict:
+        if error:
+            return self._failed(error)
+        decider: CompiledRule | None = None
+        blocked: CompiledRule | None = None  # the first rule that read a missing value, if before any hit
+        hits: list[CompiledRule] = []
+        for rule in self.order:
+            matched = rule.test(factors)
+            if matched is None and decider is None and blocked is None:
+                blocked = rule
+            elif matched is True:
+                hits.append(rule)
+                decider = decider or (None if blocked else rule)
+            if (decider or blocked) and self.policy != "collect":
+                break
+        if blocked is not None:
+            result = self._missing(blocked, factors)
+        elif decider is not None:
+            result = self._decided(decider, factors)
+        else:
+            result = self._fell_through()
+        result["hits"] = [r.hit(factors) for r in hits]
+        if self.policy == "collect":
+            result["outcomes"] = list(dict.fromkeys([result["outcome"], *(r.outcome for r in hits)]))
+        return result
+
+    def _decided(self, rule: CompiledRule, factors: dict) -> dict:
+        text = sentence(rule.cond, rule.values(factors), evidence_of(factors, rule.steps))
+        return {"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text}
+
+    def _missing(self, rule: CompiledRule, factors: dict) -> dict:
+        values = rule.values(factors)
+        missing = [text for text, leaf, _ in rule.leaves if values[leaf] is None]
+        return {
+            "outcome": self.on_missing, "rule": ON_MISSING, "reason": f"{rule.id} could not be evaluated",
+            "explanation": f"{rule.id} could not be evaluated: {render(rule.cond, values)}",
+            "missing": missing,
+        }
+
+    def _fell_through(self) -> dict:
+        tried = [r.id for r in self.order]
+        listed = ", ".join(tried[:5]) + (f" and {len(tried) - 5} more" if len(tried) > 5 else "")
+        text = f"no rule matched ({listed})" if tried else "default"
+        return {"outcome": self.default.outcome, "rule": self.default.id, "reason": self.default.reason, "explanation": text}
+
+    def _failed(self, error: dict) -> dict:
+        what = f"{error.get('type') or 'Error'}: {error.get('message') or ''}" if isinstance(error, dict) else str(error)
+        return {"outcome": self.on_error, "rule": ON_ERROR, "reason": "the item failed",
+                "explanation": f"item failed — {what.strip()}"[:500], "hits": []}
+
+
+class CompiledDecisions:
+    """Every table of a pipeline, compiled once; decide one item or a frame of many."""
+
+    def __init__(self, tables: dict[str, CompiledTable] | None = None):
+        self.tables: dict[str, CompiledTable] = dict(tables or {})
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.tables)
+
+    def decide(self, factors: dict[str, dict] | None, *, error: dict | None = None) -> dict[str, dict]:
+        """One item: ``{table: {outcome, rule, reason, explanation, hits[, outcomes][, missing]}}``."""
+        factors = factors if isinstance(factors, dict) else {}
+        return {name: table.decide(factors, error) for name, table in self.tables.items()}
+
+    def decide_frame(self, df):
+        """Many items at once (a polars DataFrame with ``step.field`` columns); see ``vectorized``."""
+        from .vectorized import decide_frame
+
+        return decide_frame(self, df)
+
+    def referenced_fields(self) -> set[str]:
+        """The ``step.field`` columns the rules read (what ``decide_frame`` needs)."""
+        return {ref.column for t in self.tables.values() for r in t.order for ref in refs(r.cond)}
+
+    def referenced_steps(self) -> set[str]:
+        return {c.split(".", 1)[0] for c in self.referenced_fields()}
+
+    def __repr__(self) -> str:
+        return f"CompiledDecisions({', '.join(self.names)})"

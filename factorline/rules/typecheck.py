@@ -1,0 +1,218 @@
+"""Resolve ``step.field`` references against the pipeline's fields and type every node.
+
+Collects every problem of one condition (unknown step or field, type mismatch, a list used
+where one value is needed) instead of stopping at the first. Sub-expressions without field
+references are folded into constants, so ``0.5 * 2`` is compiled once and an always-true
+condition is seen as the constant ``true``.
+
+An operation between a list and a value (``clarity.frame_scores < 0.3``) applies to each
+element; the other side must be a constant (the vectorized evaluator computes element-wise
+operations inside ``list.eval``, which cannot read other columns).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+
+from .evaluate import evaluate
+from .explain import render
+from .ir import (
+    BOOL, DTYPE_TYPES, NUMBER, RECORD_KEYS, STRING, UNKNOWN, Binary, Call, Const, ListLit, Logic, Member, Node, Ref,
+    Unary, describe, element_type, is_list, list_of, refs,
+)
+
+Problem = tuple[str, str]  # (issue code, message)
+
+
+def check(node: Node, fields: dict[str, dict[str, str]], *, condition: bool = True) -> tuple[Node, list[Problem]]:
+    """Type ``node``, as a condition (true/false) unless ``condition`` is False; with all problems."""
+    checker = _Checker(fields)
+    typed = checker.visit(node)
+    if condition and not checker.problems and typed.type != BOOL:
+        checker.problems.append(("rule_type", _not_a_condition(typed)))
+    return typed, checker.problems
+
+
+def _not_a_condition(node: Node, needs: str = "a condition must be true or false") -> str:
+    text = render(node)
+    if node.type == "list[bool]":
+        hint = "; wrap it in any(...), all(...) or count(...) > n"
+    else:
+        hint = f"; compare it, e.g. {text} > 0" if node.type == NUMBER else ""
+    return f"{needs}, but '{text}' is {describe(node.type)}{hint}"
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Checker:
+    def __init__(self, fields: dict[str, dict[str, str]]):
+        self.fields = fields
+        self.problems: list[Problem] = []
+
+    def error(self, code: str, message: str) -> str:
+        self.problems.append((code, message))
+        return UNKNOWN
+
+    def visit(self, node: Node) -> Node:
+        typed = getattr(self, f"_{type(node).__name__}")(node)
+        return self.fold(typed)
+
+    def fold(self, node: Node) -> Node:
+        """Replace a field-free scalar expression by its value."""
+        if isinstance(node, (Const, ListLit)) or node.type not in (BOOL, NUMBER, STRING) or refs(node):
+            return node
+        value = evaluate(node)
+        if value is None:
+            self.error("rule_type", f"'{render(node)}' has no value (division by zero?)")
+            return replace(node, type=UNKNOWN)
+        return Const(value, node.type)
+
+    # -- leaves ---------------------------------------------------------------------------
+    def _Const(self, node: Const) -> Node:
+        t = BOOL if isinstance(node.value, bool) else STRING if isinstance(node.value, str) else NUMBER
+        return replace(node, type=t)
+
+    def _ListLit(self, node: ListLit) -> Node:
+        self.error("rule_syntax", f"a list like {render(node)} can only follow 'in'")
+        return replace(node, type=UNKNOWN)
+
+    def _Ref(self, node: Ref) -> Node:
+        step, name = node.path[0], node.path[1]
+        if step not in self.fields:
+            steps = ", ".join(sorted(self.fields)) or "none"
+            return replace(node, type=self.error("unknown_step", f"unknown step '{step}'{_suggest(step, self.fields)} — steps: {steps}"))
+        fields = self.fields[step]
+        if name not in fields:
+            return replace(node, type=self.error(
+                "unknown_field", f"unknown field '{step}.{name}'{_suggest(name, fields)} — {step} has: {', '.join(sorted(fields))}"))
+        t = DTYPE_TYPES.get(fields[name])
+        if t is None:
+            return replace(node, type=self.error("rule_type", f"'{step}.{name}' holds {fields[name]}, which rules cannot read"))
+        return replace(node, type=self._key_type(node, t) if node.key else t, source=t)
+
+    def _key_type(self, node: Ref, t: str) -> str:
+        where = node.column
+        if not t.startswith("records["):
+            return self.error("rule_type", f"'{where}' is {describe(t)}; only lists of records have keys like '{node.key}'")
+        keys = RECORD_KEYS[t[8:-1]]
+        if node.key not in keys:
+            return self.error("unknown_field", f"unknown key '{node.key}' in '{where}'{_suggest(node.key, keys)} — "
+                                               f"its items have: {', '.join(sorted(keys))}")
+        return list_of(keys[node.key])
+
+    # -- operators ------------------------------------------------------------------------
+    def _Unary(self, node: Unary) -> Node:
+        operand = self.visit(node.operand)
+        wanted = BOOL if node.op == "not" else NUMBER
+        t = self.scalar_or_elementwise(node.op, [operand], wanted, wanted, allow_list=node.op == "-")
+        return replace(node, operand=operand, type=t)
+
+    def _Binary(self, node: Binary) -> Node:
+        left, right = self.visit(node.left), self.visit(node.right)
+        typed = replace(node, left=left, right=right)
+        if UNKNOWN in (left.type, right.type):
+            return replace(typed, type=UNKNOWN)
+        if node.op in ("+", "-", "*", "/"):
+            return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], NUMBER, NUMBER))
+        a, b = element_type(left.type) if is_list(left.type) else left.type, element_type(right.type) if is_list(right.type) else right.type
+        if a != b:
+            return replace(typed, type=self.error("rule_type", f"'{render(typed)}' compares {describe(a)} with {describe(b)}"))
+        if a != NUMBER and node.op not in ("==", "!="):
+            return replace(typed, type=self.error("rule_type", f"'{render(typed)}': {describe(a)} can only be compared with == or !="))
+        return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], a, BOOL))
+
+    def scalar_or_elementwise(self, op: str, args: list[Node], wanted: str, result: str, allow_list: bool = True) -> str:
+        """The type of ``op(args)``: ``result``, or a list of it when one argument is a list."""
+        if any(a.type == UNKNOWN for a in args):
+            return UNKNOWN
+        lists = [is_list(a.type) for a in args]
+        for a in args:
+            t = element_type(a.type) if is_list(a.type) and allow_list else a.type
+            if t != wanted:
+                return self.error("rule_type", f"'{op}' needs {describe(wanted)}, but '{render(a)}' is {describe(a.type)}")
+        if not any(lists):
+            return result
+        if sum(lists) > 1 or any(not isinstance(a, Const) for a, listed in zip(args, lists) if not listed):
+            return self.error("rule_type", f"'{op}' on a list works element by element against a constant; "
+                                           f"'{' and '.join(render(a) for a in args)}' mixes a list with another field")
+        return list_of(result)
+
+    def _Logic(self, node: Logic) -> Node:
+        operands = tuple(self.visit(o) for o in node.operands)
+        bad = [o for o in operands if o.type not in (BOOL, UNKNOWN)]
+        for o in bad:
+            self.error("rule_type", _not_a_condition(o, f"'{node.op}' needs true/false on both sides"))
+        t = UNKNOWN if bad or any(o.type == UNKNOWN for o in operands) else BOOL
+        return replace(node, operands=operands, type=t)
+
+    def _Member(self, node: Member) -> Node:
+        needle = self.visit(node.needle)
+        container = self._typed_list(node.container) if isinstance(node.container, ListLit) else self.visit(node.container)
+        typed = replace(node, needle=needle, container=container)
+        if UNKNOWN in (needle.type, container.type):
+            return replace(typed, type=UNKNOWN)
+        if isinstance(container, ListLit):
+            return replace(typed, type=self.scalar_or_elementwise("in", [needle], element_type(container.type), BOOL))
+        if container.type == STRING or (is_list(container.type) and not container.type.startswith("records[")):
+            wanted = STRING if container.type == STRING else element_type(container.type)
+            if needle.type != wanted:
+                return replace(typed, type=self.error(
+                    "rule_type", f"'{render(typed)}' looks for {describe(needle.type)} in {describe(container.type)}"))
+            return replace(typed, type=BOOL)
+        return replace(typed, type=self.error(
+            "rule_type", f"'in' needs a list [..], text or a list field on its right; '{render(container)}' is {describe(container.type)}"))
+
+    def _typed_list(self, node: ListLit) -> Node:
+        items = tuple(self._Const(i) for i in node.items)
+        kinds = {i.type for i in items}
+        if len(kinds) > 1:
+            return replace(node, items=items, type=self.error("rule_type", f"list {render(node)} mixes {' and '.join(sorted(map(describe, kinds)))}"))
+        return replace(node, items=items, type=list_of(kinds.pop()))
+
+    # -- functions ------------------------------------------------------------------------
+    def _Call(self, node: Call) -> Node:
+        args = tuple(self.visit(a) for a in node.args)
+        typed = replace(node, args=args)
+        if any(a.type == UNKNOWN for a in args):
+            return replace(typed, type=UNKNOWN)
+        return replace(typed, type=getattr(self, f"call_{node.name}")(typed))
+
+    def call_missing(self, node: Call) -> str:
+        return BOOL
+
+    def call_contains(self, node: Call) -> str:
+        return self.scalar_or_elementwise(f"{node.name}()", list(node.args), STRING, BOOL)
+
+    call_matches = call_contains
+
+    def call_abs(self, node: Call) -> str:
+        return self.scalar_or_elementwise("abs()", list(node.args), NUMBER, NUMBER)
+
+    def call_len(self, node: Call) -> str:
+        if node.args[0].type == STRING or is_list(node.args[0].type):
+            return NUMBER
+        return self.needs(node, "text or a list")
+
+    def call_count(self, node: Call) -> str:
+        return NUMBER if is_list(node.args[0].type) else self.needs(node, "a list")
+
+    def call_any(self, node: Call) -> str:
+        return BOOL if is_list(node.args[0].type) else self.needs(node, "a list")
+
+    def call_all(self, node: Call) -> str:
+        if node.args[0].type == "list[bool]":
+            return BOOL
+        return self.needs(node, "a list of true/false values, e.g. all(clarity.frame_scores > 0.5)")
+
+    def call_max(self, node: Call) -> str:
+        return NUMBER if node.args[0].type == "list[number]" else self.needs(node, "a list of numbers")
+
+    call_min = call_max
+
+    def needs(self, node: Call, what: str) -> str:
+        arg = node.args[0]
+        return self.error("rule_type", f"{node.name}() needs {what}, but '{render(arg)}' is {describe(arg.type)}")
