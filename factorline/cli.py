@@ -51,7 +51,8 @@ def _short(value: object) -> str:
 def _factor_cell(fields: dict | None) -> str:
     if not fields:
         return "-"
-    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, int, float, str)) and k != "evidence"]
+    # Zero counts and empty strings say little in a summary cell; floats, flags and labels say more.
+    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, float, str)) or (isinstance(v, int) and v)]
     return " ".join(f"{k}={_short(v)}" for k, v in scalars[:4])
 
 
@@ -166,6 +167,33 @@ def demo(
     agree = sum(1 for r in records if r["decisions"].get("moderation", {}).get("outcome") == expected.get(r["item"]["path"], {}).get("moderation"))
     console.print(f"decisions agree with the sample set's ground truth on [bold]{agree}/{len(records)}[/] items")
     console.print(f"results: {out}/results.jsonl and {out}/results.parquet")
+
+
+@app.command()
+def decide(
+    pipeline: Path = typer.Argument(..., help="Pipeline whose decision tables to apply."),
+    from_dir: Path = typer.Option(..., "--from", help="Run folder written by `factorline run`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: the run folder itself)."),
+) -> None:
+    """Re-evaluate decisions on a run's stored factors (no decoding, no models); show what changed."""
+    from .batch.decide import decide_run
+    from .core.compiler import compile_pipeline
+
+    try:
+        plan = compile_pipeline(_load(pipeline), source=str(pipeline))
+        summary = decide_run(plan, from_dir, out)
+    except FactorlineError as exc:
+        _fail(exc)
+    if summary.changes:
+        table = Table(title=f"{len(summary.changes)} decision(s) changed")
+        for col in ("item", "table", "before", "after", "why"):
+            table.add_column(col, overflow="fold")
+        for c in summary.changes:
+            table.add_row(Path(str(c["item"])).name, c["table"], str(c["before"]), f"[bold]{c['after']}[/]", f"{c['rule']}: {c['explanation']}")
+        console.print(table)
+    else:
+        console.print("no decision changed")
+    console.print(f"re-decided {summary.items} items in {summary.seconds * 1000:.0f} ms → {summary.out_dir}/results.jsonl")
 
 
 def main() -> None:

@@ -24,5 +24,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install -q --upgrade pip
 fi
 echo "setup: installing factorline and its dependencies into $VENV"
-"$VENV/bin/pip" install -q -e ".[dev]"
+# torch first and pinned: the CPU wheel; an unpinned resolve would pull CUDA packages.
+"$VENV/bin/pip" install -q "torch==2.13.0"
+"$VENV/bin/pip" install -q -e ".[dev,nsfw]"
+# rapidocr wants opencv-python and nudenet opencv-python-headless: both write cv2/, so check it.
+"$VENV/bin/python" -c "import cv2; cv2.imdecode"
 "$VENV/bin/python" -c "import av, numpy, polars, pyarrow, factorline; print('setup: ok, factorline', factorline.__version__)"

@@ -97,7 +97,7 @@ BOOL_ATOMS = [
     "any(a.xs in [0, 1])", "1 in a.xs", "a.x in a.xs", "any(-a.xs > 0)", "any(abs(a.xs) < 1)", "any(a.xs * 2 > 1)",
     "all(a.xs / 0 > 1)", "any(a.xs not in [0.5])", "missing(a.x)", "missing(a.xs)", "missing(max(a.xs))",
     "missing(a.segs)", "missing(b.t)", "missing(a.x / b.y)", "a.n in [0, 1, -1]", "any(a.evidence)",
-    "count(a.segs.start_s < a_const) >= 1".replace("a_const", "1"),
+    "count(a.segs.start_s < 1) >= 1", "any(a.xs / 3 > 0.1)", "a.x / 3 == b.y / 3",
 ]
 comparisons = st.tuples(numbers, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), numbers).map(" ".join)
 conditions = st.recursive(

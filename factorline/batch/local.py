@@ -129,13 +129,14 @@ def run_pipeline(
     write_parquet(ordered, out / "results.parquet", engine.plan)
     failed = sum(1 for r in ordered if r["error"])
     summary = RunSummary(str(out), engine.plan.name, engine.plan.fingerprint, len(paths), len(ordered) - failed, failed, 0, round(time.perf_counter() - started, 3))
-    _write_run_json(out, summary, workers, cache)
+    _write_run_json(out, summary, engine.plan.factors_fingerprint, workers, cache)
     return summary
 
 
-def _write_run_json(out: Path, summary: RunSummary, workers: int, cache: str | None) -> None:
+def _write_run_json(out: Path, summary: RunSummary, factors_fingerprint: str, workers: int, cache: str | None) -> None:
     meta = {
         **summary.to_dict(),
+        "factors_fingerprint": factors_fingerprint,
         "workers": workers,
         "cache": cache,
         "factorline": __version__,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Issue, PipelineError
 from ..kinds import SOURCE_KINDS, Kind, kinds_fit
-from .document import STEP_NAME_PATTERN, PipelineDoc, SamplingDoc, StepDoc
+from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
 from .items import Sampling
 from .operator import OperatorSpec
 from .registry import get_operator
@@ -57,6 +57,7 @@ class Plan:
     sampling: Sampling
     decisions: Any  # rules.CompiledDecisions
     fingerprint: str
+    factors_fingerprint: str
     field_dtypes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -156,17 +157,26 @@ def _order(steps: dict[str, PlannedStep], issues: list[Issue]) -> list[PlannedSt
         return []
 
 
-def fingerprint(doc: PipelineDoc, steps: list[PlannedStep]) -> str:
-    """Digest of the normalized document with operator versions and full parameters."""
-    body = {
-        "name": doc.name,
-        "input": doc.input,
-        "sampling": doc.sampling.model_dump(mode="json"),
-        "steps": {s.name: {"op": s.spec.id, "params": s.params_json(), "inputs": {k: f"{w.step}.{w.field}" for k, w in sorted(s.wires.items())}} for s in sorted(steps, key=lambda s: s.name)},
-        "decisions": doc.decisions,
-    }
+def _digest(body: dict) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def factors_fingerprint(doc: PipelineDoc, steps: list[PlannedStep]) -> str:
+    """Digest of what the factors depend on: input kind, sampling, operators, parameters, wires."""
+    return _digest({
+        "input": doc.input,
+        "sampling": doc.sampling.model_dump(mode="json"),
+        "steps": {
+            s.name: {"op": s.spec.id, "params": s.params_json(), "inputs": {k: f"{w.step}.{w.field}" for k, w in sorted(s.wires.items())}}
+            for s in steps
+        },
+    })
+
+
+def fingerprint(doc: PipelineDoc, steps: list[PlannedStep]) -> str:
+    """Digest of the normalized document: the factors' fingerprint, the name and the decisions."""
+    return _digest({"name": doc.name, "factors": factors_fingerprint(doc, steps), "decisions": doc.decisions})
 
 
 def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
@@ -190,7 +200,7 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
         return None, issues
     doc = PipelineDoc.model_validate({**data, "sampling": header.sampling.model_dump(exclude_unset=True)})
     sampling = Sampling(fps=doc.sampling.fps, max_frames=doc.sampling.max_frames, max_side=doc.sampling.max_side)
-    return Plan(doc, ordered, sampling, decisions, fingerprint(doc, ordered), dtypes), []
+    return Plan(doc, ordered, sampling, decisions, fingerprint(doc, ordered), factors_fingerprint(doc, ordered), dtypes), []
 
 
 def compile_pipeline(data: dict, *, source: str = "") -> Plan:
@@ -200,4 +210,4 @@ def compile_pipeline(data: dict, *, source: str = "") -> Plan:
     return plan
 
 
-__all__ = ["Plan", "PlannedStep", "Wire", "check_pipeline", "compile_pipeline", "fingerprint", "SamplingDoc"]
+__all__ = ["Plan", "PlannedStep", "Wire", "check_pipeline", "compile_pipeline", "factors_fingerprint", "fingerprint"]

@@ -49,6 +49,7 @@ from .cases import case_factors, redecide, run_cases
 from .compiler import compile_condition, compile_decisions
 from .docs import ON_ERROR, ON_MISSING, CaseDoc, DecisionTableDoc, RuleDoc
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
+from .vectorized import ERROR_COLUMN
 
 __all__ = [
     "CaseDoc",
@@ -56,6 +57,7 @@ __all__ = [
     "CompiledRule",
     "CompiledTable",
     "DecisionTableDoc",
+    "ERROR_COLUMN",
     "ON_ERROR",
     "ON_MISSING",
     "RuleDoc",

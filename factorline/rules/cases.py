@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ..errors import Issue
-from .docs import DecisionTableDoc
+from .docs import CaseDoc, DecisionTableDoc
 from .tables import CompiledDecisions
 
 _CASE_ERROR = {"type": "CaseFailure", "message": "the case marks the item as failed"}
 
 
-def case_factors(given: Mapping[str, Any]) -> dict[str, dict]:
-    """``{"border.area_ratio": 0.3}`` -> ``{"border": {"area_ratio": 0.3}}``."""
+def case_factors(case: CaseDoc) -> dict[str, dict]:
+    """A case's ``factors`` and ``given`` values as one item's factors (``{step: {field: value}}``)."""
     factors: dict[str, dict] = {}
-    for key, value in given.items():
-        step, _, name = str(key).partition(".")
+    for _, key, value in case.values():
+        step, _, name = key.partition(".")
         factors.setdefault(step, {})[name] = value
     return factors
 
@@ -29,7 +29,7 @@ def run_cases(compiled: CompiledDecisions, tables: Mapping[str, Any], *, path: s
             continue  # the table did not compile; its problems are reported by compile_decisions
         doc = raw if isinstance(raw, DecisionTableDoc) else DecisionTableDoc.model_validate(raw)
         for i, case in enumerate(doc.cases):
-            got = table.decide(case_factors(case.given), _CASE_ERROR if case.failed else None)
+            got = table.decide(case_factors(case), _CASE_ERROR if case.failed else None)
             if got["outcome"] != case.expect or (case.rule is not None and got["rule"] != case.rule):
                 label = f" '{case.name}'" if case.name else ""
                 wanted = f"'{case.expect}'" + (f" by rule '{case.rule}'" if case.rule else "")

@@ -48,10 +48,20 @@ class CaseDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200, title="Name", description="What the case shows.")
-    given: dict[str, Any] = Field(
-        default_factory=dict, title="Factor values",
-        description="step.field -> value, e.g. {border.area_ratio: 0.3}. Fields left out are missing.",
+    factors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, title="Factors",
+        description="step -> field -> value, as in a result record: {border: {area_ratio: 0.3}}. "
+        "Fields left out are missing.",
     )
+    given: dict[str, Any] = Field(
+        default_factory=dict, title="Factor values (short form)",
+        description="step.field -> value, e.g. {border.area_ratio: 0.3}; added to factors.",
+    )
+
+    def values(self) -> list[tuple[str, str, Any]]:
+        """(path below the case, step.field, value) for every value the case sets."""
+        nested = [(f"factors.{s}.{f}", f"{s}.{f}", v) for s, fields in self.factors.items() for f, v in fields.items()]
+        return nested + [(f"given.{k}", k, v) for k, v in self.given.items()]
     failed: bool = Field(False, title="Item failed", description="Treat the item as failed (tests on_error).")
     expect: str = Field(title="Expected outcome", **_OUTCOME)
     rule: str | None = Field(None, title="Expected rule", description="Optionally, the id of the rule that must decide.")

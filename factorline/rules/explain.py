@@ -42,7 +42,7 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return fmt_number(v)
     if isinstance(v, str):
-        return json.dumps(v if len(v) <= 40 else v[:39] + "…", ensure_ascii=False)
+        return quote(v if len(v) <= 40 else v[:39] + "…")
     if isinstance(v, list):
         if any(isinstance(e, dict) for e in v):
             return f"[{len(v)} item{'s' if len(v) != 1 else ''}]"
@@ -106,7 +106,16 @@ def _const(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, float):
         return fmt_number(v)
-    return json.dumps(v, ensure_ascii=False)
+    return quote(v)
+
+
+def quote(text: str) -> str:
+    """Text in quotes as the language reads it (as written: backslashes are not escapes)."""
+    if '"' not in text and not text.endswith("\\"):
+        return f'"{text}"'
+    if "'" not in text and not text.endswith("\\"):
+        return f"'{text}'"
+    return json.dumps(text, ensure_ascii=False)  # rare: both quotes inside; shown, not re-parsed
 
 
 # -- leaves and their values ----------------------------------------------------------------

@@ -146,7 +146,6 @@ class Call:
 Node = Union[Const, ListLit, Ref, Unary, Binary, Logic, Member, Call]
 
 ARITH_OPS = ("+", "-", "*", "/")
-COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
 
 # Functions that fold a list into one value: they end an element-wise computation.
 FOLDS = frozenset({"count", "any", "all", "max", "min", "len"})

@@ -23,7 +23,9 @@ nodes, ``MAX_STRING`` characters per string, ``MAX_LIST`` items per list, intege
 from __future__ import annotations
 
 import ast
+import io
 import math
+import tokenize
 import warnings
 
 from ..errors import RuleError
@@ -91,8 +93,7 @@ def parse(text: object) -> Node:
 
 
 def _python_ast(text: str) -> ast.Expression:
-    # Conditions come from YAML on one or several lines; Python needs them on one.
-    source = " ".join(text.strip().splitlines())
+    source = _raw_strings(" ".join(text.strip().splitlines()))  # YAML may fold a condition over lines
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "\d" in a regex: an invalid escape, kept as is
@@ -101,6 +102,22 @@ def _python_ast(text: str) -> ast.Expression:
         raise fail("rule_syntax", _syntax_message(source, exc)) from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         raise fail("rule_syntax", f"not a valid condition ({type(exc).__name__})") from None
+
+
+def _raw_strings(source: str) -> str:
+    """Read every quoted text as written: backslashes stay (``"\\bcasino\\d+"`` is a regex, not
+    a backspace). Unreadable text is returned as is; ``ast.parse`` then reports it."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return source
+    pieces, last = [], 0
+    for tok in tokens:
+        if tok.type == tokenize.STRING and not any(c in "rRfFbBuU" for c in tok.string[: tok.string.index(tok.string[-1])]):
+            offset = tok.start[1]
+            pieces.append(source[last:offset] + "r")
+            last = offset
+    return "".join(pieces) + source[last:]
 
 
 def _syntax_message(source: str, exc: SyntaxError) -> str:
@@ -114,13 +131,17 @@ def _syntax_message(source: str, exc: SyntaxError) -> str:
 
 
 def _check_size(tree: ast.AST) -> None:
-    """Depth and size limits, measured without recursion (the tree may be very deep)."""
+    """Depth and size limits, and no ``_names`` anywhere (dunder access), measured without
+    recursion: the tree may be very deep."""
     stack, count = [(tree, 0)], 0
     while stack:
         node, depth = stack.pop()
         if isinstance(node, _PLUMBING):
             continue
         count += 1
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        if name.startswith("_"):
+            raise fail("rule_forbidden", f"names starting with '_' are not allowed (found '{name}')")
         if depth > MAX_DEPTH:
             raise fail("rule_limit", f"condition is nested more than {MAX_DEPTH} levels deep; split it into rules")
         if count > MAX_NODES:
@@ -162,7 +183,8 @@ class _Builder:
         if op is not None:
             return Binary(op, self.build(node.left), self.build(node.right))
         if isinstance(node.op, ast.Pow):
-            raise fail("rule_forbidden", f"'**' is not allowed: powers can build enormous numbers (found '{self.snippet(node)}')")
+            found = self.snippet(node)
+            raise fail("rule_forbidden", f"'**' is not allowed: powers can build enormous numbers (found '{found}')")
         hint = {ast.BitAnd: "; write 'and'", ast.BitOr: "; write 'or'"}.get(type(node.op), "")
         raise fail("rule_forbidden", f"operator in '{self.snippet(node)}' is not supported; use + - * /{hint}")
 
@@ -189,12 +211,14 @@ class _Builder:
             raise fail("rule_forbidden", f"{name}() takes plain arguments only (found '{self.snippet(node)}')")
         if len(node.args) != FUNCTIONS[name]:
             n = FUNCTIONS[name]
-            raise fail("rule_syntax", f"{name}() takes {n} argument{'s' if n > 1 else ''}, found {len(node.args)} in '{self.snippet(node)}'")
+            plural = "s" if n > 1 else ""
+            raise fail("rule_syntax", f"{name}() takes {n} argument{plural}, found {len(node.args)} in '{self.snippet(node)}'")
         args = tuple(self.build(a) for a in node.args)
         if name == "matches":
             pattern = args[1]
             if not (isinstance(pattern, Const) and isinstance(pattern.value, str)):
-                raise fail("rule_type", f"matches() needs a pattern in quotes as its second argument (found '{self.snippet(node.args[1])}')")
+                found = self.snippet(node.args[1])
+                raise fail("rule_type", f"matches() needs a pattern in quotes as its second argument (found '{found}')")
             regex.check_pattern(pattern.value)
         return Call(name, args)
 
@@ -204,11 +228,10 @@ class _Builder:
             parts.append(cur.attr)
             cur = cur.value
         if not isinstance(cur, ast.Name):
-            raise fail("rule_forbidden", f"'.{parts[-1]}' can only follow a step name, as in step.field (found '{self.snippet(node)}')")
+            found = self.snippet(node)
+            raise fail("rule_forbidden", f"'.{parts[-1]}' can only follow a step name, as in step.field (found '{found}')")
         parts.append(cur.id)
         parts.reverse()
-        if any(p.startswith("_") for p in parts):
-            raise fail("rule_forbidden", f"names starting with '_' are not allowed (found '{self.snippet(node)}')")
         if len(parts) > 3:
             raise fail("rule_syntax", f"'{self.snippet(node)}' has too many dots; write step.field or step.field.key")
         return Ref(tuple(parts))
@@ -216,8 +239,6 @@ class _Builder:
     def _Name(self, node: ast.Name) -> Node:
         if node.id in _BOOL_NAMES:
             return Const(_BOOL_NAMES[node.id])
-        if node.id.startswith("_"):
-            raise fail("rule_forbidden", f"names starting with '_' are not allowed (found '{node.id}')")
         if node.id == "None":
             raise fail("rule_syntax", "None is not a value here; test a factor with missing(step.field)")
         raise fail("rule_syntax", f"unknown name '{node.id}'; refer to factors as step.field (e.g. border.area_ratio)")

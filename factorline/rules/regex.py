@@ -151,8 +151,15 @@ def _rust_reason(text: str) -> str:
     return "the regex engine refused it"
 
 
-@lru_cache(maxsize=4096)
 def search(pattern: str, text: str) -> bool:
-    """One match on the engine the vectorized evaluator uses (cached: rules repeat on texts)."""
+    """One match on the engine the vectorized evaluator uses (short texts are cached: the
+    same captions and labels come back item after item)."""
+    return _cached_search(pattern, text) if len(text) <= 1000 else _search(pattern, text)
+
+
+def _search(pattern: str, text: str) -> bool:
     return bool(pl.select(pl.lit(text, dtype=pl.String).str.contains(pattern)).item())
+
+
+_cached_search = lru_cache(maxsize=4096)(_search)
 

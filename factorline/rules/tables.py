@@ -34,6 +34,10 @@ class CompiledRule:
         steps = tuple(dict.fromkeys(r.path[0] for r in refs(cond)))
         return cls(id, outcome, reason, cond, index, priority, compile_node(cond), shown, steps)
 
+    def __reduce__(self):
+        # Closures do not pickle; the typed condition does, and rebuilds them (Ray, spawn).
+        return (CompiledRule.build, (self.id, self.outcome, self.reason, self.cond, self.index, self.priority))
+
     def values(self, factors: dict) -> dict[Node, Any]:
         return {leaf: fn(factors) for _, leaf, fn in self.leaves}
 

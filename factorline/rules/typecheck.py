@@ -18,8 +18,8 @@ from dataclasses import replace
 from .evaluate import evaluate
 from .explain import render
 from .ir import (
-    BOOL, DTYPE_TYPES, NUMBER, RECORD_KEYS, STRING, UNKNOWN, Binary, Call, Const, ListLit, Logic, Member, Node, Ref,
-    Unary, describe, element_type, is_list, list_of, refs,
+    ARITH_OPS, BOOL, DTYPE_TYPES, NUMBER, RECORD_KEYS, SCALARS, STRING, UNKNOWN, Binary, Call, Const, ListLit, Logic,
+    Member, Node, Ref, Unary, describe, element_type, is_list, list_of, refs,
 )
 
 Problem = tuple[str, str]  # (issue code, message)
@@ -44,7 +44,9 @@ def _not_a_condition(node: Node, needs: str = "a condition must be true or false
 
 
 def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
+    """A likely intended name: one that starts with ``word``, or a close spelling."""
+    prefixed = [c for c in choices if c.startswith(word)]
+    close = prefixed if len(prefixed) == 1 else difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -63,7 +65,7 @@ class _Checker:
 
     def fold(self, node: Node) -> Node:
         """Replace a field-free scalar expression by its value."""
-        if isinstance(node, (Const, ListLit)) or node.type not in (BOOL, NUMBER, STRING) or refs(node):
+        if isinstance(node, (Const, ListLit)) or node.type not in SCALARS or refs(node):
             return node
         value = evaluate(node)
         if value is None:
@@ -84,11 +86,12 @@ class _Checker:
         step, name = node.path[0], node.path[1]
         if step not in self.fields:
             steps = ", ".join(sorted(self.fields)) or "none"
-            return replace(node, type=self.error("unknown_step", f"unknown step '{step}'{_suggest(step, self.fields)} — steps: {steps}"))
+            message = f"unknown step '{step}'{_suggest(step, self.fields)} — steps: {steps}"
+            return replace(node, type=self.error("unknown_step", message))
         fields = self.fields[step]
         if name not in fields:
-            return replace(node, type=self.error(
-                "unknown_field", f"unknown field '{step}.{name}'{_suggest(name, fields)} — {step} has: {', '.join(sorted(fields))}"))
+            message = f"unknown field '{step}.{name}'{_suggest(name, fields)} — {step} has: {', '.join(sorted(fields))}"
+            return replace(node, type=self.error("unknown_field", message))
         t = DTYPE_TYPES.get(fields[name])
         if t is None:
             return replace(node, type=self.error("rule_type", f"'{step}.{name}' holds {fields[name]}, which rules cannot read"))
@@ -116,13 +119,14 @@ class _Checker:
         typed = replace(node, left=left, right=right)
         if UNKNOWN in (left.type, right.type):
             return replace(typed, type=UNKNOWN)
-        if node.op in ("+", "-", "*", "/"):
+        if node.op in ARITH_OPS:
             return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], NUMBER, NUMBER))
-        a, b = element_type(left.type) if is_list(left.type) else left.type, element_type(right.type) if is_list(right.type) else right.type
+        a, b = (element_type(t) if is_list(t) else t for t in (left.type, right.type))
         if a != b:
             return replace(typed, type=self.error("rule_type", f"'{render(typed)}' compares {describe(a)} with {describe(b)}"))
         if a != NUMBER and node.op not in ("==", "!="):
-            return replace(typed, type=self.error("rule_type", f"'{render(typed)}': {describe(a)} can only be compared with == or !="))
+            message = f"'{render(typed)}': {describe(a)} can only be compared with == or !="
+            return replace(typed, type=self.error("rule_type", message))
         return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], a, BOOL))
 
     def scalar_or_elementwise(self, op: str, args: list[Node], wanted: str, result: str, allow_list: bool = True) -> str:
@@ -163,14 +167,15 @@ class _Checker:
                 return replace(typed, type=self.error(
                     "rule_type", f"'{render(typed)}' looks for {describe(needle.type)} in {describe(container.type)}"))
             return replace(typed, type=BOOL)
-        return replace(typed, type=self.error(
-            "rule_type", f"'in' needs a list [..], text or a list field on its right; '{render(container)}' is {describe(container.type)}"))
+        message = f"'in' needs a list [..], text or a list field on its right; '{render(container)}' is {describe(container.type)}"
+        return replace(typed, type=self.error("rule_type", message))
 
     def _typed_list(self, node: ListLit) -> Node:
         items = tuple(self._Const(i) for i in node.items)
         kinds = {i.type for i in items}
         if len(kinds) > 1:
-            return replace(node, items=items, type=self.error("rule_type", f"list {render(node)} mixes {' and '.join(sorted(map(describe, kinds)))}"))
+            message = f"list {render(node)} mixes {' and '.join(sorted(map(describe, kinds)))}"
+            return replace(node, items=items, type=self.error("rule_type", message))
         return replace(node, items=items, type=list_of(kinds.pop()))
 
     # -- functions ------------------------------------------------------------------------

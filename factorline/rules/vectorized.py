@@ -115,6 +115,8 @@ class Translator:
             # with a literal on the left (over all-null list.eval results, or columns whose
             # statistics say every row compares alike), and the frame then fails on length.
             return lift(COMPARE[_MIRROR[node.op]], [self(node.right), self(node.left)])
+        if isinstance(node, Binary) and node.op == "/" and isinstance(node.right, Const):
+            return lift(ARITH["/"], [self(node.left), _exact_divisor(node.right.value)])  # type: ignore[arg-type]
         if isinstance(node, Binary):
             build = ARITH.get(node.op) or COMPARE[node.op]
             return lift(build, [self(node.left), self(node.right)])
@@ -151,6 +153,13 @@ class Translator:
             return {"count_bool": counted.cast(pl.Float64), "any_bool": counted > 0, "all": counted == 0}[name]
         present = items.base.list.eval(items.fn(pl.element())).list.drop_nulls()
         return (present.list.max() if name == "max" else present.list.min()).cast(pl.Float64)
+
+
+def _exact_divisor(value: float) -> pl.Expr:
+    """``value`` as a computed column. Polars divides by a literal by multiplying with its
+    reciprocal, one ulp off IEEE division for about a third of all numbers; Python (the
+    per-item evaluator) divides exactly, and a threshold test on the result would disagree."""
+    return pl.int_range(pl.len(), dtype=pl.Int64).cast(pl.Float64) * 0.0 + value
 
 
 def _negate(x: pl.Expr) -> pl.Expr:

@@ -1,0 +1,133 @@
+"""Shared decode vs a naive loop, and a cached re-run vs the first run, in one run.
+
+- engine: the pipeline engine running 4 operator steps over the sample videos, cold cache:
+  each item is probed and decoded once (seeking where it pays) and every step shares frames;
+- naive: for every item and every operator, open the video, decode it front to back, keep
+  the frames nearest the same sampling times, and run that one operator;
+- cached: the same engine again on a warm step cache (nothing is decoded).
+
+Both paths must produce the same factors; targets: naive/engine >= 3, first/cached >= 20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import update_readme_row, write_result  # noqa: E402
+
+from factorline.core.cache import StepCache  # noqa: E402
+from factorline.core.compiler import compile_pipeline  # noqa: E402
+from factorline.core.executor import Engine  # noqa: E402
+from factorline.core.items import FrameBatch  # noqa: E402
+from factorline.media import probe, target_times  # noqa: E402
+from factorline.samples import build_sample_set, default_sample_dir  # noqa: E402
+
+OPERATORS = ["black_border", "clarity", "shot_cuts", "black_frames"]
+SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}
+
+
+def pipeline(ops: list[str]) -> dict:
+    return {"name": "bench_shared_decode", "input": "video", "sampling": SAMPLING, "steps": {op: {"op": op} for op in ops}}
+
+
+def naive_frames(path: str) -> FrameBatch:
+    """What an operator does on its own: open, decode every frame, keep the sampled ones."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        duration = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / 1e6
+        wanted = list(target_times(duration, SAMPLING["fps"], SAMPLING["max_frames"]))
+        images, times = [], []
+        for frame in container.decode(stream):
+            if wanted and frame.time is not None and frame.time >= wanted[0] - 1e-6:
+                scale = max(frame.width, frame.height) / SAMPLING["max_side"]
+                size = (frame.width, frame.height) if scale <= 1 else (round(frame.width / scale / 2) * 2, round(frame.height / scale / 2) * 2)
+                images.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                times.append(frame.time)
+                while wanted and wanted[0] <= frame.time + 1e-6:
+                    wanted.pop(0)
+        width, height = stream.width, stream.height
+    return FrameBatch(np.stack(images), np.array(times), width, height, scale=width / images[0].shape[1])
+
+
+def run_naive(plan, paths: list[str]) -> dict:
+    out = {}
+    for path in paths:
+        info = probe(path)
+        for step in plan.steps:
+            frames = naive_frames(path)
+            result = step.spec.run({"frames": frames}, step.params, item=info, resources={})
+            out[(path, step.name)] = result
+    return out
+
+
+def run_engine(plan, paths: list[str], cache_dir: Path) -> list[dict]:
+    engine = Engine(plan, cache=StepCache(cache_dir))
+    return [engine.run_item(p) for p in paths]
+
+
+def compare(naive: dict, records: list[dict]) -> list[str]:
+    """Steps whose factors differ between the two paths (they must not)."""
+    diffs = []
+    for record in records:
+        for step, fields in record["factors"].items():
+            other = json.loads(json.dumps(naive[(record["item"]["path"], step)]))
+            if other != fields:
+                diffs.append(f"{Path(record['item']['path']).name}:{step}")
+    return diffs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=Path, default=None)
+    args = parser.parse_args()
+    samples = build_sample_set(args.samples or default_sample_dir())
+    paths = sorted(str(p) for p in (samples / "videos").glob("*.mp4"))
+    plan = compile_pipeline(pipeline(OPERATORS))
+    with tempfile.TemporaryDirectory() as tmp:
+        run_engine(plan, paths[:1], Path(tmp) / "warmup")  # imports, resources, page cache
+        t0 = time.perf_counter()
+        naive = run_naive(plan, paths)
+        t_naive = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        records = run_engine(plan, paths, Path(tmp) / "cache")
+        t_engine = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cached = run_engine(plan, paths, Path(tmp) / "cache")
+        t_cached = time.perf_counter() - t0
+    diffs = compare(naive, records)
+    assert all("decode" not in r["timings_ms"] for r in cached), "a cached re-run decoded"
+    shared_ratio, cache_ratio = t_naive / t_engine, t_engine / t_cached
+    ok = shared_ratio >= 3 and cache_ratio >= 20 and not diffs
+    payload = {
+        "items": len(paths),
+        "operators": OPERATORS,
+        "sampling": SAMPLING,
+        "seconds": {"naive": round(t_naive, 3), "engine_cold": round(t_engine, 3), "engine_cached": round(t_cached, 4)},
+        "ratios": {"naive_over_engine": round(shared_ratio, 2), "first_over_cached": round(cache_ratio, 1)},
+        "targets": {"naive_over_engine": 3, "first_over_cached": 20},
+        "factor_differences": diffs,
+        "passed": ok,
+    }
+    write_result("shared_decode", payload)
+    update_readme_row(
+        "shared_decode",
+        f"{len(OPERATORS)} operators over {len(paths)} sample videos: engine vs naive per-operator decoding; cached re-run vs first run",
+        "≥3x; ≥20x",
+        f"{shared_ratio:.1f}x; {cache_ratio:.0f}x",
+        "pass" if ok else "FAIL",
+    )
+    print(json.dumps(payload, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

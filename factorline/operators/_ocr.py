@@ -1,0 +1,100 @@
+"""The OCR engine behind ``subtitles@1``: PP-OCRv4 (Chinese + Latin) as shipped, in ONNX form,
+by the ``rapidocr_onnxruntime`` package. Nothing is downloaded.
+
+The engine is a resource named ``ocr`` (loaded once per process by the resource pool). An
+operator only relies on the call signature of :class:`OcrEngine`::
+
+    engine(rgb: np.ndarray) -> list[OcrBox]   # (H, W, 3) uint8 RGB, boxes in its pixels
+
+so tests and other back-ends can inject any callable with that signature (a counting wrapper,
+a fake that returns fixed boxes, another OCR library).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.registry import resource
+
+# ONNX Runtime threads per session: small crops gain nothing beyond a few threads, and a
+# process that takes every core starves the other workers of a batch run.
+MAX_THREADS = 4
+
+
+@dataclass(frozen=True)
+class OcrBox:
+    """One recognised text box: axis-aligned ``(x0, y0, x1, y1)`` in the input image's pixels."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    score: float
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2.0
+
+
+def _threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cores))
+
+
+class OcrEngine:
+    """PP-OCRv4 detection + recognition, without the angle classifier (subtitles are upright).
+
+    Detection runs at the crop's own size (``det_limit_type="max"``: never upscaled to the
+    736 px minimum side RapidOCR uses by default, which would make a wide subtitle band
+    several times larger). Scores are not filtered here (``text_score=0``): the caller applies
+    its own ``min_score``. Calls are serialised by a lock: RapidOCR keeps per-call state on
+    the engine object, and ONNX Runtime already uses several threads per call.
+    """
+
+    def __init__(self, threads: int | None = None):
+        from rapidocr_onnxruntime import RapidOCR  # imported lazily: loads onnxruntime
+
+        self.threads = threads or _threads()
+        self._ocr = RapidOCR(
+            use_cls=False,
+            text_score=0.0,
+            det_limit_type="max",
+            intra_op_num_threads=self.threads,
+            inter_op_num_threads=1,
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self, rgb: np.ndarray) -> list[OcrBox]:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"OCR input must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+        bgr = np.ascontiguousarray(rgb[..., ::-1])  # RapidOCR reads arrays as BGR (OpenCV order)
+        with self._lock:
+            result, _elapsed = self._ocr(bgr, use_det=True, use_cls=False, use_rec=True)
+        boxes = []
+        for quad, text, score in result or []:
+            pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+            boxes.append(
+                OcrBox(
+                    float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()),
+                    str(text), float(score),
+                )
+            )
+        return boxes
+
+
+@resource("ocr")
+def load_ocr() -> OcrEngine:
+    """The shared PP-OCRv4 engine (about 15 MB of ONNX models, loads in well under a second)."""
+    return OcrEngine()

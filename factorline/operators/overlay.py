@@ -1,0 +1,415 @@
+"""Overlay operators: graphics laid over the picture (station logos, watermarks).
+
+How ``logo@1`` decides, in short (the pure functions below carry the details):
+
+1. **Distinct frames only.** A frame is kept when its 64-px thumbnail differs from the last
+   kept one by at least :data:`DISTINCT_LUMA` levels on average. A still image, a static
+   video or a slide shown for many samples collapses to one kept frame: persistence over
+   copies of the same picture says nothing, so with fewer than ``min_frames`` kept frames
+   there is no logo.
+2. **Persistent edges.** On the kept frames (reduced to at most 1279 px wide by block means),
+   the colour gradient (central differences, the strongest of R, G, B) is an *edge* where it
+   reaches :data:`EDGE_LEVEL`. A pixel is *static* when it is an edge in at least
+   ``min_persistence`` of the kept frames with the same orientation (coherence of the
+   doubled gradient angle >= :data:`MIN_COHERENCE`): the outline and letters of an overlay,
+   opaque or semi-transparent (a 70 % badge keeps 70 % of its own contrast), stay put while
+   the picture under it moves. Colour gradients keep a coloured badge's outline even where
+   the picture behind it has the same luma.
+3. **Bars are left out.** Black or blurred bars (:func:`~factorline.operators.layout.detect_bars`)
+   and a margin of :data:`BAR_MARGIN` px around their edge are removed first: a bar's edge is
+   the most persistent edge there is. Corners are taken inside the picture.
+4. **A compact shape in a corner.** Static pixels (specks removed) are grouped by a
+   :data:`GROUP_PX` px dilation. A group is a candidate when it lies within one corner region
+   (``corner_share`` of the picture's width and height), does not touch the picture's edge,
+   is at least :data:`MIN_SIDE_SHARE` of the height tall and wide, and looks like a graphic:
+   its outline encloses most of its box (solidity >= :data:`MIN_SOLIDITY`; a badge, a
+   framed or dense word) and it is either made of mostly horizontal/vertical strokes
+   (:data:`MIN_AXIS_SHARE`, text and boxes) or closed (solidity >= :data:`CLOSED_SOLIDITY`,
+   an emblem). A static camera also leaves static edges (a tree, a rock); those are open,
+   ragged shapes that touch the rest of the scene, and are not taken.
+5. **The box** is the candidate with the most static pixels, merged with static groups inside
+   or overlapping it (letters inside a badge), shrunk by the 1 px reach of the gradient and
+   converted to source px. ``persistence`` is the share of *all* sampled frames in which at
+   least half of its static pixels are edges.
+
+Limits: a logo over a static, textured background (a static camera on grass) merges with it
+and is missed; a logo that moves, or shows in fewer than ``min_persistence`` of the distinct
+frames, is not a static overlay; logos outside the corners (centre watermarks) are not looked
+for. Box accuracy is about 1 px at the working size (2 px at 1280 px analysis width).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as P
+from scipy import ndimage as ndi
+
+from ..core.items import FrameBatch, MediaInfo
+from ..core.operator import Field, operator
+from .layout import Bars, detect_bars
+from .temporal import _LUMA, batch_thumbnails, thumbnails
+
+# A kept frame differs from the previous kept one by this much (mean luma levels, 64-px thumbnails).
+DISTINCT_LUMA = 2.0
+# Edges are measured on frames reduced below this width (block means).
+WORK_WIDTH = 640
+# Colour gradient (central difference, levels over 2 px) from which a pixel is an edge.
+EDGE_LEVEL = 20.0
+# Orientation coherence (0..1) a static edge keeps over the frames where it is an edge.
+MIN_COHERENCE = 0.9
+# Pixels removed around bar edges (working px).
+BAR_MARGIN = 3
+# Static components smaller than this (8-connected pixels) are specks, dropped before grouping.
+MIN_SPECK = 4
+# Static pixels closer than about twice this (working px) are grouped into one shape.
+GROUP_PX = 2
+# A logo candidate is at least this share of the picture height, in both directions, and
+# has at least MIN_PIXELS static pixels.
+MIN_SIDE_SHARE = 0.04
+MIN_PIXELS = 40
+# Mean persistence of the non-static pixels around a shape's strokes above which the shape
+# sits in busy texture (edges everywhere most of the time) and is not judged.
+MAX_BUSY = 0.5
+# Shape tests (see the module docstring).
+MIN_SOLIDITY = 0.65
+CLOSED_SOLIDITY = 0.85
+MIN_AXIS_SHARE = 0.5
+# cos(2 theta) above this: the edge is within about 18 degrees of horizontal or vertical.
+AXIS_COS = 0.8
+# A frame shows the logo when this share of its static pixels are edges in it.
+PRESENT_SHARE = 0.5
+MAX_EVIDENCE = 5
+
+CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
+
+
+class LogoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    corner_share: float = P(
+        0.25,
+        gt=0.0,
+        le=0.5,
+        title="Corner size",
+        description="Size of each corner region searched for a logo, as a share of the picture's width and height.",
+    )
+    min_persistence: float = P(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        title="Persistence",
+        description="Share of the distinct sampled frames in which an edge must be present, at the same place "
+        "and orientation, to belong to a logo.",
+    )
+    min_frames: int = P(
+        4,
+        ge=2,
+        le=10_000,
+        title="Minimum frames",
+        description="Distinct sampled frames (near-duplicates counted once) needed to judge persistence; with "
+        "fewer there is no logo.",
+    )
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def distinct_frames(thumbs: np.ndarray, min_diff: float = DISTINCT_LUMA) -> np.ndarray:
+    """Indices of frames whose thumbnail differs from the last kept one by ``min_diff``
+    mean luma levels (the first frame is always kept)."""
+    n = len(thumbs)
+    if n == 0:
+        return np.zeros(0, int)
+    y = thumbs @ _LUMA
+    kept = [0]
+    for i in range(1, n):  # sequential by nature, over 64-px thumbnails: cheap
+        if float(np.abs(y[i] - y[kept[-1]]).mean()) >= min_diff:
+            kept.append(i)
+    return np.asarray(kept)
+
+
+def colour_gradients(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradients (gx, gy), each (N, H-2, W-2) float32, of (N, H, W, 3)
+    frames, taken in the channel where the gradient is strongest."""
+    x = images.astype(np.float32, copy=False)
+    gx = x[:, 1:-1, 2:] - x[:, 1:-1, :-2]
+    gy = x[:, 2:, 1:-1] - x[:, :-2, 1:-1]
+    strongest = np.argmax(gx * gx + gy * gy, axis=-1)[..., None]
+    return np.take_along_axis(gx, strongest, -1)[..., 0], np.take_along_axis(gy, strongest, -1)[..., 0]
+
+
+def edge_persistence(
+    gx: np.ndarray, gy: np.ndarray, edge_level: float = EDGE_LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: share of frames where it is an edge (N,...) -> (...), and the coherence
+    (0..1) of its orientation over those frames (mean of doubled-angle unit vectors)."""
+    m2 = gx * gx + gy * gy
+    edge = m2 >= edge_level * edge_level
+    safe = np.where(edge, m2, 1.0)
+    cos2 = np.where(edge, (gx * gx - gy * gy) / safe, 0.0).sum(axis=0)
+    sin2 = np.where(edge, 2.0 * gx * gy / safe, 0.0).sum(axis=0)
+    count = edge.sum(axis=0)
+    persistence = count / float(max(len(gx), 1))
+    coherence = np.hypot(cos2, sin2) / np.maximum(count, 1)
+    return persistence, coherence, cos2 / np.maximum(count, 1)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A logo candidate in working px: box (x, y, w, h) of image pixels and its shape."""
+
+    box: tuple[int, int, int, int]
+    pixels: int
+    solidity: float
+    axis_share: float
+    corner: str
+    mask: np.ndarray = field(repr=False)  # static pixels of the logo, gradient grid
+    group: int = 0
+
+
+def corner_of(box: tuple[int, int, int, int], content: tuple[int, int, int, int], share: float) -> str:
+    """Which corner region of ``content`` (y0, y1, x0, x1) holds ``box`` entirely ('' if none)."""
+    x, y, w, h = box
+    y0, y1, x0, x1 = content
+    ch, cw = (y1 - y0) * share, (x1 - x0) * share
+    vertical = "top" if y + h <= y0 + ch else ("bottom" if y >= y1 - ch else "")
+    horizontal = "left" if x + w <= x0 + cw else ("right" if x >= x1 - cw else "")
+    return f"{vertical}_{horizontal}" if vertical and horizontal else ""
+
+
+def find_logo(
+    static: np.ndarray,
+    axis_cos: np.ndarray,
+    persistence: np.ndarray,
+    content: tuple[int, int, int, int],
+    *,
+    corner_share: float = 0.25,
+    trace: list | None = None,
+) -> Candidate | None:
+    """The most logo-like group of ``static`` pixels (gradient grid, (h-2, w-2)) within a
+    corner of ``content`` (y0, y1, x0, x1 in image px), or None.
+
+    ``axis_cos`` is the mean cos(2 theta) of each pixel's edges (near +-1: horizontal or
+    vertical) and ``persistence`` each pixel's edge persistence. Boxes are in image px
+    (gradient index + 1). ``trace``, when a list, receives every shape judged in a corner
+    (box, pixels, busy, solidity, axis share) for diagnostics.
+    """
+    if not static.any():
+        return None
+    y0, y1, x0, x1 = content
+    eight = np.ones((3, 3), bool)
+    labels, count = ndi.label(static, structure=eight)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    static = static & (sizes >= MIN_SPECK)[labels]
+    grouped, _ = ndi.label(ndi.binary_dilation(static, structure=eight, iterations=GROUP_PX), structure=eight)
+    min_side = max(3, math.ceil(MIN_SIDE_SHARE * (y1 - y0)))
+    best: Candidate | None = None
+    for index, sl in enumerate(ndi.find_objects(grouped), 1):
+        if sl is None:
+            continue
+        group = grouped[sl] == index
+        own = group & static[sl]
+        pixels = int(own.sum())
+        if pixels < MIN_PIXELS:
+            continue
+        ys, xs = np.nonzero(own)
+        gy0, gx0 = sl[0].start + ys.min(), sl[1].start + xs.min()
+        box = (int(gx0 + 1), int(gy0 + 1), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        if box[2] < min_side or box[3] < min_side:
+            continue
+        # The picture's edge row/column is not measured (gradients need both neighbours).
+        if box[0] <= x0 + 1 or box[1] <= y0 + 1 or box[0] + box[2] >= x1 - 1 or box[1] + box[3] >= y1 - 1:
+            continue
+        corner = corner_of(box, content, corner_share)
+        if not corner:
+            continue
+        # Around a logo's strokes the edges come and go (a moving picture) or are absent
+        # (a flat badge, a still sky); in busy texture every pixel is an edge most of the time.
+        around = group & ~static[sl]
+        busy = float(persistence[sl][around].mean()) if around.any() else 0.0
+        solidity = float(ndi.binary_fill_holes(group).mean())
+        axis_share = float((np.abs(axis_cos[sl][own]) >= AXIS_COS).mean())
+        logo_like = (
+            busy <= MAX_BUSY
+            and solidity >= MIN_SOLIDITY
+            and (axis_share >= MIN_AXIS_SHARE or solidity >= CLOSED_SOLIDITY)
+        )
+        if trace is not None:
+            trace.append(
+                {"box": box, "pixels": pixels, "busy": round(busy, 3), "solidity": round(solidity, 3),
+                 "axis_share": round(axis_share, 3), "logo_like": logo_like}
+            )
+        if not logo_like:
+            continue
+        # The widest shape wins: a badge's outline encloses its letters (merged below).
+        if best is None or box[2] * box[3] > best.box[2] * best.box[3]:
+            best = Candidate(box, pixels, solidity, axis_share, corner, np.zeros(0, bool), index)
+    if best is None:
+        return None
+    # Merge the static groups inside or overlapping the chosen box (letters inside a badge),
+    # unless that takes the shape out of its corner.
+    gx0, gy0 = best.box[0] - 1, best.box[1] - 1
+    inside = np.unique(grouped[gy0 : gy0 + best.box[3], gx0 : gx0 + best.box[2]])
+    mask = np.isin(grouped, inside[inside > 0]) & static
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min() + 1), int(ys.min() + 1), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    if corner_of(box, content, corner_share) != best.corner:
+        box, mask = best.box, (grouped == best.group) & static
+    return Candidate(box, int(mask.sum()), best.solidity, best.axis_share, best.corner, mask, best.group)
+
+
+def shrink_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Undo the 1 px reach of central differences on each side of an edge-pixel box."""
+    x, y, w, h = box
+    return (x + 1, y + 1, max(1, w - 2), max(1, h - 2)) if w > 2 and h > 2 else box
+
+
+def to_source_box(box: tuple[int, int, int, int], fx: float, fy: float, width: int, height: int) -> list[int]:
+    """A working-px box scaled by (fx, fy) to source px, clipped to the frame."""
+    x, y, w, h = box
+    sx0, sy0 = int(round(x * fx)), int(round(y * fy))
+    sx1, sy1 = min(width, int(round((x + w) * fx))), min(height, int(round((y + h) * fy)))
+    return [max(0, sx0), max(0, sy0), max(0, sx1 - sx0), max(0, sy1 - sy0)]
+
+
+@dataclass(frozen=True)
+class LogoResult:
+    box: list[int]  # source px, [] when none
+    persistence: float
+    present: np.ndarray  # (N,) bool, frames showing the logo
+    corner: str
+    distinct: int
+
+
+def work_factor(width: int) -> int:
+    """Integer reduction that brings a frame ``width`` under 2 x :data:`WORK_WIDTH`."""
+    return max(1, width // WORK_WIDTH) if width >= 2 * WORK_WIDTH else 1
+
+
+def block_reduce(images: np.ndarray, k: int) -> np.ndarray:
+    """Means over k x k blocks of (N, H, W, 3) uint8 frames, (N, H//k, W//k, 3) float32
+    (remainder rows/columns dropped); two integer sums, no float copy of the frames."""
+    if k <= 1:
+        return images.astype(np.float32)
+    n, h, w, _ = images.shape
+    hh, ww = h // k, w // k
+    rows = images[:, : hh * k, : ww * k].reshape(n, hh, k, ww * k * 3).sum(axis=2, dtype=np.uint32)
+    return rows.reshape(n, hh, ww, k, 3).sum(axis=3) * np.float32(1.0 / (k * k))
+
+
+def detect_logo(
+    images: np.ndarray,
+    *,
+    thumbs: np.ndarray | None = None,
+    luma: np.ndarray | None = None,
+    bars: Bars | None = None,
+    corner_share: float = 0.25,
+    min_persistence: float = 0.8,
+    min_frames: int = 4,
+    scale: float = 1.0,
+    source_size: tuple[int, int] | None = None,
+) -> LogoResult:
+    """A static overlay in a corner of (N, H, W, 3) uint8 frames; box in source px.
+
+    ``scale`` is source px per analysis px and ``source_size`` the source (width, height).
+    """
+    n, h, w, _ = images.shape
+    width, height = source_size or (round(w * scale), round(h * scale))
+    none = LogoResult([], 0.0, np.zeros(n, bool), "", 0)
+    if n == 0 or h < 8 or w < 8:
+        return none
+    if thumbs is None:
+        thumbs = thumbnails(images)
+    kept = distinct_frames(thumbs)
+    none = LogoResult([], 0.0, np.zeros(n, bool), "", len(kept))
+    if len(kept) < max(min_frames, 2):
+        return none
+    k = work_factor(w)
+    work = block_reduce(images[kept], k)
+    hh, ww = work.shape[1:3]
+    fx = fy = float(k)
+    gx, gy = colour_gradients(work)
+    persistence, coherence, axis_cos = edge_persistence(gx, gy)
+    del gx, gy
+    static = (persistence >= min_persistence - 1e-9) & (coherence >= MIN_COHERENCE)
+    # Bars (found on analysis luma) and a margin around their edges are left out.
+    if bars is None:
+        bars = detect_bars(luma if luma is not None else images.astype(np.float32) @ _LUMA)
+    top, bottom = math.ceil(bars.top / fy), math.ceil(bars.bottom / fy)
+    left, right = math.ceil(bars.left / fx), math.ceil(bars.right / fx)
+    content = (top, hh - bottom, left, ww - right)
+    if content[1] - content[0] < 8 or content[3] - content[2] < 8:
+        return none
+    keep = np.zeros((hh, ww), bool)
+    keep[
+        top + (BAR_MARGIN if top else 0) : hh - bottom - (BAR_MARGIN if bottom else 0),
+        left + (BAR_MARGIN if left else 0) : ww - right - (BAR_MARGIN if right else 0),
+    ] = True
+    static &= keep[1:-1, 1:-1]
+    found = find_logo(static, axis_cos, persistence, content, corner_share=corner_share)
+    if found is None:
+        return none
+    # Persistence over all sampled frames: share of the logo's static pixels that are edges.
+    x, y, bw, bh = found.box  # image px of the working grid; gradients need 1 px around
+    patch = block_reduce(images[:, (y - 1) * k : (y + bh + 1) * k, (x - 1) * k : (x + bw + 1) * k], k)
+    pgx, pgy = colour_gradients(patch)  # (N, bh, bw): gradient grid over the box
+    edges = (pgx * pgx + pgy * pgy) >= EDGE_LEVEL * EDGE_LEVEL
+    own = found.mask[y - 1 : y - 1 + bh, x - 1 : x - 1 + bw]
+    share = edges[:, own].mean(axis=1)
+    present = share >= PRESENT_SHARE
+    box = to_source_box(shrink_box(found.box), fx * scale, fy * scale, width, height)
+    return LogoResult(box, float(present.mean()), present, found.corner, len(kept))
+
+
+# --------------------------------------------------------------------------- operator
+
+
+@operator(
+    name="logo",
+    version=1,
+    title="Logo / watermark",
+    group="overlay",
+    params=LogoParams,
+    fields={
+        "has_logo": Field("bool", "whether a static overlay (station logo, watermark) sits in a corner"),
+        "box": Field("list[int]", "the logo's box [x, y, w, h] in source px; empty when none", unit="px"),
+        "persistence": Field("float", "share of sampled frames in which the logo's edges are present, 0..1"),
+        "corner": Field("str", "top_left, top_right, bottom_left, bottom_right, or empty when none"),
+    },
+)
+def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) -> dict:
+    """A static overlay in a corner (station logo, watermark), by the persistence of its edges.
+
+    Edges that stay at the same place over distinct sampled frames, while the picture changes,
+    form the logo; still images, static videos and bars never make one.
+    """
+    frames: FrameBatch = inputs["frames"]
+    result = detect_logo(
+        frames.images,
+        thumbs=batch_thumbnails(frames),
+        luma=frames.gray,
+        corner_share=params.corner_share,
+        min_persistence=params.min_persistence,
+        min_frames=params.min_frames,
+        scale=float(frames.scale) or 1.0,
+        source_size=(frames.source_width, frames.source_height),
+    )
+    has_logo = bool(result.box)
+    evidence: list[dict] = []
+    if has_logo:
+        idx = np.flatnonzero(result.present)
+        if idx.size > MAX_EVIDENCE:
+            idx = idx[np.unique(np.linspace(0, idx.size - 1, MAX_EVIDENCE).round().astype(int))]
+        times = np.asarray(frames.times, np.float64)
+        evidence = [{"t": round(float(times[i]), 3), "box": [float(v) for v in result.box]} for i in idx]
+    return {
+        "has_logo": has_logo,
+        "box": result.box if has_logo else [],
+        "persistence": round(result.persistence, 4) if has_logo else 0.0,
+        "corner": result.corner if has_logo else "",
+        "evidence": evidence,
+    }
