@@ -29,14 +29,14 @@ def _threads_from_argv() -> str:
 
 os.environ["POLARS_MAX_THREADS"] = _threads_from_argv()
 
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-import pyarrow as pa  # noqa: E402
+import numpy as np
+import polars as pl
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_of, update_readme_row, write_result  # noqa: E402
+from _common import best_of, update_readme_row, write_result
 
-from factorline.rules import compile_decisions  # noqa: E402
+from factorline.rules import compile_decisions
 
 FIELDS = {
     "border": {"top": "int", "bottom": "int", "area_ratio": "float", "fill": "str", "evidence": "evidence"},

@@ -22,14 +22,14 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_readme_row, write_result  # noqa: E402
+from _common import update_readme_row, write_result
 
-from factorline.core.cache import StepCache  # noqa: E402
-from factorline.core.compiler import compile_pipeline  # noqa: E402
-from factorline.core.executor import Engine  # noqa: E402
-from factorline.core.items import FrameBatch  # noqa: E402
-from factorline.media import probe, target_times  # noqa: E402
-from factorline.samples import build_sample_set, default_sample_dir  # noqa: E402
+from factorline.core.cache import StepCache
+from factorline.core.compiler import compile_pipeline
+from factorline.core.executor import Engine
+from factorline.core.items import FrameBatch
+from factorline.media import probe, target_times
+from factorline.samples import build_sample_set, default_sample_dir
 
 OPERATORS = ["black_border", "clarity", "shot_cuts", "black_frames"]
 SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -119,7 +118,7 @@ def run(
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o", help="Run folder to write."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Worker processes across items."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the step cache."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Step cache folder (default: $FACTORLINE_CACHE or ~/.cache/factorline)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Step cache folder (default: $FACTORLINE_CACHE or ~/.cache/factorline)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any item failed."),
 ) -> None:
     """Run a pipeline over items and write results.jsonl and results.parquet."""
@@ -146,7 +145,7 @@ def run(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder to write."),
-    samples: Optional[Path] = typer.Option(None, "--samples", help="Where to build the sample set (default ./data/samples)."),
+    samples: Path | None = typer.Option(None, "--samples", help="Where to build the sample set (default ./data/samples)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", "-w", min=1, max=64),
 ) -> None:
     """Build the bundled sample set if missing, run examples/video_audit.yaml on it, show the results."""
@@ -173,7 +172,7 @@ def demo(
 def decide(
     pipeline: Path = typer.Argument(..., help="Pipeline whose decision tables to apply."),
     from_dir: Path = typer.Option(..., "--from", help="Run folder written by `factorline run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: the run folder itself)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where to write (default: the run folder itself)."),
 ) -> None:
     """Re-evaluate decisions on a run's stored factors (no decoding, no models); show what changed."""
     from .batch.decide import decide_run

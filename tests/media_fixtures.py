@@ -11,9 +11,9 @@ import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 import av
 import numpy as np
@@ -209,3 +209,17 @@ def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def letterboxed_clip(path: Path, seconds: float = 3.0, bar: int = 24) -> Path:
+    """A real photo panning under fixed black bars, 320x240 with ``bar`` px top and bottom."""
+    from skimage import data as skdata
+
+    photo = skdata.astronaut()[::2, ::2][:, :, :3]  # 256x256
+    frames = []
+    for i in range(int(seconds * 10)):
+        canvas = np.zeros((240, 320, 3), np.uint8)
+        content = np.roll(np.tile(photo, (1, 2, 1)), -i * 4, axis=1)[: 240 - 2 * bar, :320]
+        canvas[bar : 240 - bar] = content
+        frames.append(canvas)
+    return write_video(path, frames, fps=10.0)

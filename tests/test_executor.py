@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
+import media_fixtures as fx
 import polars as pl
 import pytest
-from skimage import data as skdata
 
-import media_fixtures as fx
 from factorline.batch import run_pipeline
 from factorline.core import executor as executor_module
 from factorline.core.cache import StepCache
@@ -18,7 +16,6 @@ from factorline.core.compiler import compile_pipeline
 from factorline.core.executor import Engine
 from factorline.core.items import Limits
 from factorline.core.records import read_jsonl
-from factorline.media.encode import write_video
 
 DECISIONS = {
     "moderation": {
@@ -43,21 +40,9 @@ RECORD_KEYS = {"item", "factors", "decisions", "error", "pipeline", "timings_ms"
 ITEM_KEYS = {"id", "path", "kind", "duration_s", "width", "height", "fps"}
 
 
-def letterboxed_clip(path: Path, seconds: float = 3.0, bar: int = 24) -> Path:
-    """A real photo panning under fixed black bars, 320x240 with ``bar`` px top and bottom."""
-    photo = skdata.astronaut()[::2, ::2][:, :, :3]  # 256x256
-    frames = []
-    for i in range(int(seconds * 10)):
-        canvas = np.zeros((240, 320, 3), np.uint8)
-        content = np.roll(np.tile(photo, (1, 2, 1)), -i * 4, axis=1)[: 240 - 2 * bar, :320]
-        canvas[bar : 240 - bar] = content
-        frames.append(canvas)
-    return write_video(path, frames, fps=10.0)
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return letterboxed_clip(tmp_path_factory.mktemp("clip") / "letterbox.mp4")
+    return fx.letterboxed_clip(tmp_path_factory.mktemp("clip") / "letterbox.mp4")
 
 
 def test_record_has_exactly_the_documented_shape(clip, tmp_path):

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 
+import media_fixtures as fx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,7 +21,6 @@ from factorline.errors import (
     UnsupportedMediaError,
 )
 from factorline.media import decode, decode_audio, decode_frames, file_digest, probe, target_times
-import media_fixtures as fx
 
 LIMITS = Limits()
 

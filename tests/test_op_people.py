@@ -183,7 +183,7 @@ def test_given_nsfw_and_faces_on_same_batch_then_detector_runs_once():
 
 
 def test_given_nudenet_not_installed_then_resource_error(monkeypatch):
-    import factorline.operators.people as people
+    from factorline.operators import people
 
     monkeypatch.setattr(people.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ResourceError, match="factorline\\[nsfw\\]"):

@@ -79,6 +79,7 @@ def frame(rows: list[dict], error: list[bool] | None = None) -> pl.DataFrame:
 # -- conditions ------------------------------------------------------------------------------
 NUM_ATOMS = ["a.x", "a.n", "b.y", "len(a.s)", "count(a.xs)", "max(a.xs)", "min(a.xs)", "count(a.segs)",
              "max(a.segs.end_s)", "min(b.lines.score)", "count(a.xs > 0.5)", "len(a.ws)", "abs(a.x)", "len(b.lines)",
+             "max(a.xs * 3)", "max(a.xs / 3)", "min(a.xs - 0.5)", "max(-a.xs)", "max(abs(a.xs))", "min(1 / a.xs)",
              "0", "1", "-1", "0.5", "2.5", "1e308", "3"]
 numbers = st.recursive(
     st.sampled_from(NUM_ATOMS),

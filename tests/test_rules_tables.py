@@ -11,7 +11,12 @@ import pytest
 import yaml
 
 from factorline.rules import (
-    CompiledDecisions, DecisionTableDoc, compile_decisions, redecide, run_cases,
+    CompiledDecisions,
+    DecisionTableDoc,
+    compile_decisions,
+    factor_frame,
+    redecide,
+    run_cases,
 )
 
 FIELDS = {
@@ -279,6 +284,23 @@ def test_compiled_decisions_survive_pickling_for_worker_processes():
     factors = {**CLEAN, "border": {"area_ratio": 0.4}}
     assert copy_.decide(factors) == compiled().decide(factors)
     assert copy_.decide_frame(pl.DataFrame({"nsfw.score": [0.95]}))["moderation.rule"].to_list() == ["on_missing"]
+
+
+def test_stored_records_decide_the_same_in_a_frame():
+    """Given records shaped as Parquet stores them, when flattened by factor_frame, then decide_frame agrees."""
+    records = [
+        {"factors": {"border": {"area_ratio": 0.4, "top": 1}, "slides": {"is_slideshow": False}, "nsfw": {"score": 0.1}},
+         "error": None},
+        {"factors": {"border": {"area_ratio": 0.1, "top": 1}, "slides": {"is_slideshow": False}, "nsfw": {"score": 0.95}},
+         "error": None},
+        {"factors": {"border": None, "slides": {"is_slideshow": False}, "nsfw": {"score": 0.1}}, "error": None},
+        {"factors": {"border": None, "slides": None, "nsfw": None}, "error": {"type": "X", "message": "m"}},
+    ]
+    c = compiled()
+    frame = factor_frame(pl.DataFrame(records), c.referenced_fields())
+    assert sorted(frame.columns) == ["__error", "border.area_ratio", "nsfw.score", "slides.is_slideshow"]
+    expected = [c.decide(r["factors"], error=r["error"])["moderation"]["rule"] for r in records]
+    assert c.decide_frame(frame)["moderation.rule"].to_list() == expected == ["letterboxed", "explicit", "on_missing", "on_error"]
 
 
 def test_decide_frame_on_an_empty_frame():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import av
@@ -232,7 +232,7 @@ def test_rebuild_rules_on_a_tiny_set(monkeypatch, tmp_path):
 VIDEO_FACTORS = {"black_border", "clarity", "subtitles", "logo", "slideshow", "speech", "shot_cuts"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decode(path: str) -> tuple[np.ndarray, np.ndarray]:
     with av.open(path) as container:
         frames = list(container.decode(video=0))
@@ -327,7 +327,7 @@ def test_subtitle_band_differs_from_the_clean_clip_only_while_a_line_shows(built
     for line in subs["lines"]:
         x, y, w, h = line["box"]
         inside = np.flatnonzero((times >= line["start_s"]) & (times < line["end_s"]))
-        band = lambda f, idx: f[idx, y : y + h, x : x + w].astype(np.float32)  # noqa: E731
+        band = lambda f, idx: f[idx, y : y + h, x : x + w].astype(np.float32)
         assert np.abs(band(subbed, inside) - band(clean, inside)).mean() > 25, line
         gap = np.flatnonzero((times >= line["end_s"]) & (times < line["end_s"] + 0.16))  # before the next line
         assert np.abs(band(subbed, gap) - band(clean, gap)).mean() < 10
@@ -369,7 +369,7 @@ def test_speech_items_have_audio_where_the_voice_is(built, truth):
 
     audio = read_audio(built[0] / rel)
     assert audio is not None and abs(len(audio) / 16000 - 5.0) < 0.1
-    rms = lambda a, b: float(np.sqrt(np.mean(audio[int(a * 16000) : int(b * 16000)] ** 2)))  # noqa: E731
+    rms = lambda a, b: float(np.sqrt(np.mean(audio[int(a * 16000) : int(b * 16000)] ** 2)))
     seg = speech["segments"][0]
     assert rms(seg["start_s"], seg["end_s"]) > 4 * rms(0.0, seg["start_s"] - 0.1)
     with av.open(str(built[0] / "videos/slideshow.mp4")) as container:

@@ -95,7 +95,7 @@ class AudioTrack:
         return len(self.samples) / float(self.sample_rate)
 
     @classmethod
-    def silent(cls, sample_rate: int = 16000) -> "AudioTrack":
+    def silent(cls, sample_rate: int = 16000) -> AudioTrack:
         return cls(np.zeros(0, dtype=np.float32), sample_rate)
 
 

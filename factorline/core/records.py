@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,7 +34,15 @@ _ITEM = pa.struct(
 _ERROR = pa.struct([("type", pa.string()), ("message", pa.string()), ("path", pa.string())])
 _PIPELINE = pa.struct([("name", pa.string()), ("fingerprint", pa.string())])
 _DECISION = pa.struct(
-    [("outcome", pa.string()), ("rule", pa.string()), ("explanation", pa.string()), ("hits", pa.string())]
+    [
+        ("outcome", pa.string()),
+        ("rule", pa.string()),
+        ("reason", pa.string()),
+        ("explanation", pa.string()),
+        ("outcomes", pa.list_(pa.string())),  # collect policy only
+        ("missing", pa.list_(pa.string())),  # on_missing only
+        ("hits", pa.string()),
+    ]
 )
 
 

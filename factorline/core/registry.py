@@ -9,9 +9,10 @@ once per process, by a ``ResourcePool`` that the executor is given.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError, ResourceError
 from .operator import OperatorSpec

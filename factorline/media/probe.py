@@ -13,8 +13,8 @@ import dataclasses
 import hashlib
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import av.error

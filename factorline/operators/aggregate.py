@@ -25,7 +25,8 @@ Conventions, the same for every aggregator:
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, get_args
+from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 

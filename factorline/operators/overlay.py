@@ -2,8 +2,8 @@
 
 How ``logo@1`` decides, in short (the pure functions below carry the details):
 
-1. **Distinct frames only.** A frame is kept when its 64-px thumbnail differs from the last
-   kept one by at least :data:`DISTINCT_LUMA` levels on average. A still image, a static
+1. **Distinct frames only.** A frame is kept when at least :data:`MIN_CHANGED_SHARE` of its
+   64-px thumbnail changed by more than :data:`CHANGE_LEVEL` levels against the last kept one. A still image, a static
    video or a slide shown for many samples collapses to one kept frame: persistence over
    copies of the same picture says nothing, so with fewer than ``min_frames`` kept frames
    there is no logo.
@@ -53,14 +53,18 @@ from ..core.operator import Field, operator
 from .layout import Bars, detect_bars
 from .temporal import _LUMA, batch_thumbnails, thumbnails
 
-# A kept frame differs from the previous kept one by this much (mean luma levels, 64-px thumbnails).
-DISTINCT_LUMA = 2.0
+# A frame is distinct from the last kept one when this share of its 64-px thumbnail's pixels
+# changed by more than CHANGE_LEVEL luma levels (the picture moved or changed).
+CHANGE_LEVEL = 8.0
+MIN_CHANGED_SHARE = 0.04
 # Edges are measured on frames reduced below this width (block means).
 WORK_WIDTH = 640
 # Colour gradient (central difference, levels over 2 px) from which a pixel is an edge.
-EDGE_LEVEL = 20.0
+EDGE_LEVEL = 25.0
 # Orientation coherence (0..1) a static edge keeps over the frames where it is an edge.
 MIN_COHERENCE = 0.9
+# ...in the strict second pass, where edges must be present in every distinct frame.
+STRICT_COHERENCE = 0.95
 # Pixels removed around bar edges (working px).
 BAR_MARGIN = 3
 # Static components smaller than this (8-connected pixels) are specks, dropped before grouping.
@@ -71,9 +75,11 @@ GROUP_PX = 2
 # has at least MIN_PIXELS static pixels.
 MIN_SIDE_SHARE = 0.04
 MIN_PIXELS = 40
+# A logo is inset from the picture's edges by at least this share of its width (height).
+MIN_INSET_SHARE = 0.01
 # Mean persistence of the non-static pixels around a shape's strokes above which the shape
 # sits in busy texture (edges everywhere most of the time) and is not judged.
-MAX_BUSY = 0.5
+MAX_BUSY = 0.6
 # Shape tests (see the module docstring).
 MIN_SOLIDITY = 0.65
 CLOSED_SOLIDITY = 0.85
@@ -118,44 +124,61 @@ class LogoParams(BaseModel):
 # --------------------------------------------------------------------------- pure functions
 
 
-def distinct_frames(thumbs: np.ndarray, min_diff: float = DISTINCT_LUMA) -> np.ndarray:
-    """Indices of frames whose thumbnail differs from the last kept one by ``min_diff``
-    mean luma levels (the first frame is always kept)."""
+def distinct_frames(
+    thumbs: np.ndarray, *, level: float = CHANGE_LEVEL, min_share: float = MIN_CHANGED_SHARE
+) -> np.ndarray:
+    """Indices of the frames that changed against the last kept one: at least ``min_share``
+    of their thumbnail pixels differ by more than ``level`` luma levels (the first frame is
+    always kept). Noise and compression flicker of a static picture stay under the level."""
     n = len(thumbs)
     if n == 0:
         return np.zeros(0, int)
     y = thumbs @ _LUMA
     kept = [0]
     for i in range(1, n):  # sequential by nature, over 64-px thumbnails: cheap
-        if float(np.abs(y[i] - y[kept[-1]]).mean()) >= min_diff:
+        if float(np.mean(np.abs(y[i] - y[kept[-1]]) > level)) >= min_share:
             kept.append(i)
     return np.asarray(kept)
 
 
-def colour_gradients(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradients (gx, gy), each (N, H-2, W-2) float32, of (N, H, W, 3)
-    frames, taken in the channel where the gradient is strongest."""
-    x = images.astype(np.float32, copy=False)
-    gx = x[:, 1:-1, 2:] - x[:, 1:-1, :-2]
-    gy = x[:, 2:, 1:-1] - x[:, :-2, 1:-1]
-    strongest = np.argmax(gx * gx + gy * gy, axis=-1)[..., None]
-    return np.take_along_axis(gx, strongest, -1)[..., 0], np.take_along_axis(gy, strongest, -1)[..., 0]
+def colour_structure(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour edge strength and orientation of (3, N, H, W) channel planes (Di Zenzo).
+
+    Central differences of the three channels are summed into the structure tensor
+    (J11, J22, J12); returns its largest eigenvalue (the squared edge strength, a grey step
+    of s levels gives 3 s^2 / ... over 2 px) and cos/sin of the doubled edge angle, each
+    (N, H-2, W-2) float32. Unlike luma, it sees the edge between two colours of equal
+    brightness; the doubled angle makes dark-to-light and light-to-dark edges alike.
+    """
+    j11 = j22 = j12 = None
+    for plane in planes:
+        gx = plane[:, 1:-1, 2:] - plane[:, 1:-1, :-2]
+        gy = plane[:, 2:, 1:-1] - plane[:, :-2, 1:-1]
+        if j11 is None:
+            j11, j22, j12 = gx * gx, gy * gy, gx * gy
+        else:
+            j11 += gx * gx
+            j22 += gy * gy
+            j12 += gx * gy
+    d = j11 - j22
+    r = np.sqrt(d * d + 4.0 * j12 * j12)
+    strength2 = 0.5 * (j11 + j22 + r)
+    safe = np.where(r > 0, r, 1.0)
+    return strength2, d / safe, 2.0 * j12 / safe
 
 
 def edge_persistence(
-    gx: np.ndarray, gy: np.ndarray, edge_level: float = EDGE_LEVEL
+    strength2: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, edge_level: float = EDGE_LEVEL
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: share of frames where it is an edge (N,...) -> (...), and the coherence
-    (0..1) of its orientation over those frames (mean of doubled-angle unit vectors)."""
-    m2 = gx * gx + gy * gy
-    edge = m2 >= edge_level * edge_level
-    safe = np.where(edge, m2, 1.0)
-    cos2 = np.where(edge, (gx * gx - gy * gy) / safe, 0.0).sum(axis=0)
-    sin2 = np.where(edge, 2.0 * gx * gy / safe, 0.0).sum(axis=0)
+    """Per pixel over the N frames of (N, ...) edge maps: the share of frames where it is an
+    edge (strength >= ``edge_level``), the coherence (0..1) of its orientation over those
+    frames (length of the mean doubled-angle unit vector) and that mean's cos(2 theta)."""
+    edge = strength2 >= edge_level * edge_level
     count = edge.sum(axis=0)
-    persistence = count / float(max(len(gx), 1))
-    coherence = np.hypot(cos2, sin2) / np.maximum(count, 1)
-    return persistence, coherence, cos2 / np.maximum(count, 1)
+    mean_cos = np.where(edge, cos2, 0.0).sum(axis=0) / np.maximum(count, 1)
+    mean_sin = np.where(edge, sin2, 0.0).sum(axis=0) / np.maximum(count, 1)
+    persistence = count / float(max(len(strength2), 1))
+    return persistence, np.hypot(mean_cos, mean_sin), mean_cos
 
 
 @dataclass(frozen=True)
@@ -207,6 +230,8 @@ def find_logo(
     static = static & (sizes >= MIN_SPECK)[labels]
     grouped, _ = ndi.label(ndi.binary_dilation(static, structure=eight, iterations=GROUP_PX), structure=eight)
     min_side = max(3, math.ceil(MIN_SIDE_SHARE * (y1 - y0)))
+    inset_x = max(2, math.ceil(MIN_INSET_SHARE * (x1 - x0)))
+    inset_y = max(2, math.ceil(MIN_INSET_SHARE * (y1 - y0)))
     best: Candidate | None = None
     for index, sl in enumerate(ndi.find_objects(grouped), 1):
         if sl is None:
@@ -221,8 +246,12 @@ def find_logo(
         box = (int(gx0 + 1), int(gy0 + 1), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
         if box[2] < min_side or box[3] < min_side:
             continue
-        # The picture's edge row/column is not measured (gradients need both neighbours).
-        if box[0] <= x0 + 1 or box[1] <= y0 + 1 or box[0] + box[2] >= x1 - 1 or box[1] + box[3] >= y1 - 1:
+        # Logos sit inside the picture (a safe-area margin); shapes running into its edge are
+        # scenery (or a logo merged with static scenery, whose box would be wrong anyway).
+        if (
+            min(box[0] - x0, x1 - box[0] - box[2]) < inset_x
+            or min(box[1] - y0, y1 - box[1] - box[3]) < inset_y
+        ):
             continue
         corner = corner_of(box, content, corner_share)
         if not corner:
@@ -290,15 +319,23 @@ def work_factor(width: int) -> int:
     return max(1, width // WORK_WIDTH) if width >= 2 * WORK_WIDTH else 1
 
 
-def block_reduce(images: np.ndarray, k: int) -> np.ndarray:
-    """Means over k x k blocks of (N, H, W, 3) uint8 frames, (N, H//k, W//k, 3) float32
-    (remainder rows/columns dropped); two integer sums, no float copy of the frames."""
-    if k <= 1:
-        return images.astype(np.float32)
+def colour_planes(images: np.ndarray, k: int = 1) -> np.ndarray:
+    """Channel planes (3, N, H//k, W//k) float32 of (N, H, W, 3) uint8 frames, each the mean
+    of k x k blocks (remainder rows/columns dropped): k*k strided integer adds per channel,
+    no float copy of the full frames."""
     n, h, w, _ = images.shape
     hh, ww = h // k, w // k
-    rows = images[:, : hh * k, : ww * k].reshape(n, hh, k, ww * k * 3).sum(axis=2, dtype=np.uint32)
-    return rows.reshape(n, hh, ww, k, 3).sum(axis=3) * np.float32(1.0 / (k * k))
+    out = np.empty((3, n, hh, ww), np.float32)
+    for c in range(3):
+        if k <= 1:
+            out[c] = images[..., c]
+            continue
+        acc = np.zeros((n, hh, ww), np.uint16 if k <= 16 else np.uint32)
+        for dy in range(k):
+            for dx in range(k):
+                acc += images[:, dy : hh * k : k, dx : ww * k : k, c]
+        np.multiply(acc, np.float32(1.0 / (k * k)), out=out[c])
+    return out
 
 
 def detect_logo(
@@ -329,13 +366,11 @@ def detect_logo(
     if len(kept) < max(min_frames, 2):
         return none
     k = work_factor(w)
-    work = block_reduce(images[kept], k)
-    hh, ww = work.shape[1:3]
+    planes = colour_planes(images[kept], k)
+    hh, ww = planes.shape[2:]
     fx = fy = float(k)
-    gx, gy = colour_gradients(work)
-    persistence, coherence, axis_cos = edge_persistence(gx, gy)
-    del gx, gy
-    static = (persistence >= min_persistence - 1e-9) & (coherence >= MIN_COHERENCE)
+    persistence, coherence, axis_cos = edge_persistence(*colour_structure(planes))
+    del planes
     # Bars (found on analysis luma) and a margin around their edges are left out.
     if bars is None:
         bars = detect_bars(luma if luma is not None else images.astype(np.float32) @ _LUMA)
@@ -349,15 +384,20 @@ def detect_logo(
         top + (BAR_MARGIN if top else 0) : hh - bottom - (BAR_MARGIN if bottom else 0),
         left + (BAR_MARGIN if left else 0) : ww - right - (BAR_MARGIN if right else 0),
     ] = True
-    static &= keep[1:-1, 1:-1]
-    found = find_logo(static, axis_cos, persistence, content, corner_share=corner_share)
+    found = None
+    # A second, strict pass (edges in every distinct frame, coherence STRICT_COHERENCE) parts a
+    # logo from swaying texture around it that the first pass merged with it.
+    for level, coherent in ((min_persistence, MIN_COHERENCE), (1.0, STRICT_COHERENCE)):
+        static = (persistence >= level - 1e-9) & (coherence >= coherent) & keep[1:-1, 1:-1]
+        found = find_logo(static, axis_cos, persistence, content, corner_share=corner_share)
+        if found is not None:
+            break
     if found is None:
         return none
     # Persistence over all sampled frames: share of the logo's static pixels that are edges.
     x, y, bw, bh = found.box  # image px of the working grid; gradients need 1 px around
-    patch = block_reduce(images[:, (y - 1) * k : (y + bh + 1) * k, (x - 1) * k : (x + bw + 1) * k], k)
-    pgx, pgy = colour_gradients(patch)  # (N, bh, bw): gradient grid over the box
-    edges = (pgx * pgx + pgy * pgy) >= EDGE_LEVEL * EDGE_LEVEL
+    patch = colour_planes(images[:, (y - 1) * k : (y + bh + 1) * k, (x - 1) * k : (x + bw + 1) * k], k)
+    edges = colour_structure(patch)[0] >= EDGE_LEVEL * EDGE_LEVEL  # (N, bh, bw) over the box
     own = found.mask[y - 1 : y - 1 + bh, x - 1 : x - 1 + bw]
     share = edges[:, own].mean(axis=1)
     present = share >= PRESENT_SHARE

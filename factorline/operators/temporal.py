@@ -39,7 +39,6 @@ one sampling step at each end.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

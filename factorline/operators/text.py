@@ -32,7 +32,7 @@ ASCII), case-folded unless ``case_sensitive``, and whitespace is collapsed. Rege
 checked when the parameters are validated: at most :data:`MAX_PATTERNS` of at most
 :data:`MAX_PATTERN_CHARS` characters; nested quantifiers, back-references, quantified
 alternations whose branches can start alike, and patterns whose worst-case backtracking
-factor is over :data:`MAX_BACKTRACK` (``a.*b.*c``) are refused with a message saying why
+factor is over :data:`MAX_STEPS` (``a.*b.*c``) are refused with a message saying why
 (:func:`pattern_problem`). They are then run over windows of
 :data:`WINDOW_CHARS` characters that overlap by :data:`MAX_MATCH_CHARS` (so any match up to
 that length is found) of a text capped at :data:`MAX_TEXT_CHARS`, which bounds the cost of
@@ -45,8 +45,9 @@ import re
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -426,7 +427,7 @@ def subtitles(inputs: dict, params: SubtitlesParams, *, item: MediaInfo, resourc
 # --------------------------------------------------------------------------- text policy
 
 MAX_TERMS = 1000
-MAX_PATTERNS = 50
+MAX_PATTERNS = 20
 MAX_PATTERN_CHARS = 200
 MAX_TERM_CHARS = 200
 # Matched text is cut to this many characters (after normalisation).
@@ -435,10 +436,9 @@ MAX_TEXT_CHARS = 100_000
 # match up to MAX_MATCH_CHARS long is found, and backtracking never sees more than a window.
 WINDOW_CHARS = 400
 MAX_MATCH_CHARS = 100
-# Worst-case backtracking factor allowed per start position: the product, over repeats
-# that can give characters back to what follows them, of their reach (see pattern_problem).
-# One unbounded ambiguous repeat such as \w+\d has WINDOW_CHARS + 1.
-MAX_BACKTRACK = 2 * (WINDOW_CHARS + 1)
+# Worst-case matching steps allowed per start position (see backtrack_steps): \w+\d takes
+# about 2 windows, [a-z]+[0-9]+[a-z]+z about 4, a.*b.*c about a window squared.
+MAX_STEPS = 5 * WINDOW_CHARS
 # Wall-clock budget for all patterns on one text; past it the item fails (fail closed).
 MATCH_BUDGET_S = 10.0
 # Evidence: snippets per matched term/pattern, and in all.
@@ -448,7 +448,7 @@ MAX_EVIDENCE = 20
 _SPACES = re.compile(r"\s+")
 # Characters on which two single-character classes are compared (disjoint or not): ASCII,
 # Latin, Greek, Cyrillic, then a sparse sample of the rest of the basic plane (CJK included).
-_SAMPLE_CHARS = "".join(chr(i) for i in [*range(0x0, 0x530), *range(0x530, 0x10000, 7)] if not 0xD800 <= i < 0xE000)
+_SAMPLE_CHARS = "".join(chr(i) for i in [*range(0x530), *range(0x530, 0x10000, 7)] if not 0xD800 <= i < 0xE000)
 _CATEGORY_REGEX = {
     "CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
     "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W",
@@ -546,12 +546,9 @@ def pattern_problem(pattern: str) -> str | None:
     Refused: over :data:`MAX_PATTERN_CHARS` characters, invalid, matching the empty string,
     back-references, nested quantifiers (a variable repeat inside a repeat: ``(a+)+``,
     ``(a?a?)+``), a repeated alternation whose branches can start with the same character
-    (``(a|ab)+``), and a worst-case backtracking factor over :data:`MAX_BACKTRACK`. That
-    factor is the product, over repeats, of how many ways each can stop: a repeat of one
-    character class followed by a character it cannot match (``\\d+\\.``), or ending the
-    pattern, stops in one way; one of whitespace matches one character at most (whitespace is
-    collapsed); any other repeat can stop anywhere in its reach (a window at most), so
-    ``\\w+\\d`` costs a window and ``a.*b.*c`` a window squared (refused).
+    (``(a|ab)+``), and a worst-case cost over :data:`MAX_STEPS` steps per start position
+    (:func:`backtrack_steps`): ``\\w+\\d`` and ``a.*b`` scan their window about twice, but
+    ``a.*b.*c`` or ``(\\w+)(\\d+)x`` scan it once for every place the first repeat can stop.
     """
     c, parser = _sre()
     if len(pattern) > MAX_PATTERN_CHARS:
@@ -562,15 +559,10 @@ def pattern_problem(pattern: str) -> str | None:
     except (re.error, RecursionError, OverflowError) as exc:
         return f"is not a valid regular expression: {exc}"
     repeats = _repeat_ops()
-    cost = 1
 
-    def walk(items: list, repeated: bool, tail: bool, follow: frozenset[str] | None) -> str | None:
-        nonlocal cost
-        for i, (op, av) in enumerate(items):
+    def walk(items: list, repeated: bool) -> str | None:
+        for op, av in items:
             problem = None
-            last = i == len(items) - 1
-            rest_tail = (tail and last) or (tail and all(_is_end_anchor(n) for n in items[i + 1 :]))
-            after = follow if last else _first_char_set(items, i + 1, follow)
             if op in repeats:
                 low, high, body = av
                 body = list(body)
@@ -583,46 +575,85 @@ def pattern_problem(pattern: str) -> str | None:
                     if None in firsts or len(set(firsts)) < len(firsts):
                         return ("repeats an alternation whose branches can start alike (like (a|ab)+), "
                                 "which can take exponential time")
-                cost *= _stop_ways(low, high, body, after, rest_tail)
-                problem = walk(body, repeated or high > 1, False, None)
+                problem = walk(body, repeated or high > 1)
             elif op in (c.GROUPREF, c.GROUPREF_EXISTS):
                 return "uses a back-reference, which can take exponential time"
-            elif op in (c.ASSERT, c.ASSERT_NOT):
-                problem = walk(list(av[1]), repeated, True, None)  # lookarounds never backtrack into
             else:
                 for child in _children(op, av):
-                    problem = problem or walk(child, repeated, rest_tail, after)
+                    problem = problem or walk(child, repeated)
             if problem:
                 return problem
         return None
 
-    problem = walk(list(parsed), False, True, None)
+    problem = walk(list(parsed), False)
     if problem:
         return problem
     if compiled.fullmatch("") is not None:
         return "matches the empty string, so it would match every text"
-    if cost > MAX_BACKTRACK:
+    steps = backtrack_steps(list(parsed))
+    if parsed and _is_start_anchor(parsed[0]) and not compiled.flags & re.MULTILINE:
+        steps /= WINDOW_CHARS  # tried at the text's start only, not at every position of a window
+    if steps > MAX_STEPS:
         return (
-            f"can backtrack too much (worst case {cost} tries per position, at most {MAX_BACKTRACK}): "
-            "more than one repeat like .* or \\w+ can give characters back to what follows it; "
-            "bound them (e.g. .{0,20}) or follow each with a character it cannot match"
+            f"can backtrack too much (about {steps:.0f} steps per position in the worst case, at most "
+            f"{MAX_STEPS}): a repeat like .* or \\w+ gives characters back to another repeat after it; "
+            "bound them (e.g. .{0,20}) or follow each repeat with a character it cannot match"
         )
     return None
 
 
-def _stop_ways(low: int, high: int, body: list, following: frozenset[str] | None, tail: bool) -> int:
-    """How many places a repeat may stop at while the rest of the pattern is tried."""
-    reach = min(high, WINDOW_CHARS)
-    chars = _char_set(tuple(body[0])) if len(body) == 1 else None
-    if chars is None:
-        return max(1, reach - min(low, reach) + 1)
-    if chars and all(ch.isspace() for ch in chars):
-        reach = min(reach, 1)  # whitespace runs are collapsed to one space
-    if tail:
-        return 1  # nothing follows: the greedy (or lazy) first try succeeds
-    if following is not None and not (chars & following):
-        return 1  # the next character ends the repeat in exactly one place
-    return max(1, reach - min(low, reach) + 1)
+def backtrack_steps(items: list, rest: float = 1.0, follow: frozenset[str] | None = None, tail: bool = True) -> float:
+    """Worst-case matching steps of a parsed regex sequence from one start position.
+
+    Walking back from the end, with ``rest`` the cost of what follows: a single character or
+    anchor adds 1; a repeat of reach ``r`` (its upper bound, at most a window; 1 for
+    whitespace, which is collapsed) scans ``r`` characters and then tries the rest at every
+    place it can stop: ``r + ways * rest``. It can stop in one way when nothing but end
+    anchors follows it, or when it is one character class and the next character cannot be
+    one of its characters (``\\d+\\.``); otherwise in ``r - min + 1`` ways. A group costs its
+    content followed by the rest, an alternation the sum of its branches, a lookaround its
+    content plus the rest.
+    """
+    c, _ = _sre()
+    repeats = _repeat_ops()
+    cost = rest
+    for i in reversed(range(len(items))):
+        op, av = items[i]
+        after = _first_char_set(items, i + 1, follow)
+        at_tail = tail and all(_is_end_anchor(n) for n in items[i + 1 :])
+        if op in repeats:
+            low, high, parsed_body = av
+            body = list(parsed_body)
+            # Iterations are bounded by the window: a body at least k characters wide fits W/k times.
+            width = parsed_body.getwidth()[0] if hasattr(parsed_body, "getwidth") else 1
+            reach = min(high, WINDOW_CHARS // max(1, width))
+            chars = _char_set(tuple(body[0])) if len(body) == 1 else None
+            if chars is not None:
+                if chars and all(ch.isspace() for ch in chars):
+                    reach = min(reach, 1)  # whitespace runs are collapsed to one space
+                scan = float(reach)
+                one_way = at_tail or (after is not None and not (chars & after))
+            else:
+                scan = reach * backtrack_steps(body, 1.0, None, False)
+                one_way = at_tail
+            ways = 1 if one_way else max(1, reach - min(low, reach) + 1)
+            cost = scan + ways * cost
+        elif op == c.SUBPATTERN:
+            cost = backtrack_steps(list(av[-1]), cost, after, at_tail)
+        elif op == c.BRANCH:
+            cost = sum(backtrack_steps(list(b), cost, after, at_tail) for b in av[1])
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            cost = backtrack_steps(list(av[1]), 1.0, None, True) + cost
+        elif getattr(c, "ATOMIC_GROUP", None) is not None and op == c.ATOMIC_GROUP:
+            cost = backtrack_steps(list(av), 1.0, None, True) + cost
+        else:
+            cost = 1 + cost
+    return cost
+
+
+def _is_start_anchor(node: tuple) -> bool:
+    c, _ = _sre()
+    return node[0] == c.AT and node[1] in (c.AT_BEGINNING, c.AT_BEGINNING_STRING)
 
 
 def _is_end_anchor(node: tuple) -> bool:

@@ -49,21 +49,22 @@ from .cases import case_factors, redecide, run_cases
 from .compiler import compile_condition, compile_decisions
 from .docs import ON_ERROR, ON_MISSING, CaseDoc, DecisionTableDoc, RuleDoc
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
-from .vectorized import ERROR_COLUMN
+from .vectorized import ERROR_COLUMN, factor_frame
 
 __all__ = [
+    "ERROR_COLUMN",
+    "ON_ERROR",
+    "ON_MISSING",
     "CaseDoc",
     "CompiledDecisions",
     "CompiledRule",
     "CompiledTable",
     "DecisionTableDoc",
-    "ERROR_COLUMN",
-    "ON_ERROR",
-    "ON_MISSING",
     "RuleDoc",
     "case_factors",
     "compile_condition",
     "compile_decisions",
+    "factor_frame",
     "redecide",
     "run_cases",
 ]

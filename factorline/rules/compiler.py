@@ -10,7 +10,8 @@ and the shape of ``cases`` (known fields, values of the field's type).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 

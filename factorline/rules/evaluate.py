@@ -19,11 +19,25 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import regex
 from .ir import (
-    BOOL, NUMBER, STRING, Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary, element_type, folds_list,
+    BOOL,
+    NUMBER,
+    STRING,
+    Binary,
+    Call,
+    Const,
+    ListLit,
+    Logic,
+    Member,
+    Node,
+    Ref,
+    Unary,
+    element_type,
+    folds_list,
     is_list,
 )
 

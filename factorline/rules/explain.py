@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .ir import Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary, children, folds_list
 

@@ -13,8 +13,9 @@ Value types:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 BOOL, NUMBER, STRING = "bool", "number", "string"
 SCALARS = (BOOL, NUMBER, STRING)
@@ -69,7 +70,7 @@ def describe(t: str) -> str:
 
 @dataclass(frozen=True)
 class Const:
-    value: Union[bool, float, str]
+    value: bool | float | str
     type: str = ""
 
 
@@ -105,7 +106,7 @@ class Ref:
 @dataclass(frozen=True)
 class Unary:
     op: str  # "not" | "-"
-    operand: "Node"
+    operand: Node
     type: str = ""
 
 
@@ -114,15 +115,15 @@ class Binary:
     """Arithmetic (``+ - * /``) or one comparison (``< <= > >= == !=``)."""
 
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     type: str = ""
 
 
 @dataclass(frozen=True)
 class Logic:
     op: str  # "and" | "or"
-    operands: tuple["Node", ...]
+    operands: tuple[Node, ...]
     type: str = ""
 
 
@@ -130,8 +131,8 @@ class Logic:
 class Member:
     """``needle in container``: list literal, substring of text, or element of a list field."""
 
-    needle: "Node"
-    container: "Node"
+    needle: Node
+    container: Node
     negate: bool = False
     type: str = ""
 
@@ -139,7 +140,7 @@ class Member:
 @dataclass(frozen=True)
 class Call:
     name: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     type: str = ""
 
 
@@ -151,7 +152,7 @@ ARITH_OPS = ("+", "-", "*", "/")
 FOLDS = frozenset({"count", "any", "all", "max", "min", "len"})
 
 
-def folds_list(node: "Node") -> bool:
+def folds_list(node: Node) -> bool:
     """``count(x)``, ``max(x)``... over a list (``len`` of text is an ordinary function)."""
     return isinstance(node, Call) and node.name in FOLDS and is_list(node.args[0].type)
 

@@ -12,6 +12,14 @@ Grammar (a small subset of Python expressions)::
             | missing(v) contains(text, "sub") matches(text, "regex") len(v) abs(n)
             | count(list) any(list) all(list) max(list) min(list)
 
+An operation between a list and a constant applies to each element and gives a list, which a
+function folds back into one value: ``count(clarity.frame_scores < 0.3) >= 2``,
+``any(matches(subs.lines.text, "(?i)casino"))``, ``max(speech.segments.end_s) > 5``.
+
+Text in quotes is read as written: a backslash is not an escape, so ``matches(subs.text,
+"\\bbet\\d+")`` reaches the regex engine unchanged; to put a quote inside text, use the other
+kind of quotes (``'say "hi"'``).
+
 Everything else (attribute names starting with ``_``, calls to anything else, method calls,
 lambdas, comprehensions, subscripts, ``**``, f-strings, walrus, conditional expressions) is
 rejected with a RuleError that says what was found and what to write instead. Limits keep

@@ -29,7 +29,7 @@ class CompiledRule:
     steps: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, id: str, outcome: str, reason: str, cond: Node, index: int, priority: int = 0) -> "CompiledRule":
+    def build(cls, id: str, outcome: str, reason: str, cond: Node, index: int, priority: int = 0) -> CompiledRule:
         shown = tuple((render(leaf), leaf, compile_node(leaf)) for leaf in leaves(cond))
         steps = tuple(dict.fromkeys(r.path[0] for r in refs(cond)))
         return cls(id, outcome, reason, cond, index, priority, compile_node(cond), shown, steps)
@@ -128,7 +128,9 @@ class CompiledDecisions:
         return {name: table.decide(factors, error) for name, table in self.tables.items()}
 
     def decide_frame(self, df):
-        """Many items at once (a polars DataFrame with ``step.field`` columns); see ``vectorized``."""
+        """Many items at once: a polars DataFrame with ``step.field`` columns (and optionally a
+        boolean ``__error``) -> ``<table>.outcome`` and ``<table>.rule`` per row. See ``vectorized``;
+        ``factor_frame`` builds the input from stored result records."""
         from .vectorized import decide_frame
 
         return decide_frame(self, df)

@@ -18,8 +18,28 @@ from dataclasses import replace
 from .evaluate import evaluate
 from .explain import render
 from .ir import (
-    ARITH_OPS, BOOL, DTYPE_TYPES, NUMBER, RECORD_KEYS, SCALARS, STRING, UNKNOWN, Binary, Call, Const, ListLit, Logic,
-    Member, Node, Ref, Unary, describe, element_type, is_list, list_of, refs,
+    ARITH_OPS,
+    BOOL,
+    DTYPE_TYPES,
+    NUMBER,
+    RECORD_KEYS,
+    SCALARS,
+    STRING,
+    UNKNOWN,
+    Binary,
+    Call,
+    Const,
+    ListLit,
+    Logic,
+    Member,
+    Node,
+    Ref,
+    Unary,
+    describe,
+    element_type,
+    is_list,
+    list_of,
+    refs,
 )
 
 Problem = tuple[str, str]  # (issue code, message)

@@ -14,16 +14,31 @@ columns are ``step.field`` (a missing column reads as all-missing) and optionall
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable
 
 import polars as pl
 
 from .docs import ON_ERROR, ON_MISSING
 from .evaluate import aggregate_name
 from .ir import (
-    BOOL, NUMBER, RECORD_KEYS, STRING, Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary, element_type,
-    folds_list, is_list, refs,
+    BOOL,
+    NUMBER,
+    RECORD_KEYS,
+    STRING,
+    Binary,
+    Call,
+    Const,
+    ListLit,
+    Logic,
+    Member,
+    Node,
+    Ref,
+    Unary,
+    element_type,
+    folds_list,
+    is_list,
+    refs,
 )
 from .tables import CompiledDecisions, CompiledTable
 
@@ -238,6 +253,22 @@ def _table_columns(table: CompiledTable, translate: Translator, failed: pl.Expr)
         code.replace_strict(outcomes, return_dtype=pl.String).alias(f"{table.name}.outcome"),
         code.replace_strict(rules, return_dtype=pl.String).alias(f"{table.name}.rule"),
     ]
+
+
+def factor_frame(results: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
+    """The ``step.field`` columns (and ``__error``) that ``decide_frame`` reads, from result
+    records as Parquet stores them: a ``factors`` struct of step structs and an ``error`` struct.
+    A step or field the records do not hold is left out (it reads as missing)."""
+    steps = results.schema.get("factors")
+    held = {f.name: {g.name for g in f.dtype.fields} for f in steps.fields} if isinstance(steps, pl.Struct) else {}
+    exprs = [
+        pl.col("factors").struct.field(step).struct.field(name).alias(f"{step}.{name}")
+        for step, _, name in (c.partition(".") for c in sorted(columns))
+        if name in held.get(step, ())
+    ]
+    if "error" in results.columns:
+        exprs.append(pl.col("error").is_not_null().alias(ERROR_COLUMN))
+    return results.select(exprs) if exprs else pl.DataFrame({ERROR_COLUMN: [False] * results.height})
 
 
 def column_values(node: Node, df: pl.DataFrame) -> pl.Series:

@@ -7,9 +7,9 @@ optional tool (espeak-ng, a CJK font) raise :class:`Unavailable`, and the builde
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import ImageFont

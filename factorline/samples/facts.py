@@ -7,7 +7,7 @@ is absent from an item's record is unknown or does not apply (no ``speech`` for 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from factorline.samples.audio import speech_ratio
 from factorline.samples.transforms import Size, border_area_ratio

@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 import av
 import numpy as np
@@ -92,7 +92,7 @@ def read_audio(path: Path, *, rate: int = 16000, max_s: float | None = None) -> 
     return samples[: int(round(max_s * rate))] if max_s is not None else samples
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sklearn_images() -> dict[str, np.ndarray]:
     from sklearn.datasets import load_sample_images
 

@@ -8,8 +8,8 @@ boxes are ``[x, y, w, h]`` in pixels like the factor fields in DESIGN.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont

@@ -1,0 +1,121 @@
+"""The CLI as a user types it: operators, validate, run, decide."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import media_fixtures as fx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from factorline.cli import app
+from factorline.core.records import read_jsonl
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_operators_json_is_the_full_catalogue():
+    result = invoke("operators", "--json")
+    assert result.exit_code == 0
+    catalogue = {op["id"]: op for op in json.loads(result.stdout)}
+    assert catalogue["black_border@1"]["params"]["properties"]["threshold"]["default"] == 24
+    assert set(catalogue["black_border@1"]["output"]["fields"]) >= {"top", "bottom", "left", "right", "area_ratio", "fill", "evidence"}
+
+
+def test_operators_table_lists_every_operator():
+    result = invoke("operators")
+    assert result.exit_code == 0 and "black_border@1" in result.stdout and "clarity@1" in result.stdout
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_validate(example):
+    result = invoke("validate", str(example))
+    assert result.exit_code == 0, result.output
+    assert "ok:" in result.stdout
+
+
+def test_validate_lists_every_problem_with_its_path(tmp_path):
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    doc["steps"]["border"]["params"]["threshold"] = "dark"
+    doc["steps"]["ghost"] = {"op": "nope"}
+    doc["decisions"]["moderation"]["rules"][0]["when"] = "border.area_ratio > "
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    for path in ("steps.border.params.threshold", "steps.ghost.op", "decisions.moderation.rules[0].when"):
+        assert path in result.stderr
+
+
+def test_validate_runs_rule_cases(tmp_path):
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    doc["decisions"]["moderation"]["cases"][0]["expect"] = "accept"
+    bad = tmp_path / "bad_case.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2 and "decisions.moderation.cases[0]" in result.stderr and "expected 'accept'" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("cli")
+    clip = fx.letterboxed_clip(base / "letterbox.mp4", bar=40)
+    (base / "broken.mp4").write_bytes(b"\x00" * 100)
+    out = base / "run"
+    result = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(clip), str(base / "broken.mp4"), "--out", str(out), "--cache-dir", str(base / "cache"))
+    assert result.exit_code == 0, result.output
+    assert "1 succeeded, 1 failed" in result.stdout
+    return out
+
+
+def test_run_writes_the_run_folder(finished_run):
+    assert {p.name for p in finished_run.iterdir()} >= {"results.jsonl", "results.parquet", "pipeline.yaml", "run.json"}
+    records = list(read_jsonl(finished_run / "results.jsonl"))
+    assert [r["decisions"]["moderation"]["outcome"] for r in records] == ["review", "review"]
+    assert records[0]["decisions"]["moderation"]["rule"] == "letterboxed"
+    assert records[1]["decisions"]["moderation"]["rule"] == "on_error"
+
+
+def test_run_strict_exits_1_when_an_item_failed(tmp_path, finished_run):
+    broken = tmp_path / "x.mp4"
+    broken.write_bytes(b"junk")
+    result = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(broken), "--out", str(tmp_path / "r"), "--no-cache", "--strict")
+    assert result.exit_code == 1
+
+
+def test_run_refuses_missing_input(tmp_path):
+    result = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "input not found" in result.stderr
+
+
+def test_decide_reports_changed_outcomes_without_decoding(finished_run, tmp_path, monkeypatch):
+    from factorline.core import executor
+
+    monkeypatch.setattr(executor, "decode_frames", lambda *a, **k: pytest.fail("decide must not decode"))
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    doc["decisions"]["moderation"]["rules"][0]["when"] = "border.area_ratio > 0.9"
+    doc["decisions"]["moderation"]["cases"] = []
+    relaxed = tmp_path / "relaxed.yaml"
+    relaxed.write_text(yaml.safe_dump(doc))
+    result = invoke("decide", str(relaxed), "--from", str(finished_run), "--out", str(tmp_path / "decided"))
+    assert result.exit_code == 0, result.output
+    assert "1 decision(s) changed" in result.stdout and "letterbox.mp4" in result.stdout
+    records = list(read_jsonl(tmp_path / "decided" / "results.jsonl"))
+    assert [r["decisions"]["moderation"]["outcome"] for r in records] == ["accept", "review"]
+    assert records[0]["factors"] == list(read_jsonl(finished_run / "results.jsonl"))[0]["factors"]
+
+
+def test_decide_refuses_a_pipeline_with_other_factors(finished_run, tmp_path):
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    doc["sampling"]["fps"] = 3.0
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(doc))
+    result = invoke("decide", str(other), "--from", str(finished_run))
+    assert result.exit_code == 2 and "only `decisions` may change" in result.stderr
