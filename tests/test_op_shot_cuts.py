@@ -1,0 +1,193 @@
+"""shot_cuts@1: hard cuts between sampled frames, by colour histograms with an adaptive threshold."""
+
+import json
+import time
+
+import media_fixtures as fx
+import numpy as np
+import pytest
+import skimage.data
+from pydantic import ValidationError
+
+from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.core.registry import get_operator
+from factorline.media import decode_frames, probe
+from factorline.media.encode import write_video
+from factorline.operators.temporal import (
+    ShotCutsParams,
+    colour_histograms,
+    cut_pairs,
+    detect_cuts,
+    histogram_distances,
+    local_baseline,
+    thumbnails,
+)
+from factorline.samples import transforms as tf
+
+SIZE = (320, 180)
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+
+
+def photo(name: str, size=SIZE) -> np.ndarray:
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return tf.cover(np.ascontiguousarray(img[..., :3]), size)
+
+
+def run_op(images: np.ndarray, times=None, **params) -> dict:
+    spec = get_operator("shot_cuts")
+    n, h, w = images.shape[:3]
+    times = np.arange(n, dtype=float) if times is None else np.asarray(times, float)
+    frames = FrameBatch(np.ascontiguousarray(images), times, w, h)
+    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video", duration_s=float(times[-1]) + 1, width=w, height=h, fps=25.0)
+    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
+    assert spec.check_output(out) == []
+    return out
+
+
+@pytest.fixture(scope="module")
+def bbb() -> tuple[np.ndarray, np.ndarray]:
+    """Big Buck Bunny sampled at 2 fps (11 frames, 640x360): one continuous shot."""
+    path = fx.bigbuckbunny_path()
+    batch = decode_frames(path, probe(path), Sampling(fps=2.0, max_side=640), Limits())
+    return batch.images, batch.times
+
+
+# ------------------------------------------------------------------ pure functions
+
+
+def test_given_thumbnails_then_about_64_px_wide_and_block_means():
+    img = np.zeros((1, 180, 320, 3), np.uint8)
+    img[:, :, :160] = 200
+    th = thumbnails(img)
+    assert th.shape == (1, 36, 64, 3)
+    assert th[0, :, :32].min() == 200 and th[0, :, 32:].max() == 0
+
+
+def test_given_identical_and_disjoint_colours_then_histogram_distance_0_and_1():
+    red = np.zeros((2, 8, 8, 3), np.float32)
+    red[..., 0] = 255
+    blue = red[..., ::-1].copy()
+    hist = colour_histograms(np.concatenate([red, blue]))
+    assert histogram_distances(hist).tolist() == pytest.approx([0.0, 1.0, 0.0])
+
+
+def test_given_neighbours_when_local_baseline_then_median_without_itself():
+    assert local_baseline(np.array([0.1, 0.2, 0.9, 0.2, 0.1])).tolist() == pytest.approx([0.2, 0.15, 0.15, 0.15, 0.2])
+    assert local_baseline(np.array([0.7])).tolist() == [0.0]
+
+
+def test_given_fast_motion_baseline_when_adaptive_then_only_clear_jump_is_a_cut():
+    # given pair distances of a shaky shot (0.45-0.5) with one clear jump (0.95 would be sure; 0.7 is not)
+    d = np.array([0.45, 0.5, 0.45, 0.7, 0.5, 0.45])
+    t = np.arange(7.0)
+    # then the adaptive check keeps the jump only; without it every pair over 0.4 is a cut
+    assert cut_pairs(d, t, threshold=0.4, adaptive_ratio=1.4).tolist() == [3]
+    assert cut_pairs(d, t, threshold=0.4, adaptive_ratio=0.0, min_gap_s=0).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_given_montage_of_sure_cuts_then_all_found_despite_high_neighbours():
+    d = np.array([0.9, 0.95, 0.85, 0.9])
+    assert cut_pairs(d, np.arange(5.0), min_gap_s=0).tolist() == [0, 1, 2, 3]
+
+
+def test_given_cuts_closer_than_min_gap_then_strongest_kept():
+    d = np.array([0.0, 0.6, 0.9, 0.0, 0.0, 0.8])
+    t = np.arange(7) * 0.5
+    assert cut_pairs(d, t, min_gap_s=0.8).tolist() == [2, 5]
+    assert cut_pairs(d, t, min_gap_s=0.0, adaptive_ratio=0).tolist() == [1, 2, 5]
+
+
+# ------------------------------------------------------------------ real photos and clips
+
+
+def test_given_photos_held_three_samples_each_then_cut_at_first_frame_of_each_photo():
+    # given 5 photos, each shown for 3 samples at 1 fps
+    images = np.stack([photo(name) for name in PHOTOS for _ in range(3)])
+    # when cuts are detected
+    cuts = detect_cuts(images, np.arange(15.0))
+    # then they are reported at the later frame of each change: 3, 6, 9, 12 s
+    assert cuts.times.tolist() == [3.0, 6.0, 9.0, 12.0]
+    assert (cuts.scores >= 0.4).all()
+
+
+def test_given_real_continuous_shot_then_no_cut(bbb):
+    images, times = bbb
+    out = run_op(images, times)
+    assert out == {"cuts_s": [], "count": 0, "evidence": []}
+
+
+def test_given_two_real_clips_joined_when_encoded_and_sampled_then_cut_within_one_step(tmp_path, bbb):
+    # given 2 s of Big Buck Bunny followed by 1 s of another real clip (bikes), encoded at 25 fps
+    from factorline.media.decode import decode_frames as decode
+
+    bikes_path = fx.bigbuckbunny_path().with_name("bikes.mp4")
+    bikes = decode(bikes_path, probe(bikes_path), Sampling(fps=25.0, max_side=640, max_frames=25), Limits())
+    bunny_path = fx.bigbuckbunny_path()
+    bunny = decode(bunny_path, probe(bunny_path), Sampling(fps=25.0, max_side=640, max_frames=50), Limits())
+    frames = [tf.cover(f, (640, 360)) for f in bunny.images] + [tf.cover(f, (640, 360)) for f in bikes.images]
+    path = write_video(tmp_path / "joined.mp4", frames, fps=25.0)
+    # when the pipeline samples it at 2 fps
+    batch = decode_frames(path, probe(path), Sampling(fps=2.0), Limits())
+    out = run_op(batch.images, batch.times)
+    # then one cut, reported at the first sample after the join (2.0 s; precision one step)
+    assert out["count"] == 1
+    assert 2.0 <= out["cuts_s"][0] <= 2.5
+    assert out["evidence"][0]["t"] == out["cuts_s"][0] and out["evidence"][0]["score"] >= 0.4
+
+
+def test_given_same_photos_at_2_fps_then_cut_times_follow_the_samples():
+    images = np.stack([photo(name) for name in PHOTOS[:3] for _ in range(4)])
+    times = np.arange(12) * 0.5
+    assert run_op(images, times)["cuts_s"] == [2.0, 4.0]
+
+
+# ------------------------------------------------------------------ failure cases
+
+
+def test_given_single_frame_then_no_cut():
+    assert run_op(photo("astronaut")[None])["count"] == 0
+
+
+def test_given_grey_frames_then_no_cut():
+    assert run_op(np.full((6, 90, 160, 3), 128, np.uint8))["count"] == 0
+
+
+def test_given_tiny_16x16_frames_then_works():
+    images = np.zeros((4, 16, 16, 3), np.uint8)
+    images[2:] = (200, 40, 40)
+    assert run_op(images)["cuts_s"] == [2.0]
+
+
+def test_given_one_8k_frame_then_fast():
+    rng = np.random.default_rng(0)
+    frame = np.kron(rng.integers(0, 255, (1, 270, 480, 3), dtype=np.uint8), np.ones((1, 16, 16, 1), np.uint8))
+    start = time.perf_counter()
+    out = run_op(frame)
+    assert time.perf_counter() - start < 3.0
+    assert out["count"] == 0
+
+
+def test_operator_declared_serializable_and_deterministic(bbb):
+    spec = get_operator("shot_cuts@1")
+    assert spec.group == "temporal"
+    assert list(spec.fields) == ["cuts_s", "count"]
+    json.dumps(spec.schema())
+    images = np.concatenate([bbb[0][:4], np.stack([photo("coffee", (640, 360))] * 3)])
+    assert run_op(images) == run_op(images)
+    assert run_op(images)["cuts_s"] == [4.0]
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"threshold": 0}, "greater than 0"),
+        ({"threshold": 1.5}, "less than or equal to 1"),
+        ({"min_gap_s": -1}, "greater than or equal to 0"),
+        ({"adaptive": 2}, "Extra inputs are not permitted"),
+    ],
+)
+def test_given_bad_params_then_validation_error(params, match):
+    with pytest.raises(ValidationError, match=match):
+        ShotCutsParams(**params)
