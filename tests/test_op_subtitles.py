@@ -18,7 +18,8 @@ from skimage import data as skdata
 
 from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.core.registry import GLOBAL_POOL, ResourcePool, get_operator
-from factorline.operators._ocr import OcrBox, OcrEngine
+from factorline.errors import ResourceError
+from factorline.operators._ocr import OcrBox, OcrEngine, default_threads
 from factorline.operators.text import (
     FrameText,
     SubtitlesParams,
@@ -383,3 +384,14 @@ def test_ocr_resource_is_loaded_once_per_pool_and_checks_its_input():
     with pytest.raises(ValueError, match="uint8 RGB"):
         first(np.zeros((10, 10), np.uint8))
     assert first(np.full((40, 200, 3), 128, np.uint8)) == []  # a blank band: nothing read
+
+
+def test_ocr_threads_default_to_one_and_follow_the_environment(monkeypatch):
+    monkeypatch.delenv("FACTORLINE_OCR_THREADS", raising=False)
+    assert default_threads() == 1
+    monkeypatch.setenv("FACTORLINE_OCR_THREADS", "3")
+    assert default_threads() == 3
+    for bad in ("0", "many"):
+        monkeypatch.setenv("FACTORLINE_OCR_THREADS", bad)
+        with pytest.raises(ResourceError, match="FACTORLINE_OCR_THREADS"):
+            default_threads()

@@ -19,10 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.registry import resource
+from ..errors import ResourceError
 
-# ONNX Runtime threads per session: small crops gain nothing beyond a few threads, and a
-# process that takes every core starves the other workers of a batch run.
-MAX_THREADS = 4
+# ONNX Runtime threads per session. One by default: subtitle bands are small, a batch run
+# gets its parallelism from worker processes, and ONNX Runtime's spinning worker threads
+# made OCR 2-3x *slower* per frame on a shared 2-core machine (measured: 61 ms/frame with 1
+# thread against 172 ms with 2, 640x360, under load). FACTORLINE_OCR_THREADS overrides it.
+THREADS_ENV = "FACTORLINE_OCR_THREADS"
+MAX_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,18 @@ class OcrBox:
         return (self.y0 + self.y1) / 2.0
 
 
-def _threads() -> int:
+def default_threads() -> int:
+    """ONNX Runtime intra-op threads: $FACTORLINE_OCR_THREADS (1..16) or 1."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return 1
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_THREADS, cores))
+        value = int(raw)
+    except ValueError as exc:
+        raise ResourceError(f"{THREADS_ENV} must be an integer, got {raw!r}", cause=exc) from exc
+    if not 1 <= value <= MAX_THREADS:
+        raise ResourceError(f"{THREADS_ENV} must be between 1 and {MAX_THREADS}, got {value}")
+    return value
 
 
 class OcrEngine:
@@ -60,13 +70,13 @@ class OcrEngine:
     736 px minimum side RapidOCR uses by default, which would make a wide subtitle band
     several times larger). Scores are not filtered here (``text_score=0``): the caller applies
     its own ``min_score``. Calls are serialised by a lock: RapidOCR keeps per-call state on
-    the engine object, and ONNX Runtime already uses several threads per call.
+    the engine object (threads of one process share one engine; processes each load theirs).
     """
 
     def __init__(self, threads: int | None = None):
         from rapidocr_onnxruntime import RapidOCR  # imported lazily: loads onnxruntime
 
-        self.threads = threads or _threads()
+        self.threads = threads or default_threads()
         self._ocr = RapidOCR(
             use_cls=False,
             text_score=0.0,

