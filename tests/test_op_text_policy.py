@@ -12,13 +12,10 @@ from pydantic import ValidationError
 from factorline.core.compiler import compile_pipeline
 from factorline.core.registry import get_operator
 from factorline.errors import ConfigError
-from factorline.operators.text import (
-    MAX_MATCH_CHARS,
+from factorline.operators.policy import (
     MAX_PATTERNS,
     MAX_TEXT_CHARS,
-    WINDOW_CHARS,
     TextPolicyParams,
-    find_pattern,
     match_policy,
     normalize_text,
     pattern_problem,
@@ -98,24 +95,16 @@ def test_given_regex_when_matched_then_pattern_reported_with_snippets():
     assert run_op("nothing here", patterns=[r"\d{4}-\d{4}"])["matched"] is False
 
 
-def test_given_anchors_when_searched_in_windows_then_they_mean_the_whole_text():
+def test_given_anchors_then_they_mean_the_whole_text():
     long = "x " * 1000 + "end"
     assert run_op(long, patterns=[r"^x x"])["matched"] is True
-    assert run_op(long, patterns=[r"^end"])["matched"] is False  # ^ is not a window's start
+    assert run_op(long, patterns=[r"^end"])["matched"] is False
     assert run_op(long, patterns=[r"x end$"])["matched"] is True
-    assert run_op(long, patterns=[r"^x x x$"])["matched"] is False  # $ is not a window's end
 
 
-def test_given_match_across_a_window_cut_then_found_once():
-    # given a phrase placed across the first window boundary
-    text = "a" * (WINDOW_CHARS - 5) + " needle in a haystack " + "b" * 1000
-    spans = find_pattern(normalize_text(text), re.compile(r"needle in a haystack"), limit=5)
-    assert spans == [(WINDOW_CHARS - 4, WINDOW_CHARS - 4 + 20)]
-
-
-def test_given_match_longer_than_the_cap_then_not_reported():
-    assert run_op("q" + "z" * (MAX_MATCH_CHARS + 20) + "q", patterns=[r"qz+q"])["matched"] is False
-    assert run_op("q" + "z" * 50 + "q", patterns=[r"qz+q"])["matched"] is True
+def test_given_long_match_then_snippet_is_capped():
+    out = run_op("q" + "z" * 500 + "q", patterns=[r"qz+q"])
+    assert out["matched"] is True and len(out["evidence"][0]["text"]) == 100
 
 
 def test_given_huge_text_then_capped_and_matched_quickly():
@@ -131,18 +120,15 @@ def test_given_huge_text_then_capped_and_matched_quickly():
 @pytest.mark.parametrize(
     "pattern, match",
     [
-        (r"(a+)+", "nested quantifiers"),
-        (r"(\w*)*x", "nested quantifiers"),
-        (r"(a?a?)+b", "nested quantifiers"),
-        (r"(?:\d{1,3}[.,]?)+x", "nested quantifiers"),
-        (r"(a|ab)+c", "alternation whose branches can start alike"),
-        (r"(?:a|a)+b", "alternation whose branches can start alike"),
-        (r"(x)\1", "back-reference"),
-        (r"a.*b.*c", "can backtrack too much"),
-        (r"(\w+)(\d+)x", "can backtrack too much"),
+        (r"(a+)+", "unbounded repeat inside another repeat"),
+        (r"(\w*)*x", "unbounded repeat inside another repeat"),
+        (r"(a|ab)+c", "repeated alternation whose branches can start with the same character"),
+        (r"(?:a|a)+b", "repeated alternation"),
+        (r"(x)\1", "backreferences are not supported"),
+        (r"(?<!\w)win", "lookahead/lookbehind is not supported"),
         (r"a*", "matches the empty string"),
-        (r"[unclosed", "not a valid regular expression"),
-        ("x" * 201, "at most 200"),
+        (r"[unclosed", "not a valid pattern"),
+        ("x" * 257, "longer than 256 characters"),
     ],
 )
 def test_given_hostile_or_bad_regex_then_refused_at_validation(pattern, match):
@@ -155,7 +141,7 @@ def test_given_too_many_patterns_or_bad_terms_then_refused():
         TextPolicyParams(patterns=[f"word{i}" for i in range(MAX_PATTERNS + 1)])
     with pytest.raises(ValidationError, match="empty once whitespace is removed"):
         TextPolicyParams(terms=["ok", "  "])
-    with pytest.raises(ValidationError, match="at most 200"):
+    with pytest.raises(ValidationError, match="at most 200 are allowed"):
         TextPolicyParams(terms=["x" * 201])
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         TextPolicyParams(keywords=["x"])
@@ -163,21 +149,21 @@ def test_given_too_many_patterns_or_bad_terms_then_refused():
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"\w+\d", r"a.*b", r"\d+\.\d+", r"free\s+money\s+now", r"(?:buy|get)\s+\w+\s+now", r"^.*bet.*$",
-     r"[a-z]+[0-9]+[a-z]+z", r"(\w+)@(\w+)\.com", r"突发.{0,10}新闻", r"(?<!\w)win(?!\w)"],
+    [r"\w+\d", r"a.*b.*c", r"\d+\.\d+", r"free\s+money\s+now", r"(?:buy|get)\s+\w+\s+now", r"^.*bet.*$",
+     r"[a-z]+[0-9]+[a-z]+z", r"(\w+)@(\w+)\.com", r"突发.{0,10}新闻", r"\bwin\b"],
 )
 def test_given_ordinary_regex_then_accepted(pattern):
     assert pattern_problem(pattern) is None
 
 
-def test_given_accepted_regexes_on_hostile_texts_then_bounded_time():
-    # given patterns that backtrack polynomially on texts made to defeat them (a plain re.search
-    # of \w+\d over 100k letters takes over a minute), cut into windows
-    params = TextPolicyParams(patterns=[r"\w+\d", r"a.*b", r"[^x]+x[^y]+y"])
+def test_given_regexes_that_backtrack_in_python_on_hostile_texts_then_linear_time():
+    # given patterns that take minutes in a backtracking engine on texts made to defeat them
+    # (re.search(r"\w+\d", "a" * 100_000) backtracks quadratically); the Rust engine is linear
+    params = TextPolicyParams(patterns=[r"\w+\d", r"a.*b.*c", r"(\w+)(\d+)x"])
     for text in ("a" * MAX_TEXT_CHARS, "ab" * (MAX_TEXT_CHARS // 2), "1" * MAX_TEXT_CHARS):
         start = time.perf_counter()
         match_policy(text, params)
-        assert time.perf_counter() - start < 6.0
+        assert time.perf_counter() - start < 2.0
 
 
 def test_given_hostile_pattern_in_a_pipeline_when_compiled_then_config_error_with_path():
@@ -187,7 +173,7 @@ def test_given_hostile_pattern_in_a_pipeline_when_compiled_then_config_error_wit
         "steps": {"subs": {"op": "subtitles"},
                   "policy": {"op": "text_policy", "inputs": {"text": "subs.text"}, "params": {"patterns": ["(a+)+$"]}}},
     }
-    with pytest.raises(ConfigError, match="nested quantifiers") as caught:
+    with pytest.raises(ConfigError, match="unbounded repeat inside another repeat") as caught:
         compile_pipeline(doc)
     assert any(i.path.startswith("steps.policy.params.patterns") for i in caught.value.issues)
 

@@ -54,8 +54,11 @@ TOP_SHARE = 0.25  # share of the most detailed patches used
 MAX_FRAMES = 16  # frames used at most (evenly spread): spectra of more frames add little
 MAX_PATCHES = 600  # candidate patches per frame at most (a strided grid on huge frames)
 FIT_BAND = (0.03, 0.08)  # cycles/px where the power law is fitted
-DROP_DB = 10.0  # the cutoff is where the spectrum falls this far under the power law
-NATIVE_RATIO = 1.75  # estimates under this are native
+DROP_DB = 8.0  # the cutoff is where the spectrum falls this far under the power law
+# The 8 dB point of an upscaler's roll-off lies a little below the original's Nyquist
+# frequency: ratio = CALIBRATION * 0.5 / cutoff (fitted on the table in the module docstring).
+CALIBRATION = 0.9
+NATIVE_RATIO = 1.9  # estimates under this are native
 SMOOTH_BINS = 3
 FLAT_STD = 2.0  # frames (and patches) with a luma std under this hold no detail
 MIN_PATCH_ENERGY = 4.0  # mean power per bin (levels^2) under which a patch is flat
@@ -171,7 +174,8 @@ def native_ratio(
     spectrum = patch_spectrum(luma[idx], axis)
     if spectrum is None:
         return 1.0, 1.0
-    raw = 0.5 / max(cutoff_frequency(spectrum, drop_db=drop_db), 1e-6)
+    cutoff = cutoff_frequency(spectrum, drop_db=drop_db)
+    raw = 1.0 if cutoff >= 0.5 else max(1.0, CALIBRATION * 0.5 / max(cutoff, 1e-6))
     return (raw if raw >= native_below else 1.0), raw
 
 
