@@ -3,7 +3,8 @@
     FactorlineError                  public message + context path + cause
     ├── ConfigError                  a document the user wrote is wrong
     │   ├── PipelineError            a pipeline document failed to compile (carries all issues)
-    │   └── RuleError                a condition or decision table is wrong or hostile
+    │   ├── RuleError                a condition or decision table is wrong or hostile
+    │   └── DataError                a training data set has bad rows or too few examples
     ├── MediaError                   an input item cannot be used
     │   ├── UnsupportedMediaError    wrong container / kind / extension
     │   ├── CorruptMediaError        the decoder gave up
@@ -11,7 +12,9 @@
     ├── ItemTimeoutError             an item ran past its time budget
     ├── OperatorError                an operator failed on an item
     ├── ResourceError                a model / resource could not be loaded
-    └── RunDirError                  a run folder is missing, foreign or inconsistent
+    ├── RunDirError                  a run folder is missing, foreign or inconsistent
+    ├── StoreError                   a model store entry is missing, damaged or tampered with
+    └── ReproductionError            a recorded metric or data digest could not be reproduced
 
 Every error renders as "<path>: <message>" and serialises to the record shape
 ``{"type": ..., "message": ..., "path": ...}`` used in result records and HTTP replies.
@@ -75,6 +78,10 @@ class RuleError(ConfigError):
     pass
 
 
+class DataError(ConfigError):
+    pass
+
+
 class MediaError(FactorlineError):
     pass
 
@@ -104,6 +111,14 @@ class ResourceError(FactorlineError):
 
 
 class RunDirError(FactorlineError):
+    pass
+
+
+class StoreError(FactorlineError):
+    pass
+
+
+class ReproductionError(FactorlineError):
     pass
 
 

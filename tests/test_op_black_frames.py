@@ -23,8 +23,15 @@ def run_op(images: np.ndarray, times=None, duration=None, **params) -> dict:
     n, h, w = images.shape[:3]
     times = np.arange(n, dtype=float) if times is None else np.asarray(times, float)
     frames = FrameBatch(np.ascontiguousarray(images), times, w, h)
-    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video" if n > 1 else "image", duration_s=duration,
-                     width=w, height=h, fps=25.0)
+    item = MediaInfo(
+        id="sha256:t",
+        path="t.mp4",
+        kind="video" if n > 1 else "image",
+        duration_s=duration,
+        width=w,
+        height=h,
+        fps=25.0,
+    )
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
     assert spec.check_output(out) == []
     return out

@@ -39,8 +39,15 @@ def run_op(images: np.ndarray, times=None, scale: float = 1.0, **params) -> dict
     n, h, w = images.shape[:3]
     times = np.arange(n, dtype=float) if times is None else np.asarray(times, float)
     frames = FrameBatch(np.ascontiguousarray(images), times, round(w * scale), round(h * scale), scale=scale)
-    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video" if n > 1 else "image", duration_s=float(n),
-                     width=frames.source_width, height=frames.source_height, fps=25.0)
+    item = MediaInfo(
+        id="sha256:t",
+        path="t.mp4",
+        kind="video" if n > 1 else "image",
+        duration_s=float(n),
+        width=frames.source_width,
+        height=frames.source_height,
+        fps=25.0,
+    )
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
     assert spec.check_output(out) == []
     return out
@@ -85,14 +92,14 @@ def test_given_colour_edge_of_equal_luma_then_colour_structure_sees_it():
     img = np.zeros((1, 8, 8, 3), np.uint8)
     img[:, :, :4] = (230, 120, 20)
     img[:, :, 4:] = (141, 141, 141)
-    strength2, cos2, sin2 = colour_structure(colour_planes(img))
+    strength2, cos2, _ = colour_structure(colour_planes(img))
     assert np.sqrt(strength2[0, 3, 2]) > 100 and cos2[0, 3, 2] == pytest.approx(1.0)  # vertical edge
 
 
 def test_edge_persistence_counts_frames_and_orientation_coherence():
     s2 = np.array([[1000.0], [1000.0], [0.0], [1000.0]])
     cos2 = np.array([[1.0], [1.0], [0.0], [-1.0]])
-    p, coh, mean_cos = edge_persistence(s2, cos2, np.zeros_like(cos2), edge_level=20)
+    p, coh, _ = edge_persistence(s2, cos2, np.zeros_like(cos2), edge_level=20)
     assert p.tolist() == [0.75] and coh[0] == pytest.approx(1 / 3)
 
 

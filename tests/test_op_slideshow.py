@@ -40,8 +40,15 @@ def run_op(images: np.ndarray, times=None, text=None, duration=None, **params) -
     n, h, w = images.shape[:3]
     times = np.arange(n, dtype=float) if times is None else np.asarray(times, float)
     frames = FrameBatch(np.ascontiguousarray(images), times, w, h)
-    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video" if n > 1 else "image", duration_s=duration,
-                     width=w, height=h, fps=25.0)
+    item = MediaInfo(
+        id="sha256:t",
+        path="t.mp4",
+        kind="video" if n > 1 else "image",
+        duration_s=duration,
+        width=w,
+        height=h,
+        fps=25.0,
+    )
     inputs = {"frames": frames} if text is None else {"frames": frames, "text": text}
     out = spec.run(inputs, spec.params(**params), item=item, resources={})
     assert spec.check_output(out) == []
@@ -113,8 +120,14 @@ def test_given_moving_clip_with_lots_of_subtitle_text_then_still_not_a_slideshow
 
 def test_given_single_still_image_then_not_a_slideshow():
     out = run_op(photo("astronaut")[None])
-    assert out == {"is_slideshow": False, "score": 0.0, "static_ratio": 0.0, "pictures": 0, "segments": [],
-                   "evidence": []}
+    assert out == {
+        "is_slideshow": False,
+        "score": 0.0,
+        "static_ratio": 0.0,
+        "pictures": 0,
+        "segments": [],
+        "evidence": [],
+    }
 
 
 def test_given_static_video_of_one_picture_then_still_video_not_slideshow_unless_text_heavy():

@@ -35,7 +35,9 @@ def run_op(images: np.ndarray, scale: float = 1.0, source=None, **params) -> dic
     n, h, w = images.shape[:3]
     width, height = source or (round(w * scale), round(h * scale))
     frames = FrameBatch(np.ascontiguousarray(images), np.arange(n, dtype=float), width, height, scale=scale)
-    item = MediaInfo(id="sha256:t", path="t.mp4", kind="video", duration_s=float(n), width=width, height=height, fps=25.0)
+    item = MediaInfo(
+        id="sha256:t", path="t.mp4", kind="video", duration_s=float(n), width=width, height=height, fps=25.0
+    )
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
     assert spec.check_output(out) == []
     return out

@@ -15,25 +15,32 @@ falling slowly up to 0.5. How the estimate is made (the pure functions carry the
    log-frequency, a straight line. The line is fitted over the low band :data:`FIT_BAND`
    (0.03-0.08 cycles/px), where every picture of interest is still native.
 3. **Cutoff.** The cutoff is the first frequency above the fit band where the (3-bin smoothed)
-   spectrum falls :data:`DROP_DB` (10 dB) under the extrapolated line; ``ratio = 0.5 / cutoff``
-   at analysis resolution. Bicubic upscaling rolls off gradually between 0.5 / r and 1 / r,
-   and the 10 dB point lands near r (a 360p picture upscaled to 1080p reads 3.0-3.3).
+   spectrum falls ``drop_db`` (:data:`DROP_DB`, 8 dB) under the extrapolated line. Upscalers
+   roll off gradually (bicubic and bilinear reach zero only at 1 / r), and the 8 dB point
+   lies about 10 % under the original's Nyquist frequency:
+   ``ratio = CALIBRATION * 0.5 / cutoff`` with :data:`CALIBRATION` 0.9, at analysis resolution.
+   Measured on Big Buck Bunny frames reduced to 360p (bicubic, area, box or Lanczos) and
+   upscaled 3x to 1080p (bicubic, bilinear or Lanczos; lossless or x264 crf 23): 2.74-3.23;
+   the sample set's 144p carphone clip upscaled 3x: 3.0; 2x upscales: 2.25-2.35.
 4. **Native or not.** Compression and soft optics also bend the spectrum down near 0.5: a
-   native 720p Big Buck Bunny frame reads 1.6. Estimates under :data:`NATIVE_RATIO` (1.75)
-   count as native (``ratio`` 1.0, ``native_height`` the source height).
+   native 720p Big Buck Bunny frame reads 1.7, bikes 1.2-1.3, photos 1.0. Estimates under
+   :data:`NATIVE_RATIO` (1.9) count as native (``ratio`` 1.0, ``native_height`` the source
+   height).
 
 Accuracy and limits:
 
 - The estimate is at **analysis resolution**. Frames sampled with ``max_side`` 1280 show a
-  1080p source at 720p, whose Nyquist is 360 source lines: a native picture or one upscaled
-  from 720p or 900p looks native there, and only natives under about 720 / 1.75 = 410 lines
-  (source ratio >= 2.6) are recognised. ``native_height`` is therefore never above the
-  analysis height unless it is the source height itself; sample with ``max_side`` >= the
-  source size to judge 720p -> 1080p upscales.
+  1080p source at 720p: a native picture or one upscaled from 720p or 900p looks native
+  there, and only originals under about 720 / 1.9 = 380 lines (source ratio >= 2.85) are
+  recognised; a 360p -> 1080p upscale analysed at 720p reads about 3.4-3.7 (the AREA
+  reduction softens it further). ``native_height`` is therefore never above the analysis
+  height unless it is the source height itself. Sample with ``max_side`` >= the source size
+  to judge 720p -> 1080p upscales.
 - It measures *effective* resolution: blur (defocus, heavy denoising, strong compression)
   lowers it like upscaling does, and the estimate compounds the original's own softness
-  (a soft 720p picture upscaled 1.5x reads 2-2.5). ``clarity@1`` tells blur apart.
-- Ratios above about 6 put the cutoff inside the fit band and are underestimated.
+  (Big Buck Bunny's soft 720p upscaled 1.5x reads 2.3). ``clarity@1`` tells blur apart.
+- Ratios above about 5 put the cutoff inside the fit band and are underestimated;
+  pixel-repeat (nearest-neighbour) upscales keep sharp steps and read as native.
 - Frames without detail (flat, black) are skipped; with none left the picture is native.
 """
 
@@ -73,7 +80,7 @@ class UpscaledParams(BaseModel):
         le=30.0,
         title="Cutoff drop",
         description="The cutoff is the first frequency where the spectrum of detailed patches falls this many dB "
-        "under the power law fitted at low frequencies (higher finds fewer, stronger upscales).",
+        "under the power law fitted at low frequencies (the calibration assumes 8).",
     )
     native_ratio: float = P(
         NATIVE_RATIO,
@@ -88,12 +95,14 @@ class UpscaledParams(BaseModel):
 # --------------------------------------------------------------------------- pure functions
 
 
-def patch_spectrum(luma: np.ndarray, axis: int, *, segment: int = SEGMENT, top_share: float = TOP_SHARE) -> np.ndarray | None:
+def patch_spectrum(
+    luma: np.ndarray, axis: int, *, segment: int = SEGMENT, top_share: float = TOP_SHARE
+) -> np.ndarray | None:
     """Mean normalised power spectrum (segment // 2 + 1,) along ``axis`` (1: vertical
     frequencies, 2: horizontal) of the most detailed ``segment``-px patches of (N, H, W)
     frames; None when no patch has detail."""
     x = luma if axis == 1 else np.swapaxes(luma, 1, 2)  # lines run along axis 1 now
-    n, h, w = x.shape
+    h, w = x.shape[1:]
     ph, pw = h // segment, w // segment
     if ph == 0 or pw == 0:
         return None
@@ -114,7 +123,7 @@ def patch_spectrum(luma: np.ndarray, axis: int, *, segment: int = SEGMENT, top_s
     detailed = np.flatnonzero(energy >= MIN_PATCH_ENERGY)
     if detailed.size == 0:
         return None
-    keep = detailed[np.argsort(-energy[detailed], kind="stable")[: max(1, int(round(top_share * detailed.size)))]]
+    keep = detailed[np.argsort(-energy[detailed], kind="stable")[: max(1, round(top_share * detailed.size))]]
     normalised = spectra_all[keep] / spectra_all[keep, 1:].sum(axis=1, keepdims=True)
     return normalised.mean(axis=0)
 
@@ -181,7 +190,7 @@ def native_ratio(
 
 def content(luma: np.ndarray) -> np.ndarray:
     """The frames inside their black or blurred bars (``luma`` itself when none)."""
-    n, h, w = luma.shape
+    h, w = luma.shape[1:]
     bars = detect_bars(luma)
     y0, y1, x0, x1 = bars.content_box(h, w)
     margin = 2
@@ -193,8 +202,13 @@ def content(luma: np.ndarray) -> np.ndarray:
 
 
 def estimate(
-    luma: np.ndarray, *, scale: float = 1.0, source_height: int | None = None, source_width: int | None = None,
-    drop_db: float = DROP_DB, native_below: float = NATIVE_RATIO,
+    luma: np.ndarray,
+    *,
+    scale: float = 1.0,
+    source_height: int | None = None,
+    source_width: int | None = None,
+    drop_db: float = DROP_DB,
+    native_below: float = NATIVE_RATIO,
 ) -> dict:
     """Native height/width in source px and the source/native ratios of (N, H, W) analysis
     luma, ``scale`` source px per analysis px (see the module docstring for the caps)."""
@@ -202,13 +216,12 @@ def estimate(
     source_height = source_height or round(h * scale)
     source_width = source_width or round(w * scale)
     inner = content(luma) if n and h >= SEGMENT and w >= SEGMENT else luma
-    ch, cw = inner.shape[1:] if inner.ndim == 3 else (h, w)
     rv, raw_v = native_ratio(inner, axis=1, drop_db=drop_db, native_below=native_below)
     rh, raw_h = native_ratio(inner, axis=2, drop_db=drop_db, native_below=native_below)
     # Lines the picture really resolves over its full height: the analysis height over the
     # measured ratio (so never more than the analysis height), or the source height if native.
-    native_h = source_height if rv == 1.0 else min(source_height, max(1, int(round(h / rv))))
-    native_w = source_width if rh == 1.0 else min(source_width, max(1, int(round(w / rh))))
+    native_h = source_height if rv == 1.0 else min(source_height, max(1, round(h / rv)))
+    native_w = source_width if rh == 1.0 else min(source_width, max(1, round(w / rh)))
     ratio = source_height / native_h if native_h else 1.0
     return {
         "native_height": int(native_h),
@@ -244,18 +257,24 @@ def upscaled(inputs: dict, params: UpscaledParams, *, item: MediaInfo, resources
     frames: FrameBatch = inputs["frames"]
     scale = float(frames.scale) or 1.0
     out = estimate(
-        frames.gray, scale=scale, source_height=frames.source_height, source_width=frames.source_width,
-        drop_db=params.drop_db, native_below=params.native_ratio,
+        frames.gray,
+        scale=scale,
+        source_height=frames.source_height,
+        source_width=frames.source_width,
+        drop_db=params.drop_db,
+        native_below=params.native_ratio,
     )
     evidence = []
     if len(frames):
         t = float(np.asarray(frames.times, np.float64)[0])
-        evidence.append({
-            "t": round(t, 3),
-            "score": out["raw_vertical"],
-            "text": f"cutoff ratio at analysis resolution: vertical {out['raw_vertical']}, "
-            f"horizontal {out['raw_horizontal']} (native under {params.native_ratio})",
-        })
+        evidence.append(
+            {
+                "t": round(t, 3),
+                "score": out["raw_vertical"],
+                "text": f"cutoff ratio at analysis resolution: vertical {out['raw_vertical']}, "
+                f"horizontal {out['raw_horizontal']} (native under {params.native_ratio})",
+            }
+        )
     return {
         "native_height": out["native_height"],
         "ratio": out["ratio"],

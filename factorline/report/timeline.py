@@ -20,7 +20,7 @@ from .svg import INK, SERIES_COLORS, _f, _svg
 
 SERIES, MARKERS, SPANS = "series", "markers", "spans"
 _NUMBER_LISTS = {"list[float]", "list[int]"}
-_LABEL_W, _ROW, _WIDTH = 150, 24, 700
+_LABEL_W, _ROW, _WIDTH, _RIGHT = 150, 24, 700, 24
 
 
 @dataclass
@@ -95,9 +95,12 @@ def _finite(v: Any) -> bool:
 def timeline_svg(tracks: list[Track], duration: float, thumb_times: list[float]) -> str:
     """One row per track plus a row marking the thumbnails (numbered as shown)."""
     end = max([duration or 0.0] + [t for tr in tracks for t, _ in tr.points] + [e for tr in tracks for _, e, _ in tr.spans]) or 1.0
-    sx = lambda t: _LABEL_W + max(0.0, min(t, end)) / end * (_WIDTH - _LABEL_W - 10)  # noqa: E731
-    rows = [_row(i, tr, sx) for i, tr in enumerate(tracks)]
-    y = len(tracks) * _ROW
+    sx = lambda t: _LABEL_W + max(0.0, min(t, end)) / end * (_WIDTH - _LABEL_W - _RIGHT)  # noqa: E731
+    rows, y = [], 0
+    for i, track in enumerate(tracks):
+        height = 2 * _ROW if track.role == SERIES else _ROW
+        rows.append(_row(i, track, sx, y, height))
+        y += height
     if thumb_times:
         rows.append(f'<text x="{_LABEL_W - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">thumbnails</text>')
         rows += [f'<g><circle cx="{_f(sx(t))}" cy="{y + 11}" r="7" fill="#fff" stroke="{INK}"/><text x="{_f(sx(t))}" '
@@ -105,34 +108,35 @@ def timeline_svg(tracks: list[Track], duration: float, thumb_times: list[float])
                  for k, t in enumerate(thumb_times)]
         y += _ROW
     ticks = [end * k / 5 for k in range(6)]
-    axis = f'<line x1="{_LABEL_W}" x2="{_WIDTH - 10}" y1="{y + 2}" y2="{y + 2}" stroke="{INK}"/>' + "".join(
+    axis = f'<line x1="{_LABEL_W}" x2="{_WIDTH - _RIGHT}" y1="{y + 2}" y2="{y + 2}" stroke="{INK}"/>' + "".join(
         f'<text x="{_f(sx(t))}" y="{y + 14}" text-anchor="middle" fill="{INK}">{num(round(t, 2))} s</text>' for t in ticks)
     return _svg(_WIDTH, y + 18, "".join(rows) + axis, "timeline")
 
 
-def _row(i: int, track: Track, sx) -> str:
-    y0, color = i * _ROW, SERIES_COLORS[i % len(SERIES_COLORS)]
+def _row(i: int, track: Track, sx, y0: float, height: float) -> str:
+    color = SERIES_COLORS[i % len(SERIES_COLORS)]
     label = f'<text x="{_LABEL_W - 6}" y="{y0 + 15}" text-anchor="end" fill="{INK}">{esc(track.label[-26:])}</text>'
-    base = f'<line x1="{_LABEL_W}" x2="{_WIDTH - 10}" y1="{y0 + _ROW - 3}" y2="{y0 + _ROW - 3}" stroke="#eef1f4"/>'
+    base = f'<line x1="{_LABEL_W}" x2="{_WIDTH - _RIGHT}" y1="{y0 + height - 3}" y2="{y0 + height - 3}" stroke="#eef1f4"/>'
     if track.role == SPANS:
-        body = "".join(f'<rect x="{_f(sx(a))}" y="{y0 + 5}" width="{_f(max(sx(b) - sx(a), 1.5))}" height="{_ROW - 10}" '
+        body = "".join(f'<rect x="{_f(sx(a))}" y="{y0 + 5}" width="{_f(max(sx(b) - sx(a), 1.5))}" height="{height - 10}" '
                        f'fill="{color}" opacity="0.6"><title>{num(a)}–{num(b)} s {esc(text[:200])}</title></rect>'
                        for a, b, text in track.spans)
     elif track.role == MARKERS:
-        body = "".join(f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{y0 + 3}" y2="{y0 + _ROW - 3}" stroke="{color}" '
+        body = "".join(f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{y0 + 3}" y2="{y0 + height - 3}" stroke="{color}" '
                        f'stroke-width="2"><title>{num(t)} s</title></line>' for t, _ in track.points)
     else:
-        body = _series(track, sx, y0, color)
+        body = _series(track, sx, y0, height, color)
     return label + base + body
 
 
-def _series(track: Track, sx, y0: float, color: str) -> str:
+def _series(track: Track, sx, y0: float, height: float, color: str) -> str:
     """Values scaled to the row: [0, 1] when they fit in it (scores), else their own range."""
     values = [v for _, v in track.points]
     lo, hi = (0.0, 1.0) if min(values) >= 0 and max(values) <= 1 else (min(values), max(values))
     hi = hi if hi > lo else lo + 1.0
-    sy = lambda v: y0 + _ROW - 4 - (v - lo) / (hi - lo) * (_ROW - 8)  # noqa: E731
+    sy = lambda v: y0 + height - 5 - (v - lo) / (hi - lo) * (height - 10)  # noqa: E731
     pts = " ".join(f"{_f(sx(t))},{_f(sy(v))}" for t, v in track.points)
     dots = "".join(f'<circle cx="{_f(sx(t))}" cy="{_f(sy(v))}" r="2" fill="{color}"><title>{num(t)} s: {num(v)}</title></circle>'
                    for t, v in track.points)
-    return f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>{dots}'
+    scale = f'<text x="{_LABEL_W - 6}" y="{y0 + 28}" text-anchor="end" fill="#68717c">{esc(num(lo))} to {esc(num(hi))}</text>'
+    return f'{scale}<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>{dots}'

@@ -1,0 +1,192 @@
+"""A versioned model store on disk: ``<root>/<name>/v<N>/{head.safetensors, card.json, card.md}``.
+
+The root is ``$FACTORLINE_MODELS`` or ``./models``. A version is written whole into a hidden
+temporary folder beside its final place and renamed into place, so readers never see half a
+model and two trainers saving the same name get two versions (a rename onto an existing
+version fails, and the loser takes the next number). Versions are never rewritten.
+
+References: ``name`` (newest version), ``name@N``, or the path of a version folder. Loading
+verifies the sha256 of every file listed in the card and the card's own digest, and refuses a
+model whose bytes changed since it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import StoreError
+from .card import FORMAT, card_digest, render_markdown, sha256_file
+from .heads import Head
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+HEAD_FILE, CARD_JSON, CARD_MD = "head.safetensors", "card.json", "card.md"
+
+
+def default_store_dir() -> Path:
+    return Path(os.environ.get("FACTORLINE_MODELS") or "models")
+
+
+def check_name(name: str) -> str:
+    if not re.match(NAME_PATTERN, name):
+        raise StoreError(f"model name {name!r}: expected lower-case letters, digits, '_', '.', '-' (max 64), "
+                         "starting with a letter or digit", path="name")
+    return name
+
+
+@dataclass
+class StoredModel:
+    path: Path
+    card: dict
+    head: Head
+
+    @property
+    def ref(self) -> str:
+        return f"{self.card['name']}@{self.card['version']}"
+
+    @property
+    def backbone_id(self) -> str:
+        return self.card["backbone"]["id"]
+
+    @property
+    def task(self) -> str:
+        return self.card["task"]
+
+    @property
+    def threshold(self) -> float | None:
+        return self.card["head"].get("threshold")
+
+    @property
+    def positive(self) -> str | None:
+        return self.card["head"].get("positive")
+
+
+class ModelStore:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_store_dir()
+
+    # -- lookup ---------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and self.versions(p.name))
+
+    def versions(self, name: str) -> list[int]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = [int(p.name[1:]) for p in folder.iterdir() if re.fullmatch(r"v\d+", p.name) and (p / CARD_JSON).is_file()]
+        return sorted(found)
+
+    def resolve(self, ref: str) -> Path:
+        """The folder of a model reference (``name``, ``name@N`` or a version folder path)."""
+        as_path = Path(ref).expanduser()
+        if (as_path / CARD_JSON).is_file():
+            return as_path.resolve()
+        name, sep, ver = ref.partition("@")
+        versions = self.versions(name) if re.match(NAME_PATTERN, name) else []
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise StoreError(f"no model {name!r} in the store at {self.root.resolve()} (models there: {known}); "
+                             "expected a name, name@version or a model folder path", path=ref)
+        if not sep or ver == "latest":
+            return self.root / name / f"v{versions[-1]}"
+        if not ver.isdigit() or int(ver) not in versions:
+            raise StoreError(f"model {name!r} has no version {ver!r}; versions: {versions}", path=ref)
+        return self.root / name / f"v{int(ver)}"
+
+    def pin(self, ref: str) -> str:
+        """A reference that always means the same bytes: ``name@N`` for store names."""
+        path = self.resolve(ref)
+        if Path(ref).expanduser().is_dir():
+            return str(path)
+        return f"{path.parent.name}@{path.name[1:]}"
+
+    def read_card(self, ref: str) -> dict:
+        path = self.resolve(ref) / CARD_JSON
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: unreadable model card: {exc}", path=str(path), cause=exc) from exc
+
+    # -- load -----------------------------------------------------------------------------
+    def load(self, ref: str) -> StoredModel:
+        """The model, after checking every file against the card's checksums."""
+        folder = self.resolve(ref)
+        card = self.read_card(str(folder))
+        verify(folder, card)
+        return StoredModel(folder, card, Head.load(folder / card["head"]["file"]))
+
+    def list(self) -> list[dict]:
+        """One summary per version, newest first within each name."""
+        rows = []
+        for name in self.names():
+            for ver in reversed(self.versions(name)):
+                try:
+                    card = self.read_card(f"{name}@{ver}")
+                except StoreError as exc:
+                    rows.append({"name": name, "version": ver, "error": exc.message})
+                    continue
+                test = card.get("metrics", {}).get("test", {})
+                rows.append({"name": name, "version": ver, "task": card.get("task"), "backbone": card["backbone"]["id"],
+                             "head": card["head"]["kind"], "classes": card["head"]["classes"],
+                             "accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
+                             "created": card.get("created"), "path": str(self.root / name / f"v{ver}")})
+        return rows
+
+    # -- save -----------------------------------------------------------------------------
+    def save(self, name: str, head: Head, card: dict) -> StoredModel:
+        """Write a new version atomically; ``card`` gets name, version, checksums and digest."""
+        check_name(name)
+        parent = self.root / name
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            for _ in range(1000):
+                version = (self.versions(name) or [0])[-1] + 1
+                final = _write_version(tmp, head, {**card, "name": name, "version": version})
+                try:
+                    os.rename(tmp, parent / f"v{version}")
+                except OSError:  # another writer took this number: take the next one
+                    continue
+                return StoredModel(parent / f"v{version}", final, head)
+            raise StoreError(f"could not find a free version number for {name!r}", path=name)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_version(folder: Path, head: Head, card: dict) -> dict:
+    card = {**card, "format": FORMAT, "created": card.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    card["head"] = {**card["head"], "file": HEAD_FILE}
+    head.save(folder / HEAD_FILE)
+    (folder / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
+    card["checksums"] = {f: sha256_file(folder / f) for f in (HEAD_FILE, CARD_MD)}
+    card["card_digest"] = card_digest(card)
+    (folder / CARD_JSON).write_text(json.dumps(card, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    for path in folder.iterdir():  # on disk before the rename makes the version visible
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    return card
+
+
+def verify(folder: Path, card: dict) -> None:
+    """Raise StoreError naming the file whose bytes differ from the card's record."""
+    if card.get("format") != FORMAT:
+        raise StoreError(f"{folder}: card format {card.get('format')!r}, expected {FORMAT!r}", path=str(folder))
+    if card.get("card_digest") != card_digest(card):
+        raise StoreError(f"{folder / CARD_JSON} was modified after it was written (card digest mismatch)", path=str(folder))
+    for name, expected in card.get("checksums", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise StoreError(f"{path} is missing; the card lists it with {expected}", path=str(folder))
+        found = sha256_file(path)
+        if found != expected:
+            raise StoreError(f"{path} checksum mismatch: card says {expected}, file has {found}", path=str(folder))

@@ -1,0 +1,127 @@
+"""``build_report(run_dir)``: one self-contained ``report.html`` for a run folder.
+
+The file opens from disk with no server and no network: thumbnails are base64 JPEG data URIs,
+charts inline SVG, filtering a few lines of inline script. A big run stays usable: at most
+``max_items`` items get a detailed section (failed items first, then items a rule other than
+the default decided, then the rest), each with at most ``max_thumbs`` thumbnails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..media.thumbnails import DEFAULT_MAX_SIDE
+from . import summary
+from .html import FILTER_JS, esc, page
+from .item import item_section
+from .run import RunData, load_run
+from .thumbs import Pictures, item_pictures
+from .timeline import field_roles, sample_times, timeline_svg, tracks_of
+
+REPORT_FILE = "report.html"
+MAX_ITEMS = 500
+MAX_THUMBS = 6
+
+
+@dataclass
+class ReportSummary:
+    path: str
+    items: int  # records in the run
+    detailed: int  # items with a full section
+    thumbnails: int  # pictures embedded
+    without_pictures: int  # detailed items whose media could not be shown (see their notes)
+    bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_report(
+    run_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    max_items: int = MAX_ITEMS,
+    max_thumbs: int = MAX_THUMBS,
+    thumb_side: int = DEFAULT_MAX_SIDE,
+    pictures: bool = True,
+) -> ReportSummary:
+    """Write the report of ``run_dir`` to ``out`` (default ``run_dir/report.html``).
+
+    ``pictures=False`` skips decoding (no thumbnails): fast, for runs whose media is elsewhere.
+    Raises RunDirError when ``run_dir`` is not a run folder.
+    """
+    started = time.perf_counter()
+    run = load_run(run_dir)
+    detailed = pick_detailed(run.records, max_items)
+    sections, thumbs, blind = [], 0, 0
+    roles = field_roles(run.dtypes, run.units)
+    for i in sorted(detailed):
+        record = run.records[i]
+        shots = item_pictures(record, run.run_dir, limit=max_thumbs, max_side=thumb_side) if pictures else None
+        thumbs += sum(1 for s in (shots.shots if shots else []) if s.uri)
+        blind += bool(shots and not any(s.uri for s in shots.shots) and not record.get("error"))
+        sections.append(item_section(i, record, shots, _timeline(run, record, roles, shots)))
+    html = render_page(run, detailed, sections, max_items)
+    path = Path(out) if out else run.run_dir / REPORT_FILE
+    _write_atomic(path, html)
+    seconds = round(time.perf_counter() - started, 3)
+    return ReportSummary(str(path), len(run.records), len(detailed), thumbs, blind, path.stat().st_size, seconds)
+
+
+def pick_detailed(records: list[dict], limit: int) -> set[int]:
+    """Indexes of the items that get a section: failed, then decided by a rule, then the rest."""
+    def rank(i: int) -> int:
+        r = records[i]
+        if r.get("error"):
+            return 0
+        decided = any(d.get("hits") for d in (r.get("decisions") or {}).values())
+        return 1 if decided else 2
+    return set(sorted(range(len(records)), key=lambda i: (rank(i), i))[: max(limit, 0)])
+
+
+def render_page(run: RunData, detailed: set[int], sections: list[str], max_items: int) -> str:
+    records = run.records
+    title = f"factorline report — {run.meta.get('pipeline') or run.run_dir.name}"
+    capped = ""
+    if len(detailed) < len(records):
+        capped = (f'<p class="note">Detailed sections for {len(detailed)} of {len(records)} items (limit {max_items}): '
+                  "failed items first, then items a rule decided, then the rest, each in run order. "
+                  "Every item is in the index.</p>")
+    body = "".join([
+        summary.header(run, title),
+        summary.decision_charts(records),
+        summary.failed_items(records, detailed),
+        summary.factor_charts(records, run.dtypes),
+        summary.filters(records),
+        summary.index(records, detailed),
+        f"<h2>Item details</h2>{capped}",
+        "".join(sections),
+        f'<p class="muted">Written by factorline from {esc(run.run_dir)}; self-contained, no network.</p>',
+    ])
+    return page(title, body, script=FILTER_JS)
+
+
+def _timeline(run: RunData, record: dict, roles: dict[str, str], shots: Pictures | None) -> str:
+    item = record.get("item") or {}
+    if item.get("kind") != "video" or record.get("error"):
+        return ""
+    fps, cap = (run.plan.sampling.fps, run.plan.sampling.max_frames) if run.plan else (1.0, 64)
+    duration = item.get("duration_s")
+
+    def times_for(n: int) -> list[float]:
+        return sample_times(n, duration, fps, cap, item.get("fps"))
+
+    tracks = tracks_of(record.get("factors") or {}, roles, times_for)
+    thumb_times = shots.times if shots else []
+    return timeline_svg(tracks, duration or 0.0, thumb_times) if tracks or thumb_times else ""
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
