@@ -31,12 +31,12 @@ def _ci(ci) -> str:
 
 def _labels(m: dict, result: dict) -> str:
     how = ", ".join(f"{n} by {k}" for k, n in m["matched_by"].items()) or "none"
-    parts = [f'<p class="muted">run <span class="mono">{esc(result["run"]["dir"])}</span> · labels <span class="mono">'
+    about = (f'<p class="muted">run <span class="mono">{esc(result["run"]["dir"])}</span> · labels <span class="mono">'
              f'{esc(m["source"])}</span> · {int(result["confidence"] * 100)}% intervals (Wilson; F1: bootstrap, '
-             f'{result["bootstrap_rounds"]} rounds, seed {result["seed"]})</p>',
-             f'<div class="cards"><div class="card"><b>{m["rows"]}</b>labels</div><div class="card"><b>{m["matched"]}</b>'
-             f'matched ({esc(how)})</div><div class="card"><b>{m["unmatched_count"]}</b>unmatched labels</div>'
-             f'<div class="card"><b>{m["unlabeled_count"]}</b>unlabeled items</div></div>']
+             f'{result["bootstrap_rounds"]} rounds, seed {result["seed"]})</p>')
+    cards = [(m["rows"], "labels"), (m["matched"], f"matched ({how})"), (m["unmatched_count"], "unmatched labels"),
+             (m["unlabeled_count"], "unlabeled items")]
+    parts = [about, '<div class="cards">' + "".join(f'<div class="card"><b>{n}</b>{esc(what)}</div>' for n, what in cards) + "</div>"]
     if m["ignored"]:
         parts.append("<h3>Label keys not used</h3><ul>" + "".join(f"<li>{esc(x)}</li>" for x in m["ignored"]) + "</ul>")
     if m["unmatched"]:

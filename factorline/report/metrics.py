@@ -30,7 +30,8 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | No
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At k == 0 (k == n) the bound is exactly 0 (1); say so rather than leave rounding noise.
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
 
 
 def ratio(k: int, n: int) -> float | None:

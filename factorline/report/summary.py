@@ -3,6 +3,7 @@ items, and the filterable index of all items."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -90,7 +91,7 @@ def _get(record: dict, key: str) -> Any:
     step, _, name = key.partition(".")
     fields = (record.get("factors") or {}).get(step)
     value = fields.get(name) if isinstance(fields, dict) else None
-    return None if isinstance(value, float) and value != value else value  # NaN reads as missing
+    return None if isinstance(value, float) and math.isnan(value) else value  # NaN reads as missing
 
 
 def _category(v: Any) -> str:

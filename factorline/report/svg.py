@@ -87,8 +87,8 @@ def line_chart(
     left, right, top, bottom = 36, 10, 10, 34
     lo, hi = min(xs), max(xs)
     hi = hi if hi > lo else lo + 1.0
-    sx = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)  # noqa: E731
-    sy = lambda y: top + (1 - y) * (height - top - bottom)  # noqa: E731
+    sx = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
+    sy = lambda y: top + (1 - y) * (height - top - bottom)
     grid = "".join(f'<line x1="{left}" x2="{width - right}" y1="{_f(sy(v))}" y2="{_f(sy(v))}" stroke="{GRID}"/>'
                    f'<text x="{left - 4}" y="{_f(sy(v) + 3)}" text-anchor="end" fill="{INK}">{v:g}</text>'
                    for v in (0, 0.25, 0.5, 0.75, 1))

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 import pyarrow as pa

@@ -95,7 +95,7 @@ def _finite(v: Any) -> bool:
 def timeline_svg(tracks: list[Track], duration: float, thumb_times: list[float]) -> str:
     """One row per track plus a row marking the thumbnails (numbered as shown)."""
     end = max([duration or 0.0] + [t for tr in tracks for t, _ in tr.points] + [e for tr in tracks for _, e, _ in tr.spans]) or 1.0
-    sx = lambda t: _LABEL_W + max(0.0, min(t, end)) / end * (_WIDTH - _LABEL_W - _RIGHT)  # noqa: E731
+    sx = lambda t: _LABEL_W + max(0.0, min(t, end)) / end * (_WIDTH - _LABEL_W - _RIGHT)
     rows, y = [], 0
     for i, track in enumerate(tracks):
         height = 2 * _ROW if track.role == SERIES else _ROW
@@ -134,7 +134,7 @@ def _series(track: Track, sx, y0: float, height: float, color: str) -> str:
     values = [v for _, v in track.points]
     lo, hi = (0.0, 1.0) if min(values) >= 0 and max(values) <= 1 else (min(values), max(values))
     hi = hi if hi > lo else lo + 1.0
-    sy = lambda v: y0 + height - 5 - (v - lo) / (hi - lo) * (height - 10)  # noqa: E731
+    sy = lambda v: y0 + height - 5 - (v - lo) / (hi - lo) * (height - 10)
     pts = " ".join(f"{_f(sx(t))},{_f(sy(v))}" for t, v in track.points)
     dots = "".join(f'<circle cx="{_f(sx(t))}" cy="{_f(sy(v))}" r="2" fill="{color}"><title>{num(t)} s: {num(v)}</title></circle>'
                    for t, v in track.points)
