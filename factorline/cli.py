@@ -51,28 +51,26 @@ def _factor_cell(fields: dict | None) -> str:
     if not fields:
         return "-"
     # Zero counts and empty strings say little in a summary cell; floats, flags and labels say more.
-    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, float, str)) or (isinstance(v, int) and v)]
-    return " ".join(f"{k}={_short(v)}" for k, v in scalars[:4])
+    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, float)) or (isinstance(v, (int, str)) and v)]
+    return " ".join(f"{k}={_short(v)}" for k, v in scalars[:3])
 
 
 def results_table(records: list[dict], title: str) -> Table:
-    steps = list(dict.fromkeys(s for r in records for s in r["factors"]))
-    tables = list(dict.fromkeys(t for r in records for t in r["decisions"]))
-    table = Table(title=title, show_lines=False, expand=False)
-    table.add_column("item", overflow="fold")
-    for step in steps:
-        table.add_column(step, overflow="fold")
-    for name in tables:
-        table.add_column(name, overflow="fold")
+    """Items as rows: one line per factor step, then each table's outcome and deciding rule."""
+    table = Table(title=title, show_lines=True, expand=False)
+    table.add_column("item", overflow="fold", max_width=24)
+    table.add_column("factors", overflow="fold")
+    table.add_column("decisions", overflow="fold")
     for r in records:
-        cells = [Path(r["item"]["path"]).name]
-        cells += [_factor_cell(r["factors"].get(s)) for s in steps]
-        for name in tables:
-            d = r["decisions"].get(name) or {}
-            cells.append(f"[bold]{d.get('outcome')}[/] ({d.get('rule')})")
+        item = Path(r["item"]["path"]).name
         if r["error"]:
-            cells[0] += f"\n[red]{r['error']['type']}: {r['error']['message'][:80]}[/]"
-        table.add_row(*cells)
+            item += f"\n[red]{r['error']['type']}: {r['error']['message'][:80]}[/]"
+        factors = "\n".join(f"[cyan]{step}[/] {_factor_cell(fields)}" for step, fields in r["factors"].items())
+        decisions = "\n".join(
+            f"{name}: [bold]{', '.join(d.get('outcomes') or [d.get('outcome')])}[/] ({d.get('rule')})"
+            for name, d in r["decisions"].items()
+        )
+        table.add_row(item, factors or "-", decisions)
     return table
 
 

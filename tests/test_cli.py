@@ -45,12 +45,12 @@ def test_validate_lists_every_problem_with_its_path(tmp_path):
     doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
     doc["steps"]["border"]["params"]["threshold"] = "dark"
     doc["steps"]["ghost"] = {"op": "nope"}
-    doc["decisions"]["moderation"]["rules"][0]["when"] = "border.area_ratio > "
+    doc["decisions"]["moderation"]["rules"][1]["when"] = "border.area_ratio > "
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
     result = invoke("validate", str(bad))
     assert result.exit_code == 2
-    for path in ("steps.border.params.threshold", "steps.ghost.op", "decisions.moderation.rules[0].when"):
+    for path in ("steps.border.params.threshold", "steps.ghost.op", "decisions.moderation.rules[1].when"):
         assert path in result.stderr
 
 
@@ -100,7 +100,8 @@ def test_decide_reports_changed_outcomes_without_decoding(finished_run, tmp_path
 
     monkeypatch.setattr(executor, "decode_frames", lambda *a, **k: pytest.fail("decide must not decode"))
     doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
-    doc["decisions"]["moderation"]["rules"][0]["when"] = "border.area_ratio > 0.9"
+    letterboxed = next(r for r in doc["decisions"]["moderation"]["rules"] if r["id"] == "letterboxed")
+    letterboxed["when"] = "border.area_ratio > 0.9"
     doc["decisions"]["moderation"]["cases"] = []
     relaxed = tmp_path / "relaxed.yaml"
     relaxed.write_text(yaml.safe_dump(doc))
