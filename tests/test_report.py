@@ -39,17 +39,32 @@ DOC = {
 HOSTILE = "<script>alert('x')</script>"
 
 
+VOID = {"meta", "img", "br", "input", "line", "circle", "rect", "polyline", "option"}
+
+
 class Page(HTMLParser):
-    """What the tests read from a page: tags with attributes, text, and item sections."""
+    """What the tests read from a page: tags with attributes, text, and unbalanced tags."""
 
     def __init__(self, text: str):
         super().__init__()
         self.tags: list[tuple[str, dict]] = []
         self.text: list[str] = []
+        self.open: list[str] = []
+        self.unbalanced: list[tuple[str, tuple]] = []
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.unbalanced.append((tag, self.getpos()))
 
     def handle_data(self, data):
         self.text.append(data)
@@ -106,6 +121,7 @@ def test_pictures_are_embedded_and_nothing_is_fetched(report):
 
 def test_counts_match_the_run(report):
     page, _, records = report
+    assert page.unbalanced == [] and page.open == []
     assert len(page.all("section", **{"class": "item"})) == len(records) == 3
     rows = [a for t, a in page.tags if t == "tr" and "data-tags" in a]
     assert len(rows) == len(records)

@@ -59,6 +59,7 @@ def grab_frames(
         return Grabbed(info, {t: image for t in wanted}, {t: 0.0 for t in wanted})
     with open_container(path, limits) as container:
         stream = video_stream(container, path)
+        stream.thread_type = "AUTO"  # as decode_frames: frame threads decode sequential runs faster
         sampler = _Sampler(container, stream, path, deadline)
         shown, images = sampler.run(wanted, _analysis_size(stream, max_side))
     if not images:

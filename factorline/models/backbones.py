@@ -138,6 +138,22 @@ def torch_runner(module) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+def feature_module(owner, features: Callable):
+    """An nn.Module computing ``features(x)`` with ``owner``'s weights registered as its
+    parameters (what the ONNX exporter needs to store them as initializers)."""
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.owner = owner
+
+        def forward(self, x):
+            return features(x)
+
+    return Features().eval()
+
+
 def onnx_session(path: Path):
     import onnxruntime as ort
 
@@ -184,7 +200,7 @@ def _effnet_lite0() -> Backbone:
     else:
         run, runtime = torch_runner(net.forward_features), "torch"
     return Backbone("effnet-lite0", "image", effnet.FEATURES, revision, runtime, run, EFFNET_PREPROCESS,
-                    extras={"classifier": classifier, "module": net.forward_features})
+                    extras={"classifier": classifier, "module": feature_module(net, net.forward_features)})
 
 
 def _minilm() -> Backbone:
@@ -285,14 +301,10 @@ def export_onnx(spec: str, out: Path | None = None) -> Path:
     out = Path(out) if out else onnx_export_path(backbone.id, backbone.revision)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    class Features(torch.nn.Module):
-        def forward(self, x):
-            return module(x)
-
     size = backbone.preprocess.size  # type: ignore[union-attr]
     tmp = out.with_name(f".{out.name}.tmp")
-    # eval() on the wrapper: the exporter restores the wrapper's mode on every submodule.
-    torch.onnx.export(Features().eval(), (torch.zeros(1, 3, size, size),), str(tmp), input_names=["pixels"],
+    # eval() first: the exporter restores the module's own mode on every submodule.
+    torch.onnx.export(module.eval(), (torch.zeros(1, 3, size, size),), str(tmp), input_names=["pixels"],
                       output_names=["features"], dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}}, dynamo=False)
     tmp.replace(out)
     return out

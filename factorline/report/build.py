@@ -8,12 +8,15 @@ the default decided, then the rest), each with at most ``max_thumbs`` thumbnails
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..media.thumbnails import DEFAULT_MAX_SIDE
+from ..rules import ON_MISSING
 from . import summary
 from .html import FILTER_JS, esc, page
 from .item import item_section
@@ -24,6 +27,7 @@ from .timeline import field_roles, sample_times, timeline_svg, tracks_of
 REPORT_FILE = "report.html"
 MAX_ITEMS = 500
 MAX_THUMBS = 6
+THREADS = 4
 
 
 @dataclass
@@ -59,9 +63,10 @@ def build_report(
     detailed = pick_detailed(run.records, max_items)
     sections, thumbs, blind = [], 0, 0
     roles = field_roles(run.dtypes, run.units)
-    for i in sorted(detailed):
+    order = sorted(detailed)
+    pictures_of = _all_pictures(run, order, max_thumbs, thumb_side) if pictures else itertools.repeat(None)
+    for i, shots in zip(order, pictures_of):
         record = run.records[i]
-        shots = item_pictures(record, run.run_dir, limit=max_thumbs, max_side=thumb_side) if pictures else None
         thumbs += sum(1 for s in (shots.shots if shots else []) if s.uri)
         blind += bool(shots and not any(s.uri for s in shots.shots) and not record.get("error"))
         sections.append(item_section(i, record, shots, _timeline(run, record, roles, shots)))
@@ -72,13 +77,22 @@ def build_report(
     return ReportSummary(str(path), len(run.records), len(detailed), thumbs, blind, path.stat().st_size, seconds)
 
 
+def _all_pictures(run: RunData, order: list[int], limit: int, side: int):
+    """Pictures per item, in order. Threads overlap the decoders (PyAV and Pillow release the
+    GIL while decoding and encoding); results come back in submission order."""
+    workers = max(1, min(THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        yield from pool.map(lambda i: item_pictures(run.records[i], run.run_dir, limit=limit, max_side=side), order)
+
+
 def pick_detailed(records: list[dict], limit: int) -> set[int]:
-    """Indexes of the items that get a section: failed, then decided by a rule, then the rest."""
+    """Indexes of the items that get a section: failed, then decided by a rule or by missing
+    values (what a reviewer looks at), then those the default row accepted."""
     def rank(i: int) -> int:
         r = records[i]
         if r.get("error"):
             return 0
-        decided = any(d.get("hits") for d in (r.get("decisions") or {}).values())
+        decided = any(d.get("hits") or d.get("rule") == ON_MISSING for d in (r.get("decisions") or {}).values())
         return 1 if decided else 2
     return set(sorted(range(len(records)), key=lambda i: (rank(i), i))[: max(limit, 0)])
 

@@ -25,6 +25,12 @@ def render_evaluation(result: dict, run: RunData, *, gallery: int = 24) -> str:
     return page(title, body)
 
 
+def _val(x) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return num(x) if isinstance(x, (int, float)) else str(x)
+
+
 def _ci(ci) -> str:
     return "" if not ci else f' <span class="muted">[{pct(ci[0])}, {pct(ci[1])}]</span>'
 
@@ -95,9 +101,14 @@ def _sweep(s: dict) -> str:
     if s["differs_from_run"]:
         about += f'<p class="note">At the current threshold {s["differs_from_run"]} item(s) decide differently from the run\'s records.</p>'
     step = max(1, len(pts) // _POINT_ROWS)
-    rows = [[("<b>" if p["threshold"] == s["current"] else "") + esc(num(p["threshold"])), pct(p["precision"]), pct(p["recall"]),
-             pct(p["f1"]), str(p["tp"]), str(p["fp"]), str(p["fn"])] for p in pts[::step]]
+    shown = [p for k, p in enumerate(pts) if k % step == 0 or p["threshold"] == s["current"]]
+    rows = [[_threshold(p["threshold"], p["threshold"] == s["current"]), pct(p["precision"]), pct(p["recall"]),
+             pct(p["f1"]), str(p["tp"]), str(p["fp"]), str(p["fn"])] for p in shown]
     return head + about + f'<figure class="chart">{chart}</figure>' + table(["threshold", "precision", "recall", "F1", "tp", "fp", "fn"], rows)
+
+
+def _threshold(value: float, current: bool) -> str:
+    return f"<b>{esc(num(value))} (now)</b>" if current else esc(num(value))
 
 
 def _factors(factors: dict) -> str:
@@ -109,7 +120,8 @@ def _factors(factors: dict) -> str:
             score = f"MAE {num(f['mae'])} · bias {num(f['bias'])} · max {num(f['max_error'])}"
         else:
             score = f"accuracy {pct(f['accuracy'])}{_ci(f['accuracy_ci'])}"
-        worst = "<br>".join(f"{esc(item_name({'item': w}))}: expected {esc(w['expected'])}, found {esc(w['found'])}" for w in f["worst"])
+        worst = "<br>".join(f"{esc(item_name({'item': w}))}: expected {esc(_val(w['expected']))}, found {esc(_val(w['found']))}"
+                            for w in f["worst"])
         rows.append([f"<code>{esc(key)}</code>", str(f["n"]), str(f["missing"]), score, worst])
     return "<h2>Factors against labeled values</h2>" + table(["factor", "compared", "missing", "agreement", "worst"], rows)
 
@@ -123,7 +135,7 @@ def _gallery(result: dict, run: RunData, limit: int) -> str:
     for key, f in result["factors"].items():
         for w in f["worst"]:
             if f["kind"] != "number" or w.get("error"):
-                picked.setdefault(w["index"], f"{key}: expected {w['expected']}, found {w['found']}")
+                picked.setdefault(w["index"], f"{key}: expected {_val(w['expected'])}, found {_val(w['found'])}")
     if not picked or limit <= 0:
         return ""
     cards = []

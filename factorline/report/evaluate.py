@@ -128,9 +128,9 @@ def table_metrics(plan: Plan, name: str, pairs: list[tuple[Label, dict, int]], c
     for c, ci in metrics.bootstrap_f1(expected, predicted, classes, confidence=confidence, seed=seed).items():
         scores[c]["f1_ci"] = ci
     correct = sum(e == p for e, p in zip(expected, predicted))
-    errors = [{**_where(record, i), "expected": e, "predicted": p, "rule": record["decisions"][name].get("rule"),
-               "explanation": record["decisions"][name].get("explanation")}
-              for (label, record, i), e, p in zip(rows, expected, predicted) if e != p]
+    decided = [((record.get("decisions") or {}).get(name) or {}) for _, record, _ in rows]
+    errors = [{**_where(record, i), "expected": e, "predicted": p, "rule": d.get("rule"), "explanation": d.get("explanation")}
+              for (_, record, i), e, p, d in zip(rows, expected, predicted, decided) if e != p]
     return {
         "labeled": len(rows), "correct": correct, "accuracy": metrics.ratio(correct, len(rows)),
         "accuracy_ci": metrics.wilson(correct, len(rows), confidence),

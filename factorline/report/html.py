@@ -38,7 +38,7 @@ th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .o-reject,.o-block,.o-error,.o-fail{background:#fbd9d9;color:#7a1212}
 .thumbs{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}.thumbs figure{margin:0;width:min-content}
 .thumbs img{display:block;border-radius:4px;border:1px solid #ccd}.thumbs figcaption{font-size:11px;color:#444;word-break:break-word}
-.err{color:#8a1111}.read{background:#fff6cc}
+td.v{white-space:pre-wrap;max-width:760px}.err{color:#8a1111}.read{background:#fff6cc}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .filters{position:sticky;top:0;background:#f6f7f9;padding:8px 0;z-index:2;border-bottom:1px solid #dde1e6}
 .filters label{margin-right:12px}

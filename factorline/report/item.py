@@ -21,8 +21,15 @@ def item_tags(record: dict) -> list[str]:
     """Filter tags (see html.FILTER_JS): outcome and rule of every table, and ``failed``."""
     tags = []
     for name, d in (record.get("decisions") or {}).items():
-        tags += [f"outcome:{name}={d.get('outcome')}", f"rule:{name}={d.get('rule')}"]
+        # collect tables list every outcome and every rule that matched: each one filters
+        outcomes = dict.fromkeys([d.get("outcome"), *(d.get("outcomes") or [])])
+        tags += [f"outcome:{name}={o}" for o in outcomes] + [f"rule:{name}={r}" for r in fired_rules(d)]
     return tags + (["failed"] if record.get("error") else [])
+
+
+def fired_rules(decision: dict) -> list[str]:
+    """The deciding rule, then every other rule that matched (collect policy)."""
+    return list(dict.fromkeys([str(decision.get("rule")), *(str(h.get("rule")) for h in decision.get("hits") or [])]))
 
 
 def filter_attrs(record: dict) -> str:
@@ -106,7 +113,7 @@ def _factors(record: dict) -> str:
         for name, value in (fields or {}).items() if isinstance(fields, dict) else ():
             key = f"{step}.{name}"
             mark = ' class="read"' if key in read else ""
-            rows.append(f"<tr{mark}><td><code>{esc(key)}</code></td><td>{value_html(name, value)}</td></tr>")
+            rows.append(f'<tr{mark}><td><code>{esc(key)}</code></td><td class="v">{value_html(name, value)}</td></tr>')
     if not rows:
         return ""
     return f"<h4>Factors</h4><table><thead><tr><th>factor</th><th>value</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -114,10 +115,10 @@ class _Reader:
             label.outcomes[key] = str(value)
         elif key == "expected" and isinstance(value, dict):
             for table, outcome in value.items():
-                if table in self.tables and outcome is not None:
-                    label.outcomes[table] = str(outcome)
-                else:
+                if table not in self.tables:
                     self.unused[f"expected.{table}: not a decision table of this pipeline"] += 1
+                elif outcome is not None:  # null: this item has no label for that table
+                    label.outcomes[table] = str(outcome)
         elif key == "factors" and isinstance(value, dict):
             for name, fields in value.items():
                 for step in self._steps(name):
@@ -159,7 +160,10 @@ def convert(dtype: str, value: Any, where: str, path: Path) -> Any:
         if dtype in {"int", "float"}:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return int(number) if dtype == "int" and number.is_integer() else number
         if dtype == "bool":
             if isinstance(value, bool):
                 return value

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from .html import esc, num, outcome_badge, short, table
-from .item import filter_attrs, item_name
+from .item import filter_attrs, fired_rules, item_name
 from .run import RunData
 from .svg import bars, histogram
 
@@ -37,11 +37,11 @@ def decision_charts(records: list[dict]) -> str:
         for name, d in (r.get("decisions") or {}).items():
             outcomes, rules = tables.setdefault(name, (Counter(), Counter()))
             outcomes[str(d.get("outcome"))] += 1
-            rules[str(d.get("rule"))] += 1
+            rules.update(fired_rules(d))
     figures = []
     for name, (outcomes, rules) in tables.items():
         figures.append(_figure(f"{name}: outcomes", bars(outcomes.most_common(), label=f"{name} outcomes")))
-        figures.append(_figure(f"{name}: deciding rules", bars(rules.most_common(), label=f"{name} rules")))
+        figures.append(_figure(f"{name}: rules that decided or matched", bars(rules.most_common(), label=f"{name} rules")))
     counts = "".join(
         f"<h3>{esc(name)}</h3>" + table(["outcome", "items"], [[outcome_badge(o), f'<span class="num">{c}</span>']
                                                               for o, c in outcomes.most_common()])
@@ -118,8 +118,8 @@ def filters(records: list[dict]) -> str:
     for r in records:
         for name, d in (r.get("decisions") or {}).items():
             outcomes, rules = choices.setdefault(name, (set(), set()))
-            outcomes.add(str(d.get("outcome")))
-            rules.add(str(d.get("rule")))
+            outcomes.update(str(o) for o in [d.get("outcome"), *(d.get("outcomes") or [])])
+            rules.update(fired_rules(d))
     selects = []
     for name, (outcomes, rules) in choices.items():
         for what, values in (("outcome", outcomes), ("rule", rules)):

@@ -32,13 +32,18 @@ class Track:
 
 
 def field_roles(dtypes: dict[str, dict[str, str]], units: dict[str, str | None]) -> dict[str, str]:
-    """``step.field`` -> role for every field that belongs on a timeline."""
+    """``step.field`` -> role for every field that belongs on a timeline.
+
+    Times: number lists in seconds. Per-frame scores: ``list[float]`` without a unit (a
+    ``list[int]`` in px is a box, not a series). Spans: ``segments`` and ``lines``."""
     roles = {}
     for step, fields in dtypes.items():
         for name, dtype in fields.items():
-            key = f"{step}.{name}"
-            if dtype in _NUMBER_LISTS:
-                roles[key] = MARKERS if units.get(key) == "s" or name.endswith("_s") else SERIES
+            key, unit = f"{step}.{name}", units.get(f"{step}.{name}")
+            if dtype in _NUMBER_LISTS and (unit == "s" or name.endswith("_s")):
+                roles[key] = MARKERS
+            elif dtype == "list[float]" and not unit:
+                roles[key] = SERIES
             elif dtype in {"segments", "lines"}:
                 roles[key] = SPANS
     return roles
@@ -107,10 +112,18 @@ def timeline_svg(tracks: list[Track], duration: float, thumb_times: list[float])
                  f'y="{y + 14.5}" text-anchor="middle" fill="{INK}">{k + 1}</text><title>{num(t)} s</title></g>'
                  for k, t in enumerate(thumb_times)]
         y += _ROW
-    ticks = [end * k / 5 for k in range(6)]
+    ticks = nice_ticks(end)
     axis = f'<line x1="{_LABEL_W}" x2="{_WIDTH - _RIGHT}" y1="{y + 2}" y2="{y + 2}" stroke="{INK}"/>' + "".join(
         f'<text x="{_f(sx(t))}" y="{y + 14}" text-anchor="middle" fill="{INK}">{num(round(t, 2))} s</text>' for t in ticks)
     return _svg(_WIDTH, y + 18, "".join(rows) + axis, "timeline")
+
+
+def nice_ticks(end: float, count: int = 6) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) from 0 to ``end``."""
+    raw = end / count
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [round(k * step, 9) for k in range(int(end / step + 1e-9) + 1)]
 
 
 def _row(i: int, track: Track, sx, y0: float, height: float) -> str:
