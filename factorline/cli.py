@@ -18,8 +18,8 @@ from rich.table import Table
 from .errors import FactorlineError, PipelineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # paths and messages stay whole, for copy and grep
+err_console = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -118,8 +118,9 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the step cache."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Step cache folder (default: $FACTORLINE_CACHE or ~/.cache/factorline)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any item failed."),
+    report: bool = typer.Option(True, "--report-pictures/--no-report-pictures", help="Thumbnails in report.html (decodes evidence frames)."),
 ) -> None:
-    """Run a pipeline over items and write results.jsonl and results.parquet."""
+    """Run a pipeline over items and write results.jsonl, results.parquet and report.html."""
     from .batch import expand_inputs, run_pipeline
     from .core.records import read_jsonl
 
@@ -132,9 +133,10 @@ def run(
         _fail(exc)
     records = list(read_jsonl(out / "results.jsonl"))
     console.print(results_table(records, f"{summary.pipeline}: {summary.total} items"))
+    report_path = _write_report(out, pictures=report)
     console.print(
         f"[bold]{summary.succeeded}[/] succeeded, [bold]{summary.failed}[/] failed, {summary.skipped} skipped "
-        f"in {summary.seconds:.1f} s → {out}/results.jsonl, {out}/results.parquet"
+        f"in {summary.seconds:.1f} s → {out}/results.jsonl, {out}/results.parquet, {report_path}"
     )
     if strict and summary.failed:
         raise typer.Exit(1)
@@ -149,7 +151,7 @@ def demo(
     """Build the bundled sample set if missing, run examples/video_audit.yaml on it, show the results."""
     from .batch import expand_inputs, run_pipeline
     from .core.records import read_jsonl
-    from .samples import build_sample_set, default_sample_dir, load_ground_truth
+    from .samples import build_sample_set, default_sample_dir
 
     try:
         dest = build_sample_set(samples or default_sample_dir(), progress=lambda m: err_console.print(f"[dim]{m}[/]"))
@@ -158,12 +160,61 @@ def demo(
         summary = run_pipeline(doc, paths, out, workers=workers)
     except FactorlineError as exc:
         _fail(exc)
+    from .report import evaluate_run
+
     records = list(read_jsonl(out / "results.jsonl"))
     console.print(results_table(records, f"{summary.pipeline} on the sample set ({dest})"))
-    expected = {str(dest / g["path"]): g.get("expected", {}) for g in load_ground_truth(dest)}
-    agree = sum(1 for r in records if r["decisions"].get("moderation", {}).get("outcome") == expected.get(r["item"]["path"], {}).get("moderation"))
-    console.print(f"decisions agree with the sample set's ground truth on [bold]{agree}/{len(records)}[/] items")
-    console.print(f"results: {out}/results.jsonl and {out}/results.parquet")
+    report_path = _write_report(out)
+    evaluation = evaluate_run(out, dest / "ground_truth.jsonl", sweeps=[])
+    for table, accuracy in evaluation.accuracy.items():
+        if accuracy is not None:
+            console.print(f"{table}: decisions agree with the sample set's ground truth on [bold]{accuracy:.0%}[/] of items")
+    console.print(f"results: {out}/results.jsonl, {out}/results.parquet; pictures: {report_path}; evaluation: {evaluation.html_path}")
+
+
+def _write_report(run_dir: Path, *, pictures: bool = True) -> Path:
+    from .report import build_report
+
+    return Path(build_report(run_dir, pictures=pictures).path)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `factorline run`."),
+    max_items: int = typer.Option(500, "--max-items", min=1, help="Items that get a full section with pictures."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Decode evidence frames into thumbnails."),
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page with pictures, timelines and decisions."""
+    from .report import build_report
+
+    try:
+        summary = build_report(run_dir, max_items=max_items, pictures=pictures)
+    except FactorlineError as exc:
+        _fail(exc)
+    console.print(f"{summary.path}: {summary.items} items, {summary.thumbnails} thumbnails, {summary.bytes / 1e6:.1f} MB in {summary.seconds:.1f} s")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `factorline run`."),
+    labels: Path = typer.Option(..., "--labels", help="CSV/JSONL of path or id -> expected outcome or factor values (or a sample set's ground_truth.jsonl)."),
+    sweep: list[str] = typer.Option([], "--sweep", help="table.rule:step.field — sweep that rule's threshold (repeatable)."),
+    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Score decisions (and factors) against labels: precision/recall/F1 with intervals, confusion, sweeps."""
+    from .report import evaluate_run
+
+    try:
+        summary = evaluate_run(run_dir, labels, sweeps=sweep or None, confidence=confidence, seed=seed)
+    except FactorlineError as exc:
+        _fail(exc)
+    for table, accuracy in summary.accuracy.items():
+        shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
+        console.print(f"{table}: accuracy [bold]{shown}[/] on {summary.matched} labelled items")
+    if summary.unmatched:
+        console.print(f"[yellow]{summary.unmatched} label(s) matched no item[/]; {summary.unlabeled} item(s) had no label")
+    console.print(f"→ {summary.json_path}, {summary.html_path}")
 
 
 @app.command()

@@ -76,7 +76,7 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 def test_run_writes_the_run_folder(finished_run):
-    assert {p.name for p in finished_run.iterdir()} >= {"results.jsonl", "results.parquet", "pipeline.yaml", "run.json"}
+    assert {p.name for p in finished_run.iterdir()} >= {"results.jsonl", "results.parquet", "pipeline.yaml", "run.json", "report.html"}
     records = list(read_jsonl(finished_run / "results.jsonl"))
     assert [r["decisions"]["moderation"]["outcome"] for r in records] == ["review", "review"]
     assert records[0]["decisions"]["moderation"]["rule"] == "letterboxed"
@@ -120,3 +120,26 @@ def test_decide_refuses_a_pipeline_with_other_factors(finished_run, tmp_path):
     other.write_text(yaml.safe_dump(doc))
     result = invoke("decide", str(other), "--from", str(finished_run))
     assert result.exit_code == 2 and "only `decisions` may change" in result.stderr
+
+
+def test_report_command_rewrites_the_page(finished_run):
+    (finished_run / "report.html").unlink()
+    result = invoke("report", str(finished_run), "--no-pictures")
+    assert result.exit_code == 0, result.output
+    assert "2 items" in result.stdout and (finished_run / "report.html").stat().st_size > 1000
+
+
+def test_evaluate_command_scores_against_labels(finished_run, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,moderation\nletterbox.mp4,review\nbroken.mp4,accept\n")
+    result = invoke("evaluate", str(finished_run), "--labels", str(labels))
+    assert result.exit_code == 0, result.output
+    assert "moderation: accuracy 50.0% on 2 labelled items" in result.stdout
+    assert (finished_run / "evaluation.json").is_file() and (finished_run / "evaluation.html").is_file()
+
+
+def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,moderation\nx.mp4,review\n")
+    result = invoke("evaluate", str(tmp_path), "--labels", str(labels))
+    assert result.exit_code == 2 and "not a run folder" in result.stderr
