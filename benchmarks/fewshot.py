@@ -25,12 +25,12 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_readme_row, write_result  # noqa: E402
+from _common import update_readme_row, write_result
 
-from factorline.core.cache import StepCache  # noqa: E402
-from factorline.models import EmbeddingCache, ModelStore, get_backbone  # noqa: E402
-from factorline.train import Protocol, train  # noqa: E402
-from factorline.train.fit import HeadParams, fit_head, prototype_baseline  # noqa: E402
+from factorline.core.cache import StepCache
+from factorline.models import EmbeddingCache, ModelStore, get_backbone
+from factorline.train import Protocol, train
+from factorline.train.fit import HeadParams, fit_head, prototype_baseline
 
 SHOTS = (4, 8, 16, 32)
 SEEDS = (0, 1, 2, 3, 4)

@@ -222,3 +222,19 @@ def test_embedding_cache_is_bit_identical_and_keyed_by_digest_time_and_backbone(
     times, vectors = cache.item(backbone, "sha256:cc", {"fps": 1}, lambda: calls.append(1) or (images, [0.0, 1.0, 2.0]))
     times2, vectors2 = cache.item(backbone, "sha256:cc", {"fps": 1}, lambda: calls.append(1) or (images, [0.0, 1.0, 2.0]))
     assert calls == [1] and np.array_equal(vectors, vectors2) and times.tolist() == times2.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_hf_image_tower_export_runs_on_onnxruntime(hf_models, tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("FACTORLINE_CACHE", str(tmp_path))
+    spec = f"hf:{hf_models / 'dinov2'}"
+    images = np.random.default_rng(3).integers(0, 255, (2, 40, 60, 3), dtype=np.uint8)
+    expected = get_backbone(spec).embed(images)
+    bb.export_onnx(spec)
+    bb.forget_backbones()
+    try:
+        exported = get_backbone(spec)
+        assert exported.runtime == "onnxruntime"
+        assert np.abs(exported.embed(images) - expected).max() < 1e-4
+    finally:
+        bb.forget_backbones()

@@ -19,12 +19,12 @@ from factorline.models.card import card_digest
 from factorline.models.embed import EmbeddingCache
 from factorline.models.store import ModelStore
 from factorline.train import Protocol, evaluate, load_dataset, train
+from factorline.train import protocol as proto
 from factorline.train.commands import app
 from factorline.train.data import Example
 from factorline.train.features import Features
 from factorline.train.fit import HeadParams
 from factorline.train.metrics import calibrate_threshold, wilson
-from factorline.train import protocol as proto
 
 runner = CliRunner()
 TEXTS = {
@@ -251,7 +251,7 @@ def test_card_records_backbone_data_seeds_lineage_and_metrics(trained, digits):
 
 
 def test_eval_reproduces_every_number_and_a_warm_cache_decodes_nothing(trained, cache):
-    store, result = trained
+    store, _ = trained
     before = cache.misses
     report = evaluate("digits", store=store, cache=cache)
     assert report.model == "digits@1" and report.items == 16 and report.checked > 50
@@ -270,7 +270,7 @@ def test_eval_fails_when_the_data_changed(trained, digits, work, cache):
 
 
 def test_eval_fails_naming_the_metric_that_differs(trained, cache, work):
-    store, result = trained
+    store, _ = trained
     copy = work / "models-edited"
     shutil.copytree(store.root, copy)
     path = copy / "digits" / "v1" / "card.json"

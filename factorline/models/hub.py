@@ -64,10 +64,15 @@ def model_task(ref: str, store: ModelStore | None = None) -> tuple[str, str]:
 
 class ModelHub:
     def __init__(self, store: ModelStore | None = None, cache: EmbeddingCache | None = None):
-        self.store = store or ModelStore()
+        self._store = store
         self.cache = cache or EmbeddingCache()
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+
+    @property
+    def store(self) -> ModelStore:
+        """The given store, or the default one as the environment says now (as validation sees it)."""
+        return self._store or ModelStore()
 
     def model(self, ref: str) -> LoadedModel:
         """The model of a store reference or ``builtin:imagenet`` (loaded once per hub)."""

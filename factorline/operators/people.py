@@ -33,7 +33,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -48,26 +48,6 @@ from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 INSTALL_HINT = "pip install 'factorline[nsfw]'"
 
 # The detector's classes, in the order of its output channels (nudenet 3.4's list).
-LABELS: tuple[str, ...] = (
-    "FEMALE_GENITALIA_COVERED",
-    "FACE_FEMALE",
-    "BUTTOCKS_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "FEET_EXPOSED",
-    "BELLY_COVERED",
-    "FEET_COVERED",
-    "ARMPITS_COVERED",
-    "ARMPITS_EXPOSED",
-    "FACE_MALE",
-    "BELLY_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "ANUS_COVERED",
-    "FEMALE_BREAST_COVERED",
-    "BUTTOCKS_COVERED",
-)
 NudeClass = Literal[
     "FEMALE_GENITALIA_COVERED",
     "FACE_FEMALE",
@@ -88,6 +68,8 @@ NudeClass = Literal[
     "FEMALE_BREAST_COVERED",
     "BUTTOCKS_COVERED",
 ]
+# The same names as a tuple: the order of the detector's output channels (nudenet 3.4).
+LABELS: tuple[str, ...] = get_args(NudeClass)
 
 # Classes that make a frame explicit by default: the exposed classes except faces, feet,
 # armpits and belly, and except the male chest (a bare-chested man at a beach or in sport is

@@ -5,8 +5,8 @@
 
 from .data import Dataset, Example, load_dataset
 from .evaluate import evaluate
-from .protocol import Protocol
 from .fit import HeadParams
+from .protocol import Protocol
 from .trainer import TrainResult, train
 
 __all__ = ["Dataset", "Example", "HeadParams", "Protocol", "TrainResult", "evaluate", "load_dataset", "train"]

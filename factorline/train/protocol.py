@@ -117,7 +117,7 @@ def run(features: Features, protocol: Protocol, tick: Callable[[str], None] = la
 def _cross_validate(f, y, train, classes, protocol, seed, tick) -> tuple[dict, np.ndarray]:
     from sklearn.model_selection import StratifiedKFold
 
-    k = int(min(protocol.folds, np.bincount(y[train]).min()))
+    k = min(protocol.folds, int(np.bincount(y[train]).min()))
     oof = np.zeros((len(train), len(classes)))
     acc, f1 = [], []
     if k < 2:  # too few examples for folds: no CV, no calibration
