@@ -244,6 +244,16 @@ def decide(
     console.print(f"re-decided {summary.items} items in {summary.seconds * 1000:.0f} ms → {summary.out_dir}/results.jsonl")
 
 
+def _mount_model_commands() -> None:
+    """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py)."""
+    from .train.commands import mount
+
+    mount(app)
+
+
+_mount_model_commands()
+
+
 def main() -> None:
     app()
 

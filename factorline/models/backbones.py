@@ -20,6 +20,7 @@ export to the cache folder), on torch otherwise. Backbones are loaded once per p
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -294,6 +295,9 @@ def export_onnx(spec: str, out: Path | None = None) -> Path:
     folder, where the next load of that backbone finds it and runs on onnxruntime."""
     import torch
 
+    if importlib.util.find_spec("onnx") is None:
+        raise ResourceError("exporting to ONNX needs the onnx package (torch's exporter writes with it): pip install onnx",
+                            path=spec)
     backbone = get_backbone(spec)
     module = backbone.extras.get("module")
     if backbone.modality != "image" or module is None:

@@ -71,13 +71,3 @@ def speech_ratio(segments: list[dict], duration_s: float) -> float:
     spoken = sum(seg["end_s"] - seg["start_s"] for seg in segments)
     return round(min(1.0, spoken / duration_s), 4)
 
-
-def merge_segments(segments: list[dict]) -> list[dict]:
-    """Overlapping or touching {start_s, end_s} segments merged, in time order."""
-    merged: list[dict] = []
-    for seg in sorted(segments, key=lambda s: s["start_s"]):
-        if merged and seg["start_s"] <= merged[-1]["end_s"]:
-            merged[-1]["end_s"] = max(merged[-1]["end_s"], seg["end_s"])
-        else:
-            merged.append(dict(seg))
-    return merged

@@ -17,7 +17,7 @@ from PIL import ImageFont
 from factorline.errors import ResourceError
 from factorline.samples import facts, sources
 from factorline.samples import transforms as tf
-from factorline.samples.audio import active_segments, merge_segments, place
+from factorline.samples.audio import active_segments, place
 
 SIZE = (640, 360)  # every derived clip: small enough for a fast demo, 16:9 like most uploads
 FPS = 25.0
@@ -204,7 +204,8 @@ def logo(m: Materials) -> Item:
 def speech_en(m: Materials) -> Item:
     duration = len(m.bbb.frames) / FPS
     voice = m.voice(("Hello from factor line.", "This is a speech test."), "en", duration)
-    segments = merge_segments([*active_segments(voice, AUDIO_RATE), *BBB_VOICE])
+    # The soundtrack (yawn included) is mixed at 30% under the voice-over: background sound.
+    segments = active_segments(voice, AUDIO_RATE)
     item = _bbb_item(
         m, "speech_en", "English espeak-ng voice-over above the clip's soundtrack (at 30%)", ["speech_en"],
         iter(m.bbb.frames), speech_facts=facts.speech(segments, duration, "en"),

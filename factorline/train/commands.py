@@ -84,7 +84,7 @@ def train_command(
     name: str = typer.Option(..., "--name", "-n", help="Model name in the store (a new version is added)."),
     backbone: str = typer.Option(None, help="Backbone id (default effnet-lite0 for media, minilm for text; hf:<ref>, onnx:<file>)."),
     head: str = typer.Option("logreg", help="Head: logreg or mlp."),
-    c: float = typer.Option(10.0, "--C", help="Inverse L2 regularisation of logreg."),
+    c: float = typer.Option(1000.0, "--C", help="Inverse L2 regularisation of logreg (on unit-norm embeddings)."),
     labels: str = typer.Option(None, help="Comma-separated allowed labels; rows with others are bad rows."),
     positive: str = typer.Option(None, help="Binary tasks: the class the score is about (default: the second label)."),
     target: str = typer.Option(None, help="Calibrate the threshold: precision=0.9 or recall=0.9 (binary tasks)."),

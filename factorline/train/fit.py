@@ -25,7 +25,9 @@ HEADS = ("logreg", "mlp")
 @dataclass(frozen=True)
 class HeadParams:
     head: str = "logreg"
-    C: float = 10.0  # inverse L2 strength on unit-norm inputs (weak: few-shot classes separate)
+    # Inverse L2 strength on unit-norm inputs. Unit-norm logits are small, so a weak penalty
+    # fits best: on effnet-lite0 digits (16/class) C=10 gave 0.62, 100 0.72, 1000 0.74, 1e4 0.71.
+    C: float = 1000.0
     hidden: int = 256
     epochs: int = 300
     lr: float = 1e-3
