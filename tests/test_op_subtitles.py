@@ -395,3 +395,25 @@ def test_ocr_threads_default_to_one_and_follow_the_environment(monkeypatch):
         monkeypatch.setenv("FACTORLINE_OCR_THREADS", bad)
         with pytest.raises(ResourceError, match="FACTORLINE_OCR_THREADS"):
             default_threads()
+
+
+def test_given_word_dropped_in_most_frames_when_line_text_then_fuller_reading_wins():
+    # Given: OCR read the whole line once and dropped the last word in two frames
+    from factorline.operators.text import line_text, track_lines
+
+    readings = [FrameText("Houston, we are go.", 0.99, []), FrameText("Houston, we are", 0.99, []),
+                FrameText("Houston, we are", 0.99, [])]
+    # When / Then: the fuller reading, which covers the others, is the line's text
+    assert line_text(readings) == "Houston, we are go."
+    assert [line.text for line in track_lines(readings)] == ["Houston, we are go."]
+
+
+def test_given_single_stray_character_or_jitter_when_line_text_then_majority_reading_kept():
+    from factorline.operators.text import line_text
+
+    # Given: one frame with a stray character; one with "l" read as "I"
+    stray = [FrameText("Run!", 0.95, []), FrameText("Run! l", 0.9, []), FrameText("Run!", 0.95, [])]
+    jitter = [FrameText("slowly.", 0.9, []), FrameText("slowIy.", 0.9, []), FrameText("slowly.", 0.9, [])]
+    # When / Then: the most frequent reading is kept (1 extra character is no fuller reading)
+    assert line_text(stray) == "Run!"
+    assert line_text(jitter) == "slowly."

@@ -50,6 +50,9 @@ BRIDGE_TOLERANCE = 0.40
 BLUR_RATIO = 0.25
 # Blurred fill: the centre must have at least this mean |Laplacian| (luma levels) to judge.
 MIN_CENTRE_DETAIL = 1.0
+# Blurred fill: a picture whose centre detail is under this (codec noise in a fill reads about
+# 1-1.5) is judged again at half resolution, where noise averages out.
+SOFT_CENTRE_DETAIL = 6.0
 # Blurred fill: a blurred side must be at least this share of the content width/height.
 MIN_BLUR_SHARE = 0.05
 # Blurred fill: left and right widths may differ by this share of the width (or 4 px).
@@ -327,6 +330,31 @@ def detect_blurred_bars(
     n, h, w = luma.shape
     none = (0, 0, 0, 0), np.zeros(n, bool)
     k = max(1, math.ceil(max(h, w) / BLUR_MAX_SIDE))
+    found, seen, centre = _blurred_at_scale(luma, k, black, min_bar=min_bar, min_frame_share=min_frame_share)
+    if any(found):
+        return found, seen
+    # A soft picture (little fine detail, e.g. an upscaled source) hardly rises above the
+    # codec noise in the fill at full scale: judge it once more at half the resolution,
+    # where the noise averages out and the picture's detail does not.
+    if centre.size and float(np.median(centre)) < SOFT_CENTRE_DETAIL:
+        found, seen, _ = _blurred_at_scale(luma, 2 * k, black, min_bar=min_bar, min_frame_share=min_frame_share)
+        if any(found):
+            return found, seen
+    return none
+
+
+def _blurred_at_scale(
+    luma: np.ndarray,
+    k: int,
+    black: tuple[int, int, int, int],
+    *,
+    min_bar: int,
+    min_frame_share: float,
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """:func:`detect_blurred_bars` on frames block-mean reduced by ``k``: (bars, seen, the
+    frames' centre detail level along the columns (empty when not judged))."""
+    n = luma.shape[0]
+    none = (0, 0, 0, 0), np.zeros(n, bool), np.zeros(0, np.float32)
     small = block_mean(luma, k) if k > 1 else luma
     if min(small.shape[1:]) < 12:
         return none
@@ -337,10 +365,13 @@ def detect_blurred_bars(
     cols = (left + margin, sw - right - margin)
     col_prof, row_prof = detail_profiles(small, rows=rows, cols=cols)
     mb = max(1, min_bar // k)
+    levels = np.zeros(0, np.float32)
     for axis, profile, (b0, b1), (o0, o1) in ((2, col_prof, (left, right), rows), (1, row_prof, (top, bottom), cols)):
         if o1 - o0 < 12:
             continue
         start, end, seen, centre = _low_detail_ends(profile, mb, min_frame_share)
+        if axis == 2:
+            levels = centre
         if not start or (start < b0 + 2 and end < b1 + 2):
             continue
         use = seen if seen.any() else np.ones(n, bool)
@@ -355,8 +386,8 @@ def detect_blurred_bars(
         ):
             # The Laplacian reaches 1 px into the band from the picture: add it back.
             start, end = (start + 1) * k, (end + 1) * k
-            return ((0, 0, start, end) if axis == 2 else (start, end, 0, 0)), seen
-    return none
+            return ((0, 0, start, end) if axis == 2 else (start, end, 0, 0)), seen, levels
+    return (0, 0, 0, 0), np.zeros(n, bool), levels
 
 
 def detect_bars(

@@ -19,7 +19,8 @@ see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtit
 4. **Lines.** Consecutive readings whose normalised texts have an edit-distance similarity of
    at least ``merge_similarity`` are one line (OCR jitter such as "slowly." / "slowIy" does
    not split a line); one frame without text inside a line is bridged (:data:`MAX_GAP`). A
-   line's text is its most frequent reading, its score the mean OCR score of its frames,
+   line's text is the fullest reading that covers the most of its frames' readings (OCR
+   drops a word in some frames more often than it adds one; see :func:`line_text`), its score the mean OCR score of its frames,
    ``start_s`` the time of its first frame and ``end_s`` the time of the frame after its last
    one (or the last one plus the sampling step). See :func:`track_lines`.
 
@@ -58,6 +59,9 @@ ROW_OVERLAP = 0.5
 MAX_GAP = 1
 # Texts are compared on at most this many normalised characters (bounds edit-distance cost).
 MAX_COMPARE_CHARS = 400
+# A fuller reading covers a shorter one when, beyond the missing characters, they differ by at
+# most this share of the fuller one's characters (OCR jitter such as "l" / "I").
+COVER_TOLERANCE = 0.1
 
 
 class SubtitlesParams(BaseModel):
@@ -281,6 +285,43 @@ def frame_reading(boxes: Sequence[OcrBox], *, min_score: float, min_chars: int) 
     return Reading(text, score, box)
 
 
+def covers(full: str, part: str) -> bool:
+    """Whether ``part`` reads like ``full`` with some characters missing: on normalised forms,
+    the edit distance exceeds the length difference by at most :data:`COVER_TOLERANCE` of
+    ``full``'s length (at least 1 edit), so only deletions plus a little OCR jitter separate them."""
+    nf, np_ = normalize_for_compare(full), normalize_for_compare(part)
+    slack = levenshtein(nf, np_) - max(0, len(nf) - len(np_))
+    return slack <= max(1, int(COVER_TOLERANCE * len(nf)))
+
+
+def line_text(readings: Sequence[FrameText]) -> str:
+    """The text of one subtitle line from its frames' readings (pure).
+
+    OCR tends to *drop* pieces (a short word at the end, a faint punctuation mark) in some
+    frames more than it invents them, so the most frequent reading is not always the best:
+    every distinct reading is credited with the frames whose reading it covers
+    (:func:`covers`); among those covering the most frames, the fullest ones (normalised length
+    within 1 character of the longest) are kept, so a reading that adds a word wins while a
+    single stray character does not, and among these the most frequent wins (ties: higher mean
+    score, then earlier).
+    """
+    if not readings:
+        return ""
+    counts = Counter(r.text for r in readings)
+    distinct = list(counts)
+    covered = {t: sum(counts[o] for o in distinct if o == t or covers(t, o)) for t in distinct}
+    most = max(covered.values())
+    pool = [t for t in distinct if covered[t] == most]
+    longest = max(len(normalize_for_compare(t)) for t in pool)
+    pool = [t for t in pool if len(normalize_for_compare(t)) >= longest - 1]
+
+    def rank(text: str) -> tuple:
+        frames = [i for i, r in enumerate(readings) if r.text == text]
+        return (counts[text], float(np.mean([readings[i].score for i in frames])), -frames[0])
+
+    return max(pool, key=rank)
+
+
 def track_lines(
     readings: Sequence[FrameText | None], *, min_similarity: float = 0.7, max_gap: int = MAX_GAP
 ) -> list[Line]:
@@ -288,8 +329,9 @@ def track_lines(
 
     A reading joins the open line when it follows the line's last reading with at most
     ``max_gap`` empty frames between and its text is at least ``min_similarity`` similar to
-    that last reading; otherwise it opens a new line. A line's text is its most frequent
-    reading (ties: higher mean score, then earlier), its score the mean of its frames'.
+    that last reading; otherwise it opens a new line. A line's text is chosen by
+    :func:`line_text` (the fullest reading the others agree with), its score the mean of its
+    frames'.
     """
     lines: list[Line] = []
     members: list[int] = []
@@ -297,13 +339,7 @@ def track_lines(
     def close() -> None:
         if not members:
             return
-        texts = Counter(readings[i].text for i in members)  # type: ignore[union-attr]
-
-        def rank(text: str) -> tuple:
-            frames = [i for i in members if readings[i].text == text]  # type: ignore[union-attr]
-            return (texts[text], float(np.mean([readings[i].score for i in frames])), -frames[0])  # type: ignore[union-attr]
-
-        text = max(texts, key=rank)
+        text = line_text([readings[i] for i in members])  # type: ignore[misc]
         same = [i for i in members if readings[i].text == text]  # type: ignore[union-attr]
         best = max(same, key=lambda i: (readings[i].score, -i))  # type: ignore[union-attr]
         score = float(np.mean([readings[i].score for i in members]))  # type: ignore[union-attr]
