@@ -600,7 +600,7 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
     group="temporal",
     params=ShotCutsParams,
     fields={
-        "cuts_s": Field("list[float]", "time of each hard cut: the first sampled frame after it", unit="s"),
+        "cuts_s": Field("list[float]", "time of each hard cut: the midpoint of the two sampled frames around it (precision: half a sampling step)", unit="s"),
         "count": Field("int", "number of hard cuts"),
     },
 )
@@ -620,11 +620,14 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
         adaptive_ratio=params.adaptive_ratio,
         min_gap_s=params.min_gap_s,
     )
-    cuts_s = [round(float(t), 3) for t in cuts.times]
+    # The cut lies somewhere between the two samples: their midpoint halves the expected error.
+    # Evidence points at the first frame of the new shot, which is what a thumbnail should show.
+    times = np.asarray(frames.times, dtype=float)
+    cuts_s = [round(float((times[i] + times[i + 1]) / 2), 3) for i in cuts.pairs]
     return {
         "cuts_s": cuts_s,
         "count": len(cuts_s),
-        "evidence": [{"t": t, "score": round(float(s), 4)} for t, s in zip(cuts_s, cuts.scores)],
+        "evidence": [{"t": round(float(t), 3), "score": round(float(s), 4)} for t, s in zip(cuts.times, cuts.scores)],
     }
 
 
