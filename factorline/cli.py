@@ -244,6 +244,29 @@ def decide(
     console.print(f"re-decided {summary.items} items in {summary.seconds * 1000:.0f} ms → {summary.out_dir}/results.jsonl")
 
 
+@app.command()
+def serve(
+    pipelines: list[Path] = typer.Argument(..., help="Pipeline files or folders of them."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (beyond loopback: set --token-file)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    token_file: Path | None = typer.Option(None, "--token-file", help="File holding the bearer token; requests without it get 401."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Server-side folder that run-path requests may read (off when unset)."),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Items analysed at once."),
+    queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests admitted (running + waiting) before 429."),
+    batching: str = typer.Option("auto", "--batching", help="Cross-request model batching: auto (GPU only), on, off."),
+) -> None:
+    """Serve pipelines over HTTP (FastAPI): run, decide, validate, save; /docs for the OpenAPI page."""
+    from .serve import ServeSettings
+    from .serve import serve as run_server
+
+    try:
+        settings = ServeSettings(host=host, port=port, token_file=token_file, data_root=data_root, workers=workers,
+                                 queue_size=queue_size, batching=batching)
+        run_server(pipelines, settings)
+    except FactorlineError as exc:
+        _fail(exc)
+
+
 def _mount_model_commands() -> None:
     """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py)."""
     from .train.commands import mount

@@ -1,0 +1,74 @@
+"""The HTTP service: ``factorline serve PIPELINE...`` (FastAPI on uvicorn, 127.0.0.1 by default).
+
+    app = create_app(pipelines, settings=ServeSettings(...))   # dict name -> document, or files/folders
+    serve(pipelines, settings)                                  # uvicorn until SIGINT/SIGTERM, then drain
+
+Endpoints (errors are always ``{"error": {"type", "message", "path"}}``, plus ``issues``
+inside ``error`` for a PipelineError or a request that failed validation):
+
+=======  ================================  =================================================
+GET      /health                           liveness ``{"status": "ok"}``
+GET      /ready                            503 until models are warm / while shutting down
+GET      /metrics                          Prometheus (requests, latency, queue, items, batches)
+GET      /docs, /openapi.json              OpenAPI
+GET      /api/operators                    ``[OperatorSpec.schema()]``: the editor's palette
+GET      /api/samples                      media files under ``data_root`` ``[{path, kind, size}]``
+GET      /api/pipelines                    ``[{name, description, fingerprint, input, steps:
+                                           [{name, op, group}], decisions: [table names]}]``
+GET      /api/pipelines/{name}             the normalized document
+PUT      /api/pipelines/{name}             validate, warm its models, save atomically (YAML);
+                                           201 new / 200 replaced; 422 + issues when invalid
+POST     /api/validate                     document JSON or ``{"text": yaml}`` ->
+                                           ``{ok, issues: [{path, message, code}], fingerprint, document}``
+POST     /api/pipelines/{name}/run         multipart ``file`` -> the result record
+POST     /api/pipelines/{name}/run-path    ``{"path": relative to data_root}`` -> the result record
+POST     /api/pipelines/{name}/decide      ``{"factors": {step: {field: value}}, "error"?}`` ->
+                                           ``{decisions, pipeline: {name, fingerprint}}``
+=======  ================================  =================================================
+
+A run answers 200 with the record even when the *item* is bad (empty, wrong type, truncated):
+its ``error`` says why and each table decides ``on_error``, as in ``results.jsonl``. The
+record's ``item.path`` is the uploaded file's base name (or the relative path), never a
+server path.
+
+Design (modules are small; routes only read input and call them):
+
+- ``settings``  :class:`ServeSettings`; ``auth`` bearer token for ``/api/*`` and ``/metrics``
+  (probes, docs and the editor's static files stay open), startup warnings (bound beyond
+  loopback without a token; short or world-readable token file).
+- ``limits``  body cap (413, from Content-Length or while streaming) and the admission queue:
+  ``queue_size`` runs running or waiting, counted from before the upload is read until the
+  worker thread is done (a timed-out run still holds its slot: the bound is real); beyond it
+  429 with ``Retry-After``; 503 while shutting down.
+- ``runner``  ``workers`` threads run items (decoding, numpy and onnxruntime release the
+  GIL); ``request_timeout_s`` bounds the whole request, upload included (408 for a slow
+  upload, 504 for a slow run), and is also the engine's item deadline so a thread stops at
+  its next step. Shutdown (uvicorn drains open requests, ``shutdown_grace_s``) then waits for
+  admitted runs, stops the batchers and removes the upload folder.
+- ``uploads``  multipart streamed with python-multipart into a ``mkdtemp`` folder (0700),
+  files 0600 under random names, removed when the run ends; an incomplete body is a 400.
+- ``paths``  ``run-path`` only under ``data_root``: absolute, ``..``, backslash and control
+  characters refused before touching the disk; symlinks out of the root refused after
+  ``resolve``; the file is opened ``O_NOFOLLOW|O_NONBLOCK`` and read via ``/proc/self/fd``
+  so a swapped symlink cannot redirect the engine; no decoding of ``%2e``.
+- ``pipelines``  documents compiled at startup (an invalid one stops the server) and on PUT
+  (compile + rule cases + model warm-up, then temp file + ``os.replace``); a pipeline is
+  saved back to the file it came from, a new one to ``pipelines_dir/<name>.yaml``.
+- ``batching``  models are loaded once, at startup, for every step of every pipeline
+  (``ResourcePool.get(spec.resources)``). With batching on, resources registered in
+  :mod:`factorline.core.batching` (NudeNet, behind ``nsfw`` and ``faces``) get a
+  :class:`~factorline.core.batching.MicroBatcher` in front of their ONNX session: concurrent
+  calls within ``batch_max_wait_ms`` are concatenated on the batch axis (at most
+  ``batch_max_size`` frames), run once, and split back; operators do not change.
+  ``batching="auto"`` (default) batches only sessions on an accelerator: on this project's
+  2-core CPU a batch of N frames costs N single calls and serialising the calls into one
+  lane lost throughput (``benchmarks/serve_load.py`` measures on vs off).
+
+No request can execute code on the server: documents are YAML/JSON data (safe loader),
+conditions are parsed under the rules whitelist, operators come only from the registry.
+"""
+
+from .app import create_app, serve
+from .settings import ServeSettings
+
+__all__ = ["ServeSettings", "create_app", "serve"]

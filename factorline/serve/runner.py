@@ -1,0 +1,102 @@
+"""Runs items for requests: a bounded thread pool behind the admission queue.
+
+Items run in ``workers`` threads: decoding (PyAV), numpy and onnxruntime release the GIL, so
+threads overlap, and every engine shares one resource pool (one copy of each model, warmed
+at startup). The event loop only waits. A request's wait is capped by ``request_timeout_s``
+(504); the engine gets the same budget as its item deadline, so the thread it occupies stops
+at its next step boundary instead of running on unobserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..core.cache import NullCache, StepCache
+from ..core.compiler import Plan
+from ..core.executor import Engine
+from ..core.items import Limits
+from ..errors import Issue
+from .batching import BatchingPool, make_pool, warm
+from .errors import HttpError, RequestTimeoutError, UnavailableError
+from .limits import Admission, Slot
+from .metrics import Metrics
+from .pipelines import Entry
+from .settings import ServeSettings
+
+log = logging.getLogger("factorline.serve")
+
+
+class Runner:
+    def __init__(self, settings: ServeSettings, metrics: Metrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.pool = make_pool(settings, metrics.on_batch)
+        self.cache = StepCache(settings.cache_dir) if settings.cache_dir else NullCache()
+        self.limits = Limits(item_timeout_s=settings.request_timeout_s)
+        self.admission = Admission(settings.queue_size, settings.workers)
+        self.admission.on_change = metrics.queue_depth.set
+        metrics.queue_capacity.set(settings.queue_size)
+        self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="factorline-item")
+
+    def make_engine(self, plan: Plan) -> Engine:
+        return Engine(plan, cache=self.cache, resources=self.pool, limits=self.limits)
+
+    def warm(self, plan: Plan) -> list[Issue]:
+        return warm(self.pool, plan)
+
+    def admit(self) -> Slot:
+        try:
+            return self.admission.admit()
+        except HttpError:
+            self.metrics.rejected.labels("draining" if self.admission.draining else "queue_full").inc()
+            raise
+
+    def deadline(self) -> float:
+        """Loop time by which a request admitted now must be answered (upload included)."""
+        return asyncio.get_running_loop().time() + self.settings.request_timeout_s
+
+    async def run(self, slot: Slot, entry: Entry, path: str, deadline: float) -> dict:
+        """The record of ``path``; the slot is released when the worker is done with it."""
+        started = time.perf_counter()
+        try:
+            future = self.executor.submit(entry.engine.run_item, path)
+        except RuntimeError as exc:  # the pool is shut down
+            raise UnavailableError("the server is shutting down", headers={"Retry-After": "5"}) from exc
+        slot.hand_off()
+        future.add_done_callback(self._finisher(slot, entry.name, started))
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            # Cancelling the asyncio wrapper cancels a queued item; a running one stops at its
+            # engine deadline. Either way the done-callback releases the slot.
+            self.metrics.rejected.labels("timeout").inc()
+            raise RequestTimeoutError(
+                f"the run took longer than {self.settings.request_timeout_s:g} s", headers={"Retry-After": "1"}
+            ) from None
+
+    def _finisher(self, slot: Slot, pipeline: str, started: float) -> Callable[[Future], None]:
+        def done(future: Future) -> None:
+            seconds = time.perf_counter() - started
+            if not future.cancelled():
+                error = future.exception()
+                record = None if error else future.result()
+                result = "error" if error or (record and record.get("error")) else "ok"
+                self.metrics.items.labels(pipeline, result).inc()
+                self.metrics.item_seconds.labels(pipeline).observe(seconds)
+            slot.release(None if future.cancelled() else seconds)
+
+        return done
+
+    def shutdown(self, grace_s: float) -> None:
+        """Refuse new runs, let admitted ones finish (up to ``grace_s``), stop the batchers."""
+        self.admission.draining = True
+        if not self.admission.wait_idle(grace_s):
+            log.warning("shutdown: %d run(s) still going after %.0f s", self.admission.depth, grace_s)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.pool, BatchingPool):
+            self.pool.close()
