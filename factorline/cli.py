@@ -21,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable 
 console = Console(soft_wrap=True)  # paths and messages stay whole, for copy and grep
 err_console = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TABLE_ROWS = 50  # a run of thousands of items prints a sample; report.html holds them all
 
 
 def _fail(exc: FactorlineError) -> None:
@@ -119,6 +120,10 @@ def run(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Step cache folder (default: $FACTORLINE_CACHE or ~/.cache/factorline)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any item failed."),
     report: bool = typer.Option(True, "--report-pictures/--no-report-pictures", help="Thumbnails in report.html (decodes evidence frames)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip items this run folder already finished; refused if the pipeline changed."),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (one actor per worker)."),
+    address: str | None = typer.Option(None, "--address", help="With --engine ray: host:port, ray://host:10001 or 'auto' (default: $RAY_ADDRESS, else a private local Ray)."),
+    max_rss_mb: int = typer.Option(4096, "--max-rss-mb", min=64, help="A worker over this memory is killed and its item recorded as failed."),
 ) -> None:
     """Run a pipeline over items and write results.jsonl, results.parquet and report.html."""
     from .batch import expand_inputs, run_pipeline
@@ -128,11 +133,13 @@ def run(
         doc = _load(pipeline)
         paths = expand_inputs(inputs)
         cache = None if no_cache else (cache_dir or "default")
-        summary = run_pipeline(doc, paths, out, workers=workers, cache_dir=cache)
+        summary = run_pipeline(doc, paths, out, workers=workers, cache_dir=cache, resume=resume, engine=engine,
+                               address=address, max_rss_mb=max_rss_mb)
     except FactorlineError as exc:
         _fail(exc)
     records = list(read_jsonl(out / "results.jsonl"))
-    console.print(results_table(records, f"{summary.pipeline}: {summary.total} items"))
+    shown = records[:TABLE_ROWS]
+    console.print(results_table(shown, f"{summary.pipeline}: {summary.total} items" + (f" (first {TABLE_ROWS} shown)" if len(records) > TABLE_ROWS else "")))
     report_path = _write_report(out, pictures=report)
     console.print(
         f"[bold]{summary.succeeded}[/] succeeded, [bold]{summary.failed}[/] failed, {summary.skipped} skipped "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,3 +23,24 @@ def sample_set() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         build_sample_set(dest)
     return dest
+
+
+@pytest.fixture
+def stress_operator(monkeypatch):
+    """Registers tests/stress_plugin.py's `stress` operator here and in every worker process
+    (spawned workers and Ray actors import the modules named in FACTORLINE_PLUGINS)."""
+    from factorline.core.registry import register, unregister
+
+    tests_dir = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("FACTORLINE_PLUGINS", "stress_plugin")
+    monkeypatch.setenv("PYTHONPATH", tests_dir + (":" + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""))
+    import stress_plugin
+
+    register(stress_plugin.stress.spec)
+    yield stress_plugin.stress.spec
+    unregister(stress_plugin.stress.spec)
+
+
+def stressed(doc: dict, **params) -> dict:
+    """``doc`` with a `stress` step misbehaving as ``params`` say."""
+    return {**doc, "steps": {**doc["steps"], "stress": {"op": "stress", "params": params}}}

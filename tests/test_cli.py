@@ -143,3 +143,10 @@ def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
     labels.write_text("path,moderation\nx.mp4,review\n")
     result = invoke("evaluate", str(tmp_path), "--labels", str(labels))
     assert result.exit_code == 2 and "not a run folder" in result.stderr
+
+
+def test_run_resume_skips_finished_items(finished_run):
+    items = [r["item"]["path"] for r in read_jsonl(finished_run / "results.jsonl")]
+    result = invoke("run", str(EXAMPLES / "video_audit.yaml"), *items, "--out", str(finished_run), "--resume", "--no-cache", "--no-report-pictures")
+    assert result.exit_code == 0, result.output
+    assert "0 succeeded, 0 failed, 2 skipped" in result.stdout

@@ -1,4 +1,4 @@
-"""Running a pipeline over many items: the local engine (processes) and, later, Ray."""
+"""Running a pipeline over many items: resumable run folders, local worker processes or Ray."""
 
 from .inputs import expand_inputs
 from .local import RunSummary, run_pipeline

@@ -1,38 +1,38 @@
-"""The local engine: items spread over worker processes, records streamed to the run folder.
+"""Running a pipeline over many items into a run folder: the entry point of both engines.
 
-Run folder layout (read by ``decide``, ``report`` and ``evaluate``):
+``run_pipeline`` opens (or resumes) the run folder (rundir.py), hands the items not finished
+yet to an engine (local worker processes, or Ray actors), appends each record to a part file
+as it arrives (parts.py), and at the end assembles results.jsonl, results.parquet,
+manifest.jsonl and run.json from the parts, in input order.
 
-    results.jsonl     one record per item, in input order once the run finishes
-    results.parquet   the same records, typed columns (see core/records.py)
-    pipeline.yaml     the normalized pipeline that produced them
-    run.json          fingerprint, counts, timings, versions
-
-While the run is going, each finished record is appended and flushed to results.jsonl, so a
-crash loses no finished item.
+Guarantees: a ``kill -9`` at any moment loses no record already written to a part and
+duplicates none, and ``resume=True`` computes only the missing items; a resumed run refuses a
+pipeline whose fingerprint changed. A hostile item cannot crash, hang or bloat the run: local
+items run in worker processes that are killed past the hard time or memory limit.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
+import contextlib
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .. import __version__
-from ..core.cache import NullCache, StepCache, default_cache_dir
-from ..core.compiler import compile_pipeline
-from ..core.document import dump_text
-from ..core.executor import Engine
+from ..core.cache import default_cache_dir
+from ..core.compiler import Plan, compile_pipeline
 from ..core.items import Limits
-from ..core.records import dumps_record, write_jsonl, write_parquet
+from ..core.records import dumps_record
+from ..errors import ConfigError, OperatorError
+from .isolate import ProcessBackend
+from .parts import PartWriter, RunLock
+from .rundir import assemble, open_run
+from .schedule import EngineConfig, Watch, failure_record, make_engine, run_tasks
+
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -40,44 +40,44 @@ class RunSummary:
     out_dir: str
     pipeline: str
     fingerprint: str
-    total: int
-    succeeded: int
-    failed: int
-    skipped: int
+    total: int  # inputs = succeeded + failed + skipped
+    succeeded: int  # computed in this attempt without error
+    failed: int  # computed in this attempt with an error record
+    skipped: int  # finished by an earlier attempt (resume)
     seconds: float
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-_worker_engine: Engine | None = None
+@dataclass(frozen=True)
+class _Job:
+    plan: Plan
+    config: EngineConfig
+    workers: int
+    watch: Watch
+    engine: str
+    address: str | None
+    isolate: bool
 
 
-def _make_engine(doc: dict, cache_dir: str | None, limits: Limits) -> Engine:
-    cache = StepCache(cache_dir) if cache_dir else NullCache()
-    return Engine(compile_pipeline(doc), cache=cache, limits=limits)
-
-
-def _init_worker(doc: dict, cache_dir: str | None, limits: Limits) -> None:
-    global _worker_engine
-    _worker_engine = _make_engine(doc, cache_dir, limits)
-
-
-def _run_in_worker(path: str) -> dict:
-    assert _worker_engine is not None, "worker not initialised"
-    return _worker_engine.run_item(path)
-
-
-def _records(engine: Engine, doc: dict, paths: list[str], workers: int, cache_dir: str | None, limits: Limits) -> Iterator[dict]:
-    if workers <= 1 or len(paths) <= 1:
-        yield from (engine.run_item(p) for p in paths)
+def _records(job: _Job, todo: list[str]) -> Iterator[dict]:
+    if not todo:
         return
-    # spawn, not fork: decoders and thread pools in the parent must not leak into children.
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(doc, cache_dir, limits)) as pool:
-        futures = [pool.submit(_run_in_worker, p) for p in paths]
-        for future in as_completed(futures):
-            yield future.result()
+    if job.engine == "ray":
+        from .ray_engine import RayBackend, connect, disconnect
+
+        connected = connect(job.address)
+        try:
+            backend = RayBackend(job.config)
+            yield from run_tasks(backend, job.plan, todo, workers=min(job.workers, backend.capacity()), watch=job.watch)
+        finally:
+            disconnect(connected)
+    elif job.isolate:
+        yield from run_tasks(ProcessBackend(job.config), job.plan, todo, workers=job.workers, watch=job.watch)
+    else:  # in this process: no hard limits, but debuggers, profilers and monkeypatches see the work
+        engine = make_engine(job.config)
+        yield from (engine.run_item(p) for p in todo)
 
 
 def _progress(console: Console) -> Progress:
@@ -93,6 +93,15 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def _check_engine(engine: str, address: str | None, workers: int) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}", path="engine")
+    if address and engine != "ray":
+        raise ConfigError("--address only applies to --engine ray (the address of a Ray head node)", path="address")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}", path="workers")
+
+
 def run_pipeline(
     doc: dict,
     paths: list[str],
@@ -103,47 +112,79 @@ def run_pipeline(
     limits: Limits | None = None,
     console: Console | None = None,
     on_record: Callable[[dict], None] | None = None,
+    resume: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    isolate: bool = True,
+    max_rss_mb: int | None = 4096,
+    part_records: int = 500,
+    part_seconds: float = 30.0,
 ) -> RunSummary:
-    """Run ``doc`` over ``paths`` and write the run folder. ``cache_dir=None`` disables the cache."""
+    """Run ``doc`` over ``paths`` and write the run folder ``out_dir``.
+
+    ``cache_dir=None`` disables the step cache. ``resume``: skip the items an earlier run into
+    ``out_dir`` finished (refused if the pipeline changed). ``engine``: "local" (``workers``
+    processes) or "ray" (``workers`` actors, at ``address`` or $RAY_ADDRESS or a local Ray).
+    ``isolate=False`` runs local items in this process (no hard time/memory limits).
+    ``max_rss_mb``: memory cap of one worker (None: none). Parts are sealed every
+    ``part_records`` records or ``part_seconds`` seconds.
+    """
+    _check_engine(engine, address, workers)
     limits = limits or Limits()
     cache = str(default_cache_dir() if cache_dir == "default" else cache_dir) if cache_dir else None
-    engine = _make_engine(doc, cache, limits)
+    plan = compile_pipeline(doc)
+    paths = list(dict.fromkeys(str(p) for p in paths))  # one item per path: the path is its identity
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.yaml").write_text(dump_text(engine.plan.doc), encoding="utf-8")
     console = console or Console(stderr=True)
+    watch = Watch(limits.item_timeout_s, max_rss_mb * 2**20 if max_rss_mb else None)
+    job = _Job(plan, EngineConfig(doc, cache, limits), workers, watch, engine, address, isolate)
     started = time.perf_counter()
-    by_path: dict[str, dict] = {}
-    with (out / "results.jsonl").open("w", encoding="utf-8") as live, _progress(console) as bar:
-        task = bar.add_task(engine.plan.name, total=len(paths), rate="0.0")
-        for record in _records(engine, doc, paths, workers, cache, limits):
-            live.write(dumps_record(record) + "\n")
-            live.flush()
-            by_path[record["item"]["path"]] = record
-            rate = len(by_path) / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=1, rate=f"{rate:.1f}")
-            if on_record:
-                on_record(record)
-    ordered = [by_path[p] for p in paths if p in by_path]
-    write_jsonl(ordered, out / "results.jsonl")
-    write_parquet(ordered, out / "results.parquet", engine.plan)
-    failed = sum(1 for r in ordered if r["error"])
-    summary = RunSummary(str(out), engine.plan.name, engine.plan.fingerprint, len(paths), len(ordered) - failed, failed, 0, round(time.perf_counter() - started, 3))
-    _write_run_json(out, summary, engine.plan.factors_fingerprint, workers, cache)
+    with RunLock(out):
+        state = open_run(out, plan, resume=resume)
+        todo = [p for p in paths if p not in state.done_before]
+        skipped = len(paths) - len(todo)
+        writer = PartWriter(state.parts, max_records=part_records, max_seconds=part_seconds)
+        try:
+            succeeded, failed = _execute(job, todo, skipped, len(paths), writer, console, on_record)
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted[/]: finished items are kept in {state.parts}; "
+                          "run the same command with --resume to finish")
+            raise
+        seconds = round(time.perf_counter() - started, 3)
+        summary = RunSummary(str(out), plan.name, plan.fingerprint, len(paths), succeeded, failed, skipped, seconds)
+        assemble(state, plan, paths, summary.to_dict(), {"workers": workers, "cache": cache, "engine": engine})
     return summary
 
 
-def _write_run_json(out: Path, summary: RunSummary, factors_fingerprint: str, workers: int, cache: str | None) -> None:
-    meta = {
-        **summary.to_dict(),
-        "factors_fingerprint": factors_fingerprint,
-        "workers": workers,
-        "cache": cache,
-        "factorline": __version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-    }
-    tmp = out / ".run.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    tmp.replace(out / "run.json")
+def _serialized(record: dict, plan: Plan) -> tuple[dict, str]:
+    """The record and its JSON line, or an error record when it cannot be written as JSON (an
+    operator returned something exotic that its contract check let through): one item fails,
+    not the run."""
+    try:
+        return record, dumps_record(record)
+    except (TypeError, ValueError) as exc:
+        error = OperatorError(f"the item's record cannot be written as JSON ({exc}); an operator returned a value "
+                              "of a type it did not declare").to_record()
+        record = failure_record(plan, record["item"]["path"], error, (record.get("timings_ms") or {}).get("total", 0.0))
+        return record, dumps_record(record)
+
+
+def _execute(job: _Job, todo: list[str], skipped: int, total: int, writer: PartWriter, console: Console,
+             on_record: Callable[[dict], None] | None) -> tuple[int, int]:
+    """Run ``todo``, write each record to a part as it arrives; (succeeded, failed)."""
+    succeeded = failed = 0
+    started = time.perf_counter()
+    label = job.plan.name + (f" (resumed, {skipped} done before)" if skipped else "")
+    with writer, _progress(console) as bar, contextlib.closing(_records(job, todo)) as records:
+        task = bar.add_task(label, total=total, completed=skipped, rate="0.0")
+        for record in records:
+            record, line = _serialized(record, job.plan)
+            writer.add_line(line)
+            failed += bool(record["error"])
+            succeeded += not record["error"]
+            rate = (succeeded + failed) / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, advance=1, rate=f"{rate:.1f}")
+            if on_record:
+                on_record(record)
+    return succeeded, failed

@@ -148,7 +148,7 @@ class Engine:
 
     # -- record -------------------------------------------------------------------------
     def _record(self, path: str, state: _ItemState | None, error: dict | None, started: float) -> dict:
-        item = state.info.record() if state else _unprobed_item(path)
+        item = state.info.record() if state else _unprobed_item(path, self.limits)
         factors = state.factors if state else {}
         decisions = self.plan.decisions.decide(factors, error=error)
         timings = dict(state.timings) if state else {}
@@ -163,8 +163,11 @@ class Engine:
         }
 
 
-def _unprobed_item(path: str) -> dict:
+def _unprobed_item(path: str, limits: Limits) -> dict:
+    """The item section of a record for an item refused before its probe."""
     try:
+        # Never hash what the size check refused: a FIFO or /dev/zero would never end.
+        check_size(Path(path), limits)
         digest = file_digest(path)
     except Exception:
         digest = None

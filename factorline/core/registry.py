@@ -8,6 +8,7 @@ once per process, by a ``ResourcePool`` that the executor is given.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from importlib import import_module
@@ -47,6 +48,9 @@ def _load_catalogue() -> None:
     import_module("factorline.operators")
     for ep in entry_points(group="factorline.operators"):
         ep.load()
+    # Modules named here register operators without packaging (worker processes inherit it).
+    for name in filter(None, (n.strip() for n in os.environ.get("FACTORLINE_PLUGINS", "").split(","))):
+        import_module(name)
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
