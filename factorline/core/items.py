@@ -7,8 +7,11 @@ downscaled for analysis: ``scale`` converts analysis pixels back to source pixel
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable, Hashable, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,20 +69,28 @@ class FrameBatch:
     def __len__(self) -> int:
         return len(self.images)
 
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per batch and key: what several operators of one pipeline derive
+        from the same frames (luma, thumbnails, detections, embeddings) is shared."""
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
     @property
     def gray(self) -> np.ndarray:
         """(N, H, W) float32 luma (BT.601), computed once."""
-        cached = self.__dict__.get("_gray")
-        if cached is None:
-            # Frame by frame and channel by channel: a whole-batch float copy of RGB would
-            # cost 12 bytes per pixel (400 MB for one 8K frame) for nothing.
-            cached = np.empty(self.images.shape[:3], dtype=np.float32)
-            for out, image in zip(cached, self.images):
-                np.multiply(image[..., 0], np.float32(0.299), out=out, dtype=np.float32)
-                out += image[..., 1] * np.float32(0.587)
-                out += image[..., 2] * np.float32(0.114)
-            self.__dict__["_gray"] = cached
-        return cached
+        return self.memo("gray", self._luma)
+
+    def _luma(self) -> np.ndarray:
+        # Frame by frame and channel by channel: a whole-batch float copy of RGB would
+        # cost 12 bytes per pixel (400 MB for one 8K frame) for nothing.
+        luma = np.empty(self.images.shape[:3], dtype=np.float32)
+        for out, image in zip(luma, self.images):
+            np.multiply(image[..., 0], np.float32(0.299), out=out, dtype=np.float32)
+            out += image[..., 1] * np.float32(0.587)
+            out += image[..., 2] * np.float32(0.114)
+        return luma
 
 
 @dataclass

@@ -113,7 +113,4 @@ class ModelHub:
     def frame_embeddings(self, backbone: Backbone, frames: FrameBatch, digest: str) -> np.ndarray:
         """Embeddings of a frame batch, computed once per batch and backbone (two heads on
         one backbone share them), through the embedding cache."""
-        memo = frames.__dict__.setdefault(_MEMO, {})
-        if backbone.key not in memo:
-            memo[backbone.key] = self.cache.frames(backbone, digest, frames.images, list(frames.times))
-        return memo[backbone.key]
+        return frames.memo((_MEMO, backbone.key), lambda: self.cache.frames(backbone, digest, frames.images, list(frames.times)))

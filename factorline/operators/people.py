@@ -284,12 +284,7 @@ def _nudenet_resource() -> NudeNetModel:
 def frame_detections(frames: FrameBatch, model: NudeNetModel) -> list[list[Detection]]:
     """Detections of every frame of the batch, computed once per batch and model (so ``nsfw``
     and ``faces`` on the same item share one pass)."""
-    cached = frames.__dict__.get(_CACHE_KEY)
-    if cached is not None and cached[0] is model:
-        return cached[1]
-    dets = model.detect(frames.images)
-    frames.__dict__[_CACHE_KEY] = (model, dets)
-    return dets
+    return frames.memo((_CACHE_KEY, id(model)), lambda: model.detect(frames.images))
 
 
 # --------------------------------------------------------------------------- operators

@@ -199,11 +199,7 @@ def thumbnails(images: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
 def batch_thumbnails(frames: FrameBatch) -> np.ndarray:
     """:func:`thumbnails` of a batch, computed once and kept on it (like ``frames.gray``), so
     the operators of one pipeline share them."""
-    cached = frames.__dict__.get("_thumbnails")
-    if cached is None:
-        cached = thumbnails(frames.images)
-        frames.__dict__["_thumbnails"] = cached
-    return cached
+    return frames.memo("thumbnails", lambda: thumbnails(frames.images))
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
