@@ -12,26 +12,15 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .console import console, err_console
+from .console import fail as _fail
 from .errors import FactorlineError, PipelineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
-console = Console(soft_wrap=True)  # paths and messages stay whole, for copy and grep
-err_console = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TABLE_ROWS = 50  # a run of thousands of items prints a sample; report.html holds them all
-
-
-def _fail(exc: FactorlineError) -> None:
-    if isinstance(exc, PipelineError):
-        err_console.print(f"[red bold]invalid pipeline[/]: {len(exc.issues)} problem(s)")
-        for issue in exc.issues:
-            err_console.print(f"  [yellow]{issue.path or '<document>'}[/]: {issue.message}", highlight=False)
-    else:
-        err_console.print(f"[red bold]error[/]: {exc}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _load(pipeline: Path) -> dict:

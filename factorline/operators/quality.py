@@ -155,7 +155,6 @@ def area_resize(luma: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     k = min(h // max(out_h, 1), w // max(out_w, 1))
     x = luma
     if k >= 2:
-        hh, ww = h // k, w // k
         x = block_mean(x, k)
     x = _area_axis(x, out_h, axis=1)
     return _area_axis(x, out_w, axis=2)

@@ -12,17 +12,16 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from ..errors import FactorlineError, ReproductionError
+from ..console import console
+from ..console import fail as _fail
+from ..errors import FactorlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, evaluate and list few-shot models.")
 models_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The model store: list, show, backbones.")
 app.add_typer(models_app, name="models")
-console = Console()
-err_console = Console(stderr=True)
 
 STORE_HELP = "Model store folder (default $FACTORLINE_MODELS or ./models)."
 
@@ -32,11 +31,6 @@ def mount(parent: typer.Typer) -> None:
     for command in app.registered_commands:
         parent.registered_commands.append(command)
     parent.add_typer(models_app, name="models")
-
-
-def _fail(exc: FactorlineError) -> None:
-    err_console.print(f"[red bold]error[/]: {exc}", highlight=False)
-    raise typer.Exit(1 if isinstance(exc, ReproductionError) else 2)
 
 
 def _store(store: Path | None):

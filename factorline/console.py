@@ -1,0 +1,23 @@
+"""The terminal side of every command: two consoles and one way to report a failure."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from .errors import FactorlineError, PipelineError, ReproductionError
+
+console = Console(soft_wrap=True)  # paths and messages stay whole, for copy and grep
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(exc: FactorlineError) -> None:
+    """Print ``exc`` (every issue with its path for a pipeline) and exit: 1 when a reported
+    number could not be reproduced, 2 for bad input."""
+    if isinstance(exc, PipelineError):
+        err_console.print(f"[red bold]invalid pipeline[/]: {len(exc.issues)} problem(s)")
+        for issue in exc.issues:
+            err_console.print(f"  [yellow]{issue.path or '<document>'}[/]: {issue.message}", highlight=False)
+    else:
+        err_console.print(f"[red bold]error[/]: {exc}", highlight=False)
+    raise typer.Exit(1 if isinstance(exc, ReproductionError) else 2)
