@@ -2,12 +2,14 @@
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.setup-stamp
+# The editor is rebuilt when any of its sources change (node_modules and dist excluded).
+UI_SOURCES = $(shell find ui -path ui/node_modules -prune -o -path ui/dist -prune -o -type f -print 2>/dev/null)
 
 .PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh $(UI_SOURCES)
 	VENV=$(VENV) ./scripts/setup.sh
 	touch $(STAMP)
 

@@ -11,6 +11,9 @@ command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# The editor's end-to-end tests drive Debian's Chromium (Playwright never downloads a browser).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -30,3 +33,9 @@ echo "setup: installing factorline and its dependencies into $VENV"
 # rapidocr wants opencv-python and nudenet opencv-python-headless: both write cv2/, so check it.
 "$VENV/bin/python" -c "import cv2; cv2.imdecode"
 "$VENV/bin/python" -c "import av, numpy, polars, pyarrow, factorline; print('setup: ok, factorline', factorline.__version__)"
+
+# The drag-and-drop editor: a Vite build into ui/dist, which `factorline serve` serves at /.
+if [ -f ui/package-lock.json ]; then
+  echo "setup: building the editor (ui/dist)"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+fi

@@ -1,4 +1,4 @@
-"""shot_cuts@1: hard cuts between sampled frames, by colour histograms with an adaptive threshold."""
+"""shot_cuts@2: hard cuts between sampled frames, by colour histograms with an adaptive threshold."""
 
 import json
 import time
@@ -176,7 +176,7 @@ def test_given_one_8k_frame_then_fast():
 
 
 def test_operator_declared_serializable_and_deterministic(bbb):
-    spec = get_operator("shot_cuts@1")
+    spec = get_operator("shot_cuts@2")
     assert spec.group == "temporal"
     assert list(spec.fields) == ["cuts_s", "count"]
     json.dumps(spec.schema())

@@ -46,6 +46,21 @@ class MediaInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """Tiny colour thumbnails (M, h, w, 3) uint8 of (nearly) every decoded frame, with their
+    times (M,): what decoding at the sampling rate passes over anyway, kept for operators that
+    need finer timing than the samples give (where a cut falls, a cut after the last sample).
+    Made from the decoder's planes without a colour conversion pass, so it costs almost nothing;
+    empty stretches where decoding seeked across a long gap."""
+
+    times: np.ndarray
+    thumbs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
 @dataclass
 class FrameBatch:
     """Sampled frames of one item, in display orientation.
@@ -59,6 +74,7 @@ class FrameBatch:
     source_width: int
     source_height: int
     scale: float = 1.0
+    preview: Preview | None = None  # videos only; None for images and hand-made batches
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:

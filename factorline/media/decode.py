@@ -21,6 +21,7 @@ from PIL import Image
 
 from factorline.core.items import AudioTrack, FrameBatch, Limits, MediaInfo, Sampling
 from factorline.errors import CorruptMediaError, ItemTimeoutError
+from factorline.media.preview import PreviewCollector
 from factorline.media.probe import exif_orientation, open_container, open_image, translate_errors, video_stream
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,15 @@ def decode_frames(
     with open_container(path, limits) as container:
         stream = video_stream(container, path)
         stream.thread_type = "AUTO"  # frame threads: ~1.4x faster on sequential decode
-        sampler = _Sampler(container, stream, path, deadline)
+        preview = PreviewCollector(info.duration_s, info.rotation)
+        sampler = _Sampler(container, stream, path, deadline, preview)
         times, images = sampler.run(targets, _analysis_size(stream, sampling.max_side))
     if not images:
         raise CorruptMediaError(f"{path}: no frame could be decoded{sampler.first_error_text()}")
     batch = np.stack([_rotate(image, info.rotation) for image in images])
     scale = max(info.width, info.height) / max(batch.shape[1], batch.shape[2])
-    return FrameBatch(batch, np.asarray(times, dtype=np.float64), info.width, info.height, float(scale))
+    times = np.asarray(times, dtype=np.float64)
+    return FrameBatch(batch, times, info.width, info.height, float(scale), preview=preview.result())
 
 
 def target_times(duration: float | None, fps: float, cap: int, source_fps: float | None = None) -> list[float]:
@@ -106,8 +109,9 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 class _Sampler:
     """Walks one video stream, seeking across long gaps, and picks the frames at the targets."""
 
-    def __init__(self, container, stream, path: Path, deadline: float | None):
+    def __init__(self, container, stream, path: Path, deadline: float | None, preview: PreviewCollector | None = None):
         self.container, self.stream, self.path, self.deadline = container, stream, path, deadline
+        self.preview = preview
         self.time_base = stream.time_base
         self.origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         # MP4/AVI index every sample when opened; Matroska and MPEG-TS fill the index while
@@ -129,6 +133,8 @@ class _Sampler:
             if frame is None:
                 break
             last, last_t = frame, self._time(frame, last_t)
+            if self.preview is not None:
+                self.preview.add(frame, last_t)
             if last_t + 1e-6 < targets[index]:
                 continue
             times.append(last_t)
@@ -138,6 +144,10 @@ class _Sampler:
         if index < len(targets) and last is not None and self._end_matches(targets, index, times, last_t):
             times.append(last_t)
             images.append(self._rgb(last, size))
+        elif self.preview is not None:  # the tail after the last sample: previews only
+            for frame in frames:
+                last_t = self._time(frame, last_t)
+                self.preview.add(frame, last_t)
         log.debug("%s: %d frames decoded, %d seeks, %d picked", self.path, self.decoded, self.seeks, len(images))
         return times, images
 

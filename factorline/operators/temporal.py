@@ -3,10 +3,11 @@
 All three work on the sampled frames the pipeline decoded once (``sampling.fps``, 1 fps by
 default), so they see the video at that rate and no finer:
 
-- ``shot_cuts@1`` finds hard cuts between consecutive sampled frames. A cut between two
-  samples is reported at the *later* sample's time, so its precision is one sampling step
-  (1 s at 1 fps; sample at 2-4 fps for finer cuts). Two cuts that fall between the same two
-  samples count as one, and a shot shorter than the sampling step may be missed entirely.
+- ``shot_cuts@2`` finds hard cuts between consecutive sampled frames, then times each one on
+  the decoder's previews (every decoded frame at thumbnail size, :mod:`.cuts`) to the first
+  frame of the new shot, and finds a cut after the last sample too. Two cuts that fall
+  between the same two samples count as one, and a shot shorter than the sampling step may
+  be missed entirely; sample at 2-4 fps for montages of very short shots.
 - ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
   static spans, the number of distinct pictures and (optionally) the amount of text.
 - ``black_frames@1`` measures which sampled frames are black, bars left out.
@@ -46,9 +47,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
+from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, Input, operator
 from ..kinds import Kind
+from .cuts import PreviewTrack, as_track, crop_fraction, cut_in_stretch, is_abrupt, refine_cut_times, tail_pair
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 
@@ -403,6 +405,8 @@ class Cuts:
     scores: np.ndarray  # (K,) histogram distances
     distances: np.ndarray  # (N-1,) every pair's histogram distance
     pan: np.ndarray | None = None  # (N-1,) every pair's best shifted correlation
+    box: tuple[int, int, int, int] | None = None  # content inside the bars (y0, y1, x0, x1) ...
+    box_size: tuple[int, int] | None = None  # ... in a frame of this (H, W)
 
 
 def detect_cuts(
@@ -423,7 +427,8 @@ def detect_cuts(
     times = np.asarray(times, np.float64)
     if thumbs is None:
         thumbs = thumbnails(images)
-    if len(thumbs) >= 2:
+    box = size = None
+    if len(thumbs) >= 1:
         h, w = images.shape[1:3]
         if luma is not None:
             bars, block = detect_bars(luma), thumb_block(h, w)
@@ -432,11 +437,12 @@ def detect_cuts(
             bars, block = detect_bars(thumbs @ LUMA), 1
             size = thumbs.shape[1:3]
         if bars.any:
-            thumbs = crop_bars(thumbs, bars.content_box(*size), block)
+            box = bars.content_box(*size)
+            thumbs = crop_bars(thumbs, box, block)
     dist = histogram_distances(colour_histograms(thumbs))
     pan = pan_correlations(thumbs)
     pairs = cut_pairs(dist, times, threshold=threshold, adaptive_ratio=adaptive_ratio, min_gap_s=min_gap_s, pan=pan)
-    return Cuts(pairs, times[pairs + 1], dist[pairs], dist, pan)
+    return Cuts(pairs, times[pairs + 1], dist[pairs], dist, pan, box, size)
 
 
 def frame_ends(times: np.ndarray, duration: float | None = None) -> np.ndarray:
@@ -591,20 +597,22 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
 
 @operator(
     name="shot_cuts",
-    version=1,
+    version=2,
     title="Shot cuts",
     group="temporal",
     params=ShotCutsParams,
     fields={
-        "cuts_s": Field("list[float]", "time of each hard cut: the midpoint of the two sampled frames around it (precision: half a sampling step)", unit="s"),
+        "cuts_s": Field("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it for a batch without previews)", unit="s"),
         "count": Field("int", "number of hard cuts"),
     },
 )
 def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resources: dict) -> dict:
-    """Hard cuts between consecutive sampled frames, by colour histograms with an adaptive threshold.
+    """Hard cuts between consecutive sampled frames, by colour histograms with an adaptive
+    threshold, timed and completed with the decoder's previews when the batch has them.
 
-    A cut is reported at the first sampled frame after it, so it is exact to one sampling
-    step (1 s at the default 1 fps); evidence gives each cut's histogram distance.
+    With previews (decoded videos) a cut is placed on the first frame of the new shot and a
+    cut after the last sample is found too; without (hand-made batches) a cut is the
+    midpoint of its two samples. Evidence points at the first frame of the new shot.
     """
     frames: FrameBatch = inputs["frames"]
     cuts = detect_cuts(
@@ -616,15 +624,52 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
         adaptive_ratio=params.adaptive_ratio,
         min_gap_s=params.min_gap_s,
     )
-    # The cut lies somewhere between the two samples: their midpoint halves the expected error.
-    # Evidence points at the first frame of the new shot, which is what a thumbnail should show.
     times = np.asarray(frames.times, dtype=float)
-    cuts_s = [round(float((times[i] + times[i + 1]) / 2), 3) for i in cuts.pairs]
+    if frames.preview is None or len(frames.preview) < 2:
+        found = [(float((times[i] + times[i + 1]) / 2), float(t), float(d)) for i, t, d in zip(cuts.pairs, cuts.times, cuts.scores)]
+    else:
+        track = frames.memo("preview_track", lambda: preview_track(frames.preview, cuts))
+        found = [(t, t, float(d)) for t, d in zip(refine_cut_times(cuts.pairs, times, track), cuts.scores)]
+        found += _tail_cut(times, cuts, track, params, [t for t, _, _ in found])
     return {
-        "cuts_s": cuts_s,
-        "count": len(cuts_s),
-        "evidence": [{"t": round(float(t), 3), "score": round(float(s), 4)} for t, s in zip(cuts.times, cuts.scores)],
+        "cuts_s": [round(t, 3) for t, _, _ in found],
+        "count": len(found),
+        "evidence": [{"t": round(t, 3), "score": round(d, 4)} for _, t, d in found],
     }
+
+
+def preview_track(preview: Preview, cuts: Cuts) -> PreviewTrack:
+    """The preview's thumbnails with the same bars left out as the sampled frames', and their
+    consecutive histogram distances."""
+    thumbs = preview.thumbs.astype(np.float32)
+    if cuts.box is not None:
+        thumbs = crop_fraction(thumbs, cuts.box, cuts.box_size)
+    return as_track(preview, thumbs, histogram_distances(colour_histograms(thumbs)))
+
+
+def _tail_cut(times: np.ndarray, cuts: Cuts, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
+    """[(time, evidence time, score)] for an abrupt cut after the last sample, judged like a sampled pair."""
+    stretch = tail_pair(times, track)
+    if stretch is None:
+        return []
+    first, last = stretch
+    ends = track.thumbs[[first, last]]
+    change = float(histogram_distances(colour_histograms(ends))[0])
+    pan = np.append(cuts.pan if cuts.pan is not None else np.zeros(len(cuts.distances)), pan_correlations(ends))
+    pairs = cut_pairs(
+        np.append(cuts.distances, change),
+        np.append(times, track.times[last]),
+        threshold=params.threshold,
+        adaptive_ratio=params.adaptive_ratio,
+        min_gap_s=0.0,
+        pan=pan,
+    )
+    if len(times) - 1 not in pairs or not is_abrupt(track, first, last, change):
+        return []
+    t = cut_in_stretch(track, first, last)
+    if any(abs(t - other) < params.min_gap_s for other in found):
+        return []
+    return [(t, t, change)]
 
 
 @operator(

@@ -1,0 +1,94 @@
+"""Cut timing from the decoder's previews (every decoded frame, thumbnail size).
+
+``shot_cuts`` finds cuts between sampled frames (:func:`~factorline.operators.temporal.detect_cuts`);
+the sampled frames alone place a cut only somewhere between two samples and never see a cut
+after the last sample. When the batch carries a :class:`~factorline.core.items.Preview`
+(videos decoded by :mod:`factorline.media.decode`), two pure steps use it:
+
+- :func:`refine_cut_times`: within each detected pair's interval, the cut is the consecutive
+  preview pair with the largest colour-histogram distance, and its time is the first frame
+  of the new shot (the frame-exact convention of PySceneDetect and ffmpeg's scdet).
+- :func:`tail_pair`: the last sample and the last decoded frame form one more pair, judged
+  by the same rule as every sampled pair; a cut found there must also be *abrupt* (one
+  preview step carries at least :data:`ABRUPT_SHARE` of the change), so a slow fade-out or
+  camera move at the end is not called a cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.items import Preview
+
+ABRUPT_SHARE = 0.5
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class PreviewTrack:
+    """A preview reduced to what cut timing needs: times, thumbnails (bars cropped), histograms."""
+
+    times: np.ndarray  # (M,)
+    thumbs: np.ndarray  # (M, h, w, 3) float32
+    distances: np.ndarray  # (M-1,) histogram distance of consecutive previews
+
+
+def crop_fraction(thumbs: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """Thumbnails cropped to ``box`` (y0, y1, x0, x1 in a frame of ``size`` (H, W) pixels),
+    rounded inwards; unchanged when less than 2 x 2 pixels would be left."""
+    y0, y1, x0, x1 = box
+    big_h, big_w = size
+    h, w = thumbs.shape[1:3]
+    ty0, tx0 = int(np.ceil(y0 * h / big_h)), int(np.ceil(x0 * w / big_w))
+    ty1, tx1 = int(y1 * h // big_h), int(x1 * w // big_w)
+    if ty1 - ty0 < 2 or tx1 - tx0 < 2:
+        return thumbs
+    return thumbs[:, ty0:ty1, tx0:tx1]
+
+
+def refine_cut_times(pairs: np.ndarray, sample_times: np.ndarray, track: PreviewTrack) -> list[float]:
+    """For each cut pair (i, i+1) of the samples, the time of the first preview frame of the
+    new shot; the samples' midpoint where no preview frame lies between them."""
+    t = np.asarray(sample_times, np.float64)
+    out = []
+    for i in pairs:
+        step = _strongest_step(track, t[i], t[i + 1])
+        out.append(float(track.times[step + 1]) if step is not None else float((t[i] + t[i + 1]) / 2))
+    return out
+
+
+def tail_pair(sample_times: np.ndarray, track: PreviewTrack) -> tuple[int, int] | None:
+    """Preview indices (first, last) of the stretch from the last sample to the last decoded
+    frame, or None when no preview frame lies after the last sample."""
+    last = float(np.asarray(sample_times)[-1])
+    first = int(np.searchsorted(track.times, last - _EPS))
+    end = len(track.times) - 1
+    if first >= end:
+        return None
+    return first, end
+
+
+def is_abrupt(track: PreviewTrack, first: int, last: int, change: float) -> bool:
+    """One consecutive preview step between ``first`` and ``last`` carries most of ``change``."""
+    steps = track.distances[first:last]
+    return steps.size > 0 and float(steps.max()) >= ABRUPT_SHARE * change
+
+
+def cut_in_stretch(track: PreviewTrack, first: int, last: int) -> float:
+    """Time of the first frame after the strongest preview step between ``first`` and ``last``."""
+    step = first + int(np.argmax(track.distances[first:last]))
+    return float(track.times[step + 1])
+
+
+def _strongest_step(track: PreviewTrack, start: float, stop: float) -> int | None:
+    a = int(np.searchsorted(track.times, start - _EPS))
+    b = int(np.searchsorted(track.times, stop + _EPS, side="right")) - 1
+    if b - a < 1:
+        return None
+    return a + int(np.argmax(track.distances[a:b]))
+
+
+def as_track(preview: Preview, thumbs: np.ndarray, distances: np.ndarray) -> PreviewTrack:
+    return PreviewTrack(np.asarray(preview.times, np.float64), thumbs, np.asarray(distances, np.float64))

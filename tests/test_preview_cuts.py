@@ -1,0 +1,177 @@
+"""Decoder previews (every decoded frame at thumbnail size) and the cut timing built on them."""
+
+import av
+import numpy as np
+import pytest
+import skimage.data
+
+import media_fixtures as fx
+from factorline.core.items import FrameBatch, Limits, MediaInfo, Preview, Sampling
+from factorline.core.registry import get_operator
+from factorline.media import decode_frames, probe
+from factorline.media import preview as pv
+from factorline.media.encode import write_video
+from factorline.operators.cuts import PreviewTrack, cut_in_stretch, is_abrupt, refine_cut_times, tail_pair
+from factorline.samples import transforms as tf
+
+SIZE = (320, 180)
+FPS = 25
+
+
+def photo(name: str) -> np.ndarray:
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return tf.cover(np.ascontiguousarray(img[..., :3]), SIZE)
+
+
+def held(*spans: tuple[str, int]) -> list[np.ndarray]:
+    """Each photo repeated for a number of frames, with a little noise so H.264 codes every frame."""
+    rng = np.random.default_rng(0)
+    out = []
+    for name, count in spans:
+        base = photo(name).astype(np.int16)
+        out += [np.clip(base + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
+    return out
+
+
+def run_shot_cuts(path) -> dict:
+    info = probe(path)
+    batch = decode_frames(path, info, Sampling(), Limits())
+    spec = get_operator("shot_cuts")
+    out = spec.run({"frames": batch}, spec.params(), item=info, resources={})
+    assert spec.check_output(out) == []
+    return out
+
+
+# ------------------------------------------------------------------ previews from the decoder
+
+
+def test_given_encoded_video_when_decoded_then_preview_has_every_frame_to_the_end(tmp_path):
+    path = write_video(tmp_path / "v.mp4", held(("astronaut", 88)), fps=FPS)  # 3.52 s
+    batch = decode_frames(path, probe(path), Sampling(), Limits())
+    assert len(batch) == 4  # 0, 1, 2, 3 s
+    assert batch.preview is not None and len(batch.preview) == 88
+    assert np.allclose(np.diff(batch.preview.times), 1 / FPS)
+    assert batch.preview.times[-1] == pytest.approx(87 / FPS)  # past the last sample
+    assert batch.preview.thumbs.shape == (88, 36, 64, 3) and batch.preview.thumbs.dtype == np.uint8
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p", "yuv444p"])
+def test_given_solid_colours_when_preview_then_rgb_within_a_few_levels(tmp_path, pix_fmt):
+    colours = [(200, 40, 30), (20, 180, 60), (30, 60, 210), (128, 128, 128)]
+    frames = [np.full((SIZE[1], SIZE[0], 3), c, np.uint8) for c in colours for _ in range(5)]
+    path = tmp_path / f"solid-{pix_fmt}.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], pix_fmt
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    batch = decode_frames(path, probe(path), Sampling(), Limits())
+    means = batch.preview.thumbs[2::5].reshape(4, -1, 3).mean(axis=1)
+    assert np.abs(means - np.asarray(colours)).max() < 6, means
+
+
+def test_given_non_planar_pixels_when_preview_then_swscale_fallback_gives_same_size(tmp_path):
+    path = tmp_path / "rgb.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "bgr0"
+        for image in held(("coffee", 10)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    batch = decode_frames(path, probe(path), Sampling(), Limits())
+    assert batch.preview.thumbs.shape == (10, 36, 64, 3)
+    expected = photo("coffee")[2::5, 2::5][:36, :64].astype(float)
+    assert np.abs(batch.preview.thumbs[0].astype(float) - expected).mean() < 20
+
+
+def test_given_rotated_video_when_preview_then_display_orientation(tmp_path):
+    src = write_video(tmp_path / "v.mp4", held(("astronaut", 10)), fps=FPS)
+    rotated = fx.rotate_with_pyav(src, tmp_path / "r.mp4", 90)
+    batch = decode_frames(rotated, probe(rotated), Sampling(), Limits())
+    assert batch.images.shape[1] > batch.images.shape[2]  # portrait
+    assert batch.preview.thumbs.shape[1] > batch.preview.thumbs.shape[2]
+
+
+def test_given_long_video_when_preview_cap_then_evenly_spaced_and_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(pv, "MAX_PREVIEW_FRAMES", 20)
+    path = write_video(tmp_path / "v.mp4", held(("camera", 100)), fps=FPS)  # 4 s
+    batch = decode_frames(path, probe(path), Sampling(), Limits())
+    assert len(batch.preview) <= 20
+    assert np.diff(batch.preview.times).min() >= 4.0 / 20 - 1e-6
+
+
+def test_given_image_then_no_preview(tmp_path):
+    path = fx.make_jpeg(tmp_path / "a.jpg", (64, 32))
+    assert decode_frames(path, probe(path), Sampling(), Limits()).preview is None
+
+
+# ------------------------------------------------------------------ pure cut timing
+
+
+def track(distances, times=None) -> PreviewTrack:
+    d = np.asarray(distances, float)
+    t = np.arange(len(d) + 1) * 0.25 if times is None else np.asarray(times, float)
+    return PreviewTrack(t, np.zeros((len(t), 2, 2, 3), np.float32), d)
+
+
+def test_given_strongest_step_inside_interval_when_refine_then_first_frame_of_new_shot():
+    tr = track([0.0, 0.1, 0.9, 0.1, 0.0, 0.0, 0.8, 0.0])  # previews every 0.25 s, 0..2 s
+    assert refine_cut_times(np.array([0]), np.array([0.0, 1.0, 2.0]), tr) == [0.75]
+    assert refine_cut_times(np.array([1]), np.array([0.0, 1.0, 2.0]), tr) == [1.75]
+
+
+def test_given_no_preview_between_samples_when_refine_then_midpoint():
+    tr = track([0.5], times=[0.0, 0.1])
+    assert refine_cut_times(np.array([0]), np.array([1.0, 2.0]), tr) == [1.5]
+
+
+def test_given_tail_after_last_sample_then_stretch_else_none():
+    tr = track([0.0] * 8)  # 0..2 s
+    assert tail_pair(np.array([0.0, 1.0, 2.0]), tr) is None
+    assert tail_pair(np.array([0.0, 1.0]), tr) == (4, 8)
+
+
+def test_given_change_spread_over_steps_then_not_abrupt_but_single_jump_is():
+    fade = track([0.1] * 8)
+    jump = track([0.0, 0.0, 0.0, 0.0, 0.0, 0.7, 0.0, 0.0])
+    assert not is_abrupt(fade, 4, 8, 0.6)
+    assert is_abrupt(jump, 4, 8, 0.7) and cut_in_stretch(jump, 4, 8) == 1.5
+
+
+# ------------------------------------------------------------------ the operator on real video
+
+
+def test_given_cuts_between_samples_when_shot_cuts_then_frame_exact_times(tmp_path):
+    path = write_video(tmp_path / "v.mp4", held(("astronaut", 38), ("coffee", 42), ("rocket", 45)), fps=FPS)
+    out = run_shot_cuts(path)
+    assert out["cuts_s"] == [pytest.approx(1.52, abs=0.001), pytest.approx(3.2, abs=0.001)]
+    assert [e["t"] for e in out["evidence"]] == out["cuts_s"]
+
+
+def test_given_cut_after_last_sample_when_shot_cuts_then_found(tmp_path):
+    path = write_video(tmp_path / "v.mp4", held(("astronaut", 50), ("chelsea", 87), ("rocket", 12)), fps=FPS)
+    out = run_shot_cuts(path)  # samples at 0..5 s; the last cut at 5.48 s, 0.48 s after the last sample
+    assert out["cuts_s"] == [pytest.approx(2.0, abs=0.001), pytest.approx(5.48, abs=0.001)]
+
+
+def test_given_fade_out_after_last_sample_then_no_cut(tmp_path):
+    frames = held(("astronaut", 100))
+    frames += [(frames[-1] * (1 - k / 25)).astype(np.uint8) for k in range(1, 25)]  # 1 s fade to black
+    out = run_shot_cuts(write_video(tmp_path / "v.mp4", frames, fps=FPS))
+    assert out["count"] == 0
+
+
+def test_given_batch_without_preview_then_midpoints_as_before():
+    images = np.stack([photo(n) for n in ("astronaut",) * 2 + ("coffee",) * 2])
+    batch = FrameBatch(images, np.arange(4.0), SIZE[0], SIZE[1])
+    info = MediaInfo(id="sha256:t", path="t", kind="video", duration_s=4.0, width=SIZE[0], height=SIZE[1], fps=25.0)
+    spec = get_operator("shot_cuts")
+    assert spec.run({"frames": batch}, spec.params(), item=info, resources={})["cuts_s"] == [1.5]
+
