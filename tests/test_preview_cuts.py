@@ -11,7 +11,7 @@ from factorline.core.registry import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media import preview as pv
 from factorline.media.encode import write_video
-from factorline.operators.cuts import PreviewTrack, cut_in_stretch, is_abrupt, refine_cut_times, tail_pair
+from factorline.operators.cuts import PreviewTrack, refine_cut_times, strongest_step, tail_pair
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)
@@ -138,11 +138,10 @@ def test_given_tail_after_last_sample_then_stretch_else_none():
     assert tail_pair(np.array([0.0, 1.0]), tr) == (4, 8)
 
 
-def test_given_change_spread_over_steps_then_not_abrupt_but_single_jump_is():
-    fade = track([0.1] * 8)
-    jump = track([0.0, 0.0, 0.0, 0.0, 0.0, 0.7, 0.0, 0.0])
-    assert not is_abrupt(fade, 4, 8, 0.6)
-    assert is_abrupt(jump, 4, 8, 0.7) and cut_in_stretch(jump, 4, 8) == 1.5
+def test_given_stretch_when_strongest_step_then_index_distance_and_median_of_the_others():
+    jump = track([0.02, 0.04, 0.0, 0.03, 0.05, 0.7, 0.01, 0.03])
+    assert strongest_step(jump, 4, 8) == (5, 0.7, 0.03)
+    assert strongest_step(track([0.1] * 8), 4, 8) == (4, 0.1, 0.1)  # a fade: no step stands out
 
 
 # ------------------------------------------------------------------ the operator on real video

@@ -8,10 +8,12 @@ after the last sample. When the batch carries a :class:`~factorline.core.items.P
 - :func:`refine_cut_times`: within each detected pair's interval, the cut is the consecutive
   preview pair with the largest colour-histogram distance, and its time is the first frame
   of the new shot (the frame-exact convention of PySceneDetect and ffmpeg's scdet).
-- :func:`tail_pair`: the last sample and the last decoded frame form one more pair, judged
-  by the same rule as every sampled pair; a cut found there must also be *abrupt* (one
-  preview step carries at least :data:`ABRUPT_SHARE` of the change), so a slow fade-out or
-  camera move at the end is not called a cut.
+- :func:`tail_pair` and :func:`strongest_step`: after the last sample, a cut is the one
+  preview step whose distance clears the cut threshold and ``adaptive_ratio`` times the
+  median of the other steps (the shot's own frame-to-frame change, far smaller at the full
+  frame rate than between samples a second apart), while the last sample and the last frame
+  also differ by the threshold and do not correlate as a pan. A fade-out or camera move
+  spreads its change over many small steps and is not called a cut.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import numpy as np
 
 from ..core.items import Preview
 
-ABRUPT_SHARE = 0.5
 _EPS = 1e-6
 
 
@@ -70,16 +71,13 @@ def tail_pair(sample_times: np.ndarray, track: PreviewTrack) -> tuple[int, int] 
     return first, end
 
 
-def is_abrupt(track: PreviewTrack, first: int, last: int, change: float) -> bool:
-    """One consecutive preview step between ``first`` and ``last`` carries most of ``change``."""
+def strongest_step(track: PreviewTrack, first: int, last: int) -> tuple[int, float, float]:
+    """The consecutive preview step between ``first`` and ``last`` with the largest distance:
+    (its index, its distance, the median distance of the other steps: the shot's own change)."""
     steps = track.distances[first:last]
-    return steps.size > 0 and float(steps.max()) >= ABRUPT_SHARE * change
-
-
-def cut_in_stretch(track: PreviewTrack, first: int, last: int) -> float:
-    """Time of the first frame after the strongest preview step between ``first`` and ``last``."""
-    step = first + int(np.argmax(track.distances[first:last]))
-    return float(track.times[step + 1])
+    at = int(np.argmax(steps))
+    others = np.delete(steps, at)
+    return first + at, float(steps[at]), float(np.median(others)) if others.size else 0.0
 
 
 def _strongest_step(track: PreviewTrack, start: float, stop: float) -> int | None:

@@ -50,7 +50,7 @@ from pydantic import Field as P
 from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, Input, operator
 from ..kinds import Kind
-from .cuts import PreviewTrack, as_track, crop_fraction, cut_in_stretch, is_abrupt, refine_cut_times, tail_pair
+from .cuts import PreviewTrack, as_track, crop_fraction, refine_cut_times, strongest_step, tail_pair
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 
@@ -630,7 +630,7 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
     else:
         track = frames.memo("preview_track", lambda: preview_track(frames.preview, cuts))
         found = [(t, t, float(d)) for t, d in zip(refine_cut_times(cuts.pairs, times, track), cuts.scores)]
-        found += _tail_cut(times, cuts, track, params, [t for t, _, _ in found])
+        found += _tail_cut(times, track, params, [t for t, _, _ in found])
     return {
         "cuts_s": [round(t, 3) for t, _, _ in found],
         "count": len(found),
@@ -647,29 +647,24 @@ def preview_track(preview: Preview, cuts: Cuts) -> PreviewTrack:
     return as_track(preview, thumbs, histogram_distances(colour_histograms(thumbs)))
 
 
-def _tail_cut(times: np.ndarray, cuts: Cuts, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
-    """[(time, evidence time, score)] for an abrupt cut after the last sample, judged like a sampled pair."""
+def _tail_cut(times: np.ndarray, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
+    """[(time, evidence time, score)] for a cut after the last sample (see :mod:`.cuts`)."""
     stretch = tail_pair(times, track)
     if stretch is None:
         return []
     first, last = stretch
     ends = track.thumbs[[first, last]]
     change = float(histogram_distances(colour_histograms(ends))[0])
-    pan = np.append(cuts.pan if cuts.pan is not None else np.zeros(len(cuts.distances)), pan_correlations(ends))
-    pairs = cut_pairs(
-        np.append(cuts.distances, change),
-        np.append(times, track.times[last]),
-        threshold=params.threshold,
-        adaptive_ratio=params.adaptive_ratio,
-        min_gap_s=0.0,
-        pan=pan,
-    )
-    if len(times) - 1 not in pairs or not is_abrupt(track, first, last, change):
+    step, jump, shot_change = strongest_step(track, first, last)
+    clear = jump >= params.adaptive_ratio * shot_change or jump >= SURE_CUT
+    if change < params.threshold or jump < params.threshold or not clear:
         return []
-    t = cut_in_stretch(track, first, last)
+    if pan_correlations(ends)[0] >= PAN_CORRELATION:
+        return []
+    t = float(track.times[step + 1])
     if any(abs(t - other) < params.min_gap_s for other in found):
         return []
-    return [(t, t, change)]
+    return [(t, t, jump)]
 
 
 @operator(
