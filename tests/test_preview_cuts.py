@@ -115,33 +115,36 @@ def test_given_image_then_no_preview(tmp_path):
 # ------------------------------------------------------------------ pure cut timing
 
 
-def track(distances, times=None) -> PreviewTrack:
-    d = np.asarray(distances, float)
-    t = np.arange(len(d) + 1) * 0.25 if times is None else np.asarray(times, float)
-    return PreviewTrack(t, np.zeros((len(t), 2, 2, 3), np.float32), d)
+COLOURS = np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0]], np.uint8)
+
+
+def track(shots: list[int], times=None) -> PreviewTrack:
+    """Solid previews, one colour per shot number: steps are 1 across a change, 0 within."""
+    t = np.arange(len(shots)) * 0.25 if times is None else np.asarray(times, float)
+    thumbs = np.broadcast_to(COLOURS[shots][:, None, None, :], (len(shots), 4, 4, 3))
+    return PreviewTrack(t, np.ascontiguousarray(thumbs))
 
 
 def test_given_strongest_step_inside_interval_when_refine_then_first_frame_of_new_shot():
-    tr = track([0.0, 0.1, 0.9, 0.1, 0.0, 0.0, 0.8, 0.0])  # previews every 0.25 s, 0..2 s
+    tr = track([0, 0, 0, 1, 1, 1, 1, 2, 2])  # previews every 0.25 s, 0..2 s
     assert refine_cut_times(np.array([0]), np.array([0.0, 1.0, 2.0]), tr) == [0.75]
     assert refine_cut_times(np.array([1]), np.array([0.0, 1.0, 2.0]), tr) == [1.75]
 
 
 def test_given_no_preview_between_samples_when_refine_then_midpoint():
-    tr = track([0.5], times=[0.0, 0.1])
+    tr = track([0, 1], times=[0.0, 0.1])
     assert refine_cut_times(np.array([0]), np.array([1.0, 2.0]), tr) == [1.5]
 
 
 def test_given_tail_after_last_sample_then_stretch_else_none():
-    tr = track([0.0] * 8)  # 0..2 s
+    tr = track([0] * 9)  # 0..2 s
     assert tail_pair(np.array([0.0, 1.0, 2.0]), tr) is None
     assert tail_pair(np.array([0.0, 1.0]), tr) == (4, 8)
 
 
 def test_given_stretch_when_strongest_step_then_index_distance_and_median_of_the_others():
-    jump = track([0.02, 0.04, 0.0, 0.03, 0.05, 0.7, 0.01, 0.03])
-    assert strongest_step(jump, 4, 8) == (5, 0.7, 0.03)
-    assert strongest_step(track([0.1] * 8), 4, 8) == (4, 0.1, 0.1)  # a fade: no step stands out
+    assert strongest_step(track([0, 0, 0, 0, 0, 0, 2, 2, 2]), 4, 8) == (5, 1.0, 0.0)
+    assert strongest_step(track([1] * 9), 4, 8) == (4, 0.0, 0.0)  # no step stands out
 
 
 # ------------------------------------------------------------------ the operator on real video

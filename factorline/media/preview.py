@@ -26,48 +26,65 @@ _FULL = (1.0, 0.0, (1.402, -0.344, -0.714, 1.772))
 
 
 class PreviewCollector:
-    """Keeps a thumbnail of each decoded frame at least ``min_step_s`` after the last one kept."""
+    """Keeps a thumbnail of each decoded frame at least ``min_step_s`` after the last one kept.
+
+    Thumbnails are kept as picked (YUV, or RGB for other pixel formats) and converted to RGB
+    in one vectorized pass at the end: per frame, only a strided slice is copied.
+    """
 
     def __init__(self, duration_s: float | None, rotation: int = 0):
         self.min_step_s = (duration_s / MAX_PREVIEW_FRAMES) if duration_s and duration_s > 0 else 0.0
         self.rotation = rotation
         self.times: list[float] = []
-        self.thumbs: list[np.ndarray] = []
+        self.picks: list[np.ndarray] = []
+        self.modes: list[str] = []  # "rgb", "yuv" (limited range) or "yuvj" (full range)
 
     def add(self, frame, t: float) -> None:
         if len(self.times) >= MAX_PREVIEW_FRAMES:
             return
         if self.times and t < self.times[-1] + self.min_step_s - 1e-9:
             return  # also drops the repeats a seek back can replay
-        thumb = frame_thumbnail(frame)
-        if self.rotation:
-            thumb = np.ascontiguousarray(np.rot90(thumb, k=-(self.rotation // 90)))
-        if self.thumbs and thumb.shape != self.thumbs[-1].shape:
+        pick, mode = frame_pick(frame)
+        if self.picks and pick.shape != self.picks[-1].shape:
             return  # a mid-stream size change: keep the first size, previews stay stackable
         self.times.append(t)
-        self.thumbs.append(thumb)
+        self.picks.append(pick)
+        self.modes.append(mode)
 
     def result(self) -> Preview | None:
-        if not self.thumbs:
+        if not self.picks:
             return None
-        return Preview(np.asarray(self.times, np.float64), np.stack(self.thumbs))
+        thumbs = np.stack(self.picks)
+        modes = np.asarray(self.modes)
+        for mode in ("yuv", "yuvj"):
+            sel = modes == mode
+            if sel.any():
+                yuv = thumbs[sel]
+                thumbs[sel] = yuv_to_rgb(yuv[..., 0], yuv[..., 1], yuv[..., 2], full_range=mode == "yuvj")
+        if self.rotation:
+            thumbs = np.ascontiguousarray(np.rot90(thumbs, k=-(self.rotation // 90), axes=(1, 2)))
+        return Preview(np.asarray(self.times, np.float64), thumbs)
 
 
-def frame_thumbnail(frame, width: int = PREVIEW_WIDTH) -> np.ndarray:
-    """(h, w, 3) uint8 RGB of about ``width`` px across, from a PyAV VideoFrame in coded orientation."""
+def frame_pick(frame, width: int = PREVIEW_WIDTH) -> tuple[np.ndarray, str]:
+    """A strided grid of about ``width`` px across: (h, w, 3) uint8 Y, U, V and "yuv"/"yuvj"
+    for 8-bit planar YUV, else RGB through swscale and "rgb"."""
     step = max(1, frame.width // width)
     full_range = _PLANAR.get(frame.format.name)
     if full_range is None:
         h = max(1, frame.height // step)
-        return frame.to_ndarray(width=max(1, frame.width // step), height=h, format="rgb24")
-    rows = np.arange(step // 2, frame.height, step)
-    cols = np.arange(step // 2, frame.width, step)
-    y = _plane(frame.planes[0])[np.ix_(rows, cols)]
-    cu = _plane(frame.planes[1])
+        return frame.to_ndarray(width=max(1, frame.width // step), height=h, format="rgb24"), "rgb"
+    y = _plane(frame.planes[0])[step // 2 :: step, step // 2 :: step]
+    cu, cv = _plane(frame.planes[1]), _plane(frame.planes[2])
     sy, sx = -(-frame.height // cu.shape[0]), -(-frame.width // cu.shape[1])  # chroma subsampling
-    chroma = np.ix_(np.minimum(rows // sy, cu.shape[0] - 1), np.minimum(cols // sx, cu.shape[1] - 1))
-    u, v = cu[chroma], _plane(frame.planes[2])[chroma]
-    return yuv_to_rgb(y, u, v, full_range=full_range)
+    if step % sy == 0 and step % sx == 0:  # the usual case: chroma on a grid of its own
+        rows, cols = slice((step // 2) // sy, None, step // sy), slice((step // 2) // sx, None, step // sx)
+    else:
+        rows = np.minimum(np.arange(step // 2, frame.height, step) // sy, cu.shape[0] - 1)[:, None]
+        cols = np.minimum(np.arange(step // 2, frame.width, step) // sx, cu.shape[1] - 1)[None, :]
+    h, w = y.shape
+    u, v = cu[rows, cols][:h, :w], cv[rows, cols][:h, :w]
+    return np.stack([y, u, v], axis=-1), "yuvj" if full_range else "yuv"
 
 
 def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, *, full_range: bool) -> np.ndarray:

@@ -22,18 +22,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.items import Preview
-
 _EPS = 1e-6
+# Joint HSV histogram bins (hue, saturation, value).
+HIST_BINS = (8, 4, 4)
 
 
 @dataclass(frozen=True)
 class PreviewTrack:
-    """A preview reduced to what cut timing needs: times, thumbnails (bars cropped), histograms."""
+    """A preview's times (M,) and thumbnails (M, h, w, 3), bars cropped. Distances between
+    consecutive previews are computed only for the stretches asked (a few per item)."""
 
-    times: np.ndarray  # (M,)
-    thumbs: np.ndarray  # (M, h, w, 3) float32
-    distances: np.ndarray  # (M-1,) histogram distance of consecutive previews
+    times: np.ndarray
+    thumbs: np.ndarray
+
+    def steps(self, first: int, last: int) -> np.ndarray:
+        """Histogram distances (last - first,) of consecutive previews first..last."""
+        return histogram_distances(colour_histograms(self.thumbs[first : last + 1]))
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
+    """HSV (..., 3) in 0..1 of RGB (..., 3) in 0..255 (hue as a fraction of the circle)."""
+    x = np.asarray(rgb, np.float32) / np.float32(255.0)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    mx, mn = x.max(axis=-1), x.min(axis=-1)
+    d = mx - mn
+    safe = np.where(d > 1e-6, d, 1.0)
+    hue = np.where(mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+    hue = np.where(d > 1e-6, hue / 6.0, 0.0)
+    sat = np.where(mx > 1e-6, d / np.where(mx > 1e-6, mx, 1.0), 0.0)
+    return np.stack([hue, sat, mx], axis=-1).astype(np.float32)
+
+
+def colour_histograms(thumbs: np.ndarray, bins: tuple[int, int, int] = HIST_BINS) -> np.ndarray:
+    """Normalised joint HSV histograms (N, prod(bins)) of (N, h, w, 3) RGB thumbnails."""
+    n = len(thumbs)
+    hsv = rgb_to_hsv(thumbs).reshape(n, -1, 3)
+    idx = np.zeros(hsv.shape[:2], np.int64)
+    for c, nb in enumerate(bins):
+        idx = idx * nb + np.minimum((hsv[..., c] * nb).astype(np.int64), nb - 1)
+    size = int(np.prod(bins))
+    counts = np.bincount((idx + size * np.arange(n)[:, None]).ravel(), minlength=n * size)
+    hist = counts.reshape(n, size).astype(np.float64)
+    return hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
+
+
+def histogram_distances(hist: np.ndarray) -> np.ndarray:
+    """Half L1 distance (N-1,) between consecutive histograms: 0 same, 1 disjoint."""
+    if len(hist) < 2:
+        return np.zeros(0)
+    return 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
 
 
 def crop_fraction(thumbs: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -55,7 +92,7 @@ def refine_cut_times(pairs: np.ndarray, sample_times: np.ndarray, track: Preview
     t = np.asarray(sample_times, np.float64)
     out = []
     for i in pairs:
-        step = _strongest_step(track, t[i], t[i + 1])
+        step = _step_between(track, t[i], t[i + 1])
         out.append(float(track.times[step + 1]) if step is not None else float((t[i] + t[i + 1]) / 2))
     return out
 
@@ -74,19 +111,14 @@ def tail_pair(sample_times: np.ndarray, track: PreviewTrack) -> tuple[int, int] 
 def strongest_step(track: PreviewTrack, first: int, last: int) -> tuple[int, float, float]:
     """The consecutive preview step between ``first`` and ``last`` with the largest distance:
     (its index, its distance, the median distance of the other steps: the shot's own change)."""
-    steps = track.distances[first:last]
+    steps = track.steps(first, last)
     at = int(np.argmax(steps))
     others = np.delete(steps, at)
     return first + at, float(steps[at]), float(np.median(others)) if others.size else 0.0
 
 
-def _strongest_step(track: PreviewTrack, start: float, stop: float) -> int | None:
+def _step_between(track: PreviewTrack, start: float, stop: float) -> int | None:
+    """Index of the strongest preview step from ``start`` to ``stop`` (seconds), if any."""
     a = int(np.searchsorted(track.times, start - _EPS))
     b = int(np.searchsorted(track.times, stop + _EPS, side="right")) - 1
-    if b - a < 1:
-        return None
-    return a + int(np.argmax(track.distances[a:b]))
-
-
-def as_track(preview: Preview, thumbs: np.ndarray, distances: np.ndarray) -> PreviewTrack:
-    return PreviewTrack(np.asarray(preview.times, np.float64), thumbs, np.asarray(distances, np.float64))
+    return strongest_step(track, a, b)[0] if b - a >= 1 else None

@@ -50,7 +50,17 @@ from pydantic import Field as P
 from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, Input, operator
 from ..kinds import Kind
-from .cuts import PreviewTrack, as_track, crop_fraction, refine_cut_times, strongest_step, tail_pair
+from .cuts import (
+    HIST_BINS,
+    PreviewTrack,
+    colour_histograms,
+    crop_fraction,
+    histogram_distances,
+    refine_cut_times,
+    rgb_to_hsv,
+    strongest_step,
+    tail_pair,
+)
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 
@@ -58,8 +68,6 @@ from .layout import detect_bars, frame_chunks, stable_extent
 THUMB_WIDTH = 64
 # Each thumbnail block averages about SAMPLES x SAMPLES pixels of a strided grid.
 THUMB_SAMPLES = 8
-# Joint HSV histogram bins (hue, saturation, value).
-HIST_BINS = (8, 4, 4)
 # Pairs on each side whose lower quartile of distances is a pair's local baseline.
 ADAPTIVE_WINDOW = 2
 BASELINE_QUANTILE = 0.25
@@ -202,39 +210,6 @@ def batch_thumbnails(frames: FrameBatch) -> np.ndarray:
     """:func:`thumbnails` of a batch, computed once and kept on it (like ``frames.gray``), so
     the operators of one pipeline share them."""
     return frames.memo("thumbnails", lambda: thumbnails(frames.images))
-
-
-def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
-    """HSV (..., 3) in 0..1 of RGB (..., 3) in 0..255 (hue as a fraction of the circle)."""
-    x = np.asarray(rgb, np.float32) / np.float32(255.0)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    mx, mn = x.max(axis=-1), x.min(axis=-1)
-    d = mx - mn
-    safe = np.where(d > 1e-6, d, 1.0)
-    hue = np.where(mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
-    hue = np.where(d > 1e-6, hue / 6.0, 0.0)
-    sat = np.where(mx > 1e-6, d / np.where(mx > 1e-6, mx, 1.0), 0.0)
-    return np.stack([hue, sat, mx], axis=-1).astype(np.float32)
-
-
-def colour_histograms(thumbs: np.ndarray, bins: tuple[int, int, int] = HIST_BINS) -> np.ndarray:
-    """Normalised joint HSV histograms (N, prod(bins)) of (N, h, w, 3) RGB thumbnails."""
-    n = len(thumbs)
-    hsv = rgb_to_hsv(thumbs).reshape(n, -1, 3)
-    idx = np.zeros(hsv.shape[:2], np.int64)
-    for c, nb in enumerate(bins):
-        idx = idx * nb + np.minimum((hsv[..., c] * nb).astype(np.int64), nb - 1)
-    size = int(np.prod(bins))
-    counts = np.bincount((idx + size * np.arange(n)[:, None]).ravel(), minlength=n * size)
-    hist = counts.reshape(n, size).astype(np.float64)
-    return hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
-
-
-def histogram_distances(hist: np.ndarray) -> np.ndarray:
-    """Half L1 distance (N-1,) between consecutive histograms: 0 same, 1 disjoint."""
-    if len(hist) < 2:
-        return np.zeros(0)
-    return 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
 
 
 def luma_differences(thumbs: np.ndarray) -> np.ndarray:
@@ -639,12 +614,11 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
 
 
 def preview_track(preview: Preview, cuts: Cuts) -> PreviewTrack:
-    """The preview's thumbnails with the same bars left out as the sampled frames', and their
-    consecutive histogram distances."""
-    thumbs = preview.thumbs.astype(np.float32)
+    """The preview's thumbnails with the same bars left out as the sampled frames'."""
+    thumbs = preview.thumbs
     if cuts.box is not None:
         thumbs = crop_fraction(thumbs, cuts.box, cuts.box_size)
-    return as_track(preview, thumbs, histogram_distances(colour_histograms(thumbs)))
+    return PreviewTrack(np.asarray(preview.times, np.float64), thumbs)
 
 
 def _tail_cut(times: np.ndarray, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
