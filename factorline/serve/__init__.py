@@ -7,6 +7,7 @@ Endpoints (errors are always ``{"error": {"type", "message", "path"}}``, plus ``
 inside ``error`` for a PipelineError or a request that failed validation):
 
 =======  ================================  =================================================
+GET      /                                 the pipeline editor (``ui/dist``; see ``static``)
 GET      /health                           liveness ``{"status": "ok"}``
 GET      /ready                            503 until models are warm / while shutting down
 GET      /metrics                          Prometheus (requests, latency, queue, items, batches)
@@ -21,7 +22,9 @@ PUT      /api/pipelines/{name}             validate, warm its models, save atomi
 POST     /api/validate                     document JSON or ``{"text": yaml}`` ->
                                            ``{ok, issues: [{path, message, code}], fingerprint, document}``
 POST     /api/pipelines/{name}/run         multipart ``file`` -> the result record
-POST     /api/pipelines/{name}/run-path    ``{"path": relative to data_root}`` -> the result record
+POST     /api/pipelines/{name}/run-path    ``{"path": relative to data_root}`` -> the result record;
+                                           both with ``?thumbnails=true`` add ``thumbnails``
+                                           (JPEG data URIs at the evidence times, ``pictures``)
 POST     /api/pipelines/{name}/decide      ``{"factors": {step: {field: value}}, "error"?}`` ->
                                            ``{decisions, pipeline: {name, fingerprint}}``
 =======  ================================  =================================================

@@ -21,6 +21,7 @@ from .routes import router
 from .runner import Runner
 from .settings import ServeSettings
 from .state import ServerState
+from .static import mount_editor
 from .uploads import PrivateDir
 
 log = logging.getLogger("factorline.serve")
@@ -51,6 +52,7 @@ def create_app(pipelines: dict[str, dict] | list[Path], *, settings: ServeSettin
     app.state.factorline = state
     install_handlers(app)
     app.include_router(router)
+    mount_editor(app)  # the editor at / (or a page saying how to build it)
     # Added innermost first: metrics see every answer, auth runs before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TokenAuthMiddleware, token=token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.cache import jsonable
@@ -42,6 +42,10 @@ class DecideBody(BaseModel):
     error: dict[str, Any] | None = Field(None, description="An item error record: the tables decide on_error.")
 
 
+ThumbnailsFlag = Annotated[
+    bool,
+    Query(description="Add `thumbnails`: small JPEG data URIs at the evidence timestamps (the editor's run panel)."),
+]
 DocumentBody = Annotated[dict[str, Any], Body(description='A pipeline document, or {"text": "<yaml or json>"}')]
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 404, 422)}
 RUN_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 408, 413, 415, 422, 429, 503, 504)}
@@ -149,7 +153,7 @@ async def decide(name: str, body: DecideBody, request: Request) -> dict:
 
 
 @router.post("/api/pipelines/{name}/run", tags=["run"], responses=RUN_ERRORS, openapi_extra=UPLOAD_BODY)
-async def run_upload(name: str, request: Request) -> dict:
+async def run_upload(name: str, request: Request, thumbnails: ThumbnailsFlag = False) -> dict:
     """Run a pipeline on an uploaded file (multipart field ``file``); the reply is the result record.
 
     A file the engine cannot use (empty, wrong type, truncated) still gets a record, with
@@ -161,12 +165,12 @@ async def run_upload(name: str, request: Request) -> dict:
     with state.runner.admit() as slot:  # before the body is read: a full server reads nothing
         upload = await _receive_before(deadline, request, state)
         slot.on_release(upload.remove)
-        record = await state.runner.run(slot, entry, str(upload.path), deadline)
+        record = await state.runner.run(slot, entry, str(upload.path), deadline, thumbnails=thumbnails)
     return _shown_as(record, str(upload.path), upload.filename)
 
 
 @router.post("/api/pipelines/{name}/run-path", tags=["run"], responses=RUN_ERRORS)
-async def run_path(name: str, body: RunPathBody, request: Request) -> dict:
+async def run_path(name: str, body: RunPathBody, request: Request, thumbnails: ThumbnailsFlag = False) -> dict:
     """Run a pipeline on a file under the server's data root (``path`` relative to it)."""
     state = state_of(request)
     entry = state.store.get(name)
@@ -177,7 +181,7 @@ async def run_path(name: str, body: RunPathBody, request: Request) -> dict:
     with state.runner.admit() as slot:
         opened = await asyncio.to_thread(open_under_root, root, body.path)
         slot.on_release(opened.close)  # the descriptor stays open until the worker is done
-        record = await state.runner.run(slot, entry, opened.path, deadline)
+        record = await state.runner.run(slot, entry, opened.path, deadline, thumbnails=thumbnails)
     return _shown_as(record, opened.path, body.path)
 
 

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from ..core.cache import NullCache, StepCache
 from ..core.compiler import Plan
@@ -24,6 +25,7 @@ from .batching import BatchingPool, make_pool, warm
 from .errors import HttpError, RequestTimeoutError, UnavailableError
 from .limits import Admission, Slot
 from .metrics import Metrics
+from .pictures import with_thumbnails
 from .pipelines import Entry
 from .settings import ServeSettings
 
@@ -59,11 +61,16 @@ class Runner:
         """Loop time by which a request admitted now must be answered (upload included)."""
         return asyncio.get_running_loop().time() + self.settings.request_timeout_s
 
-    async def run(self, slot: Slot, entry: Entry, path: str, deadline: float) -> dict:
-        """The record of ``path``; the slot is released when the worker is done with it."""
+    async def run(self, slot: Slot, entry: Entry, path: str, deadline: float, *, thumbnails: bool = False) -> dict:
+        """The record of ``path``; the slot is released when the worker is done with it.
+
+        ``thumbnails``: also grab pictures at the evidence times, in the same worker job,
+        because the file is gone (or its descriptor closed) once the slot is released.
+        """
         started = time.perf_counter()
+        job = partial(_run_with_thumbnails, entry, path) if thumbnails else partial(entry.engine.run_item, path)
         try:
-            future = self.executor.submit(entry.engine.run_item, path)
+            future = self.executor.submit(job)
         except RuntimeError as exc:  # the pool is shut down
             raise UnavailableError("the server is shutting down", headers={"Retry-After": "5"}) from exc
         slot.hand_off()
@@ -100,3 +107,7 @@ class Runner:
         self.executor.shutdown(wait=False, cancel_futures=True)
         if isinstance(self.pool, BatchingPool):
             self.pool.close()
+
+
+def _run_with_thumbnails(entry: Entry, path: str) -> dict:
+    return with_thumbnails(entry.engine.run_item(path), path)

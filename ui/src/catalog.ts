@@ -1,0 +1,47 @@
+// The operator catalogue as the editor uses it: look-ups by id or name, and palette groups.
+
+import type { OperatorSchema } from "./types";
+
+export interface Catalog {
+  operators: OperatorSchema[];
+  byId: Map<string, OperatorSchema>;
+  latestByName: Map<string, OperatorSchema>;
+}
+
+export function makeCatalog(operators: OperatorSchema[]): Catalog {
+  const byId = new Map<string, OperatorSchema>();
+  const latestByName = new Map<string, OperatorSchema>();
+  for (const op of operators) {
+    byId.set(op.id, op);
+    const known = latestByName.get(op.name);
+    if (!known || known.version < op.version) latestByName.set(op.name, op);
+  }
+  return { operators, byId, latestByName };
+}
+
+/** The operator a step's ``op`` names: ``name@version``, or a bare name (its latest version,
+ * as the server's registry resolves it). */
+export function resolveOperator(catalog: Catalog, op: string): OperatorSchema | undefined {
+  return op.includes("@") ? catalog.byId.get(op) : catalog.latestByName.get(op);
+}
+
+/** Operators by group (groups and operators sorted), keeping only those matching ``query``. */
+export function paletteGroups(catalog: Catalog, query: string): [string, OperatorSchema[]][] {
+  const words = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const matches = (op: OperatorSchema) => {
+    const haystack = [op.name, op.id, op.title, op.group, op.description, ...Object.keys(op.output.fields)]
+      .join(" ")
+      .toLowerCase();
+    return words.every((w) => haystack.includes(w));
+  };
+  const groups = new Map<string, OperatorSchema[]>();
+  for (const op of catalog.operators) {
+    if (!matches(op)) continue;
+    const list = groups.get(op.group) ?? [];
+    list.push(op);
+    groups.set(op.group, list);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([group, ops]) => [group, ops.sort((a, b) => a.name.localeCompare(b.name))]);
+}

@@ -1,0 +1,399 @@
+// The decision-table editor: one tab per table; its hit policy and fallback outcomes; rows of
+// rules (id, condition, outcome, reason, default row) that can be added, removed and reordered
+// (arrows or drag by the grip); the compiler's problems inline, under the exact cell.
+//
+// Tables and rules are edited in place, keeping keys the editor does not show (cases,
+// descriptions, unknown keys) and their order, so an unchanged table saves unchanged.
+
+import { useState, type DragEvent } from "react";
+import { blankTable } from "../document";
+import type { TableIssues } from "../issues";
+import type { DecisionTableDoc, HitPolicy, Issue, RuleDoc } from "../types";
+
+export interface FactorRef {
+  ref: string; // step.field
+  dtype: string;
+  description: string;
+}
+
+interface Props {
+  decisions: Record<string, DecisionTableDoc> | undefined;
+  onChange: (decisions: Record<string, DecisionTableDoc>) => void;
+  issues: Record<string, TableIssues>;
+  active: string | null;
+  onActivate: (table: string) => void;
+  factors: FactorRef[];
+}
+
+const POLICIES: { value: HitPolicy; help: string }[] = [
+  { value: "first", help: "the first matching rule decides" },
+  { value: "collect", help: "the first matching rule decides; every matching rule is listed" },
+  { value: "priority", help: "of the matching rules, the highest priority decides" },
+];
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/; // rules/docs.py TABLE_NAME_PATTERN
+const ROW_MIME = "application/x-factorline-rule";
+
+function freeName(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i += 1) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
+}
+
+export function RulesEditor({ decisions, onChange, issues, active, onActivate, factors }: Props) {
+  const tables = decisions ?? {};
+  const names = Object.keys(tables);
+  const current = active && active in tables ? active : names[0] ?? null;
+
+  const setTable = (name: string, table: DecisionTableDoc) => onChange({ ...tables, [name]: table });
+  const addTable = () => {
+    const name = freeName(names.length ? "table" : "moderation", new Set(names));
+    onChange({ ...tables, [name]: blankTable() });
+    onActivate(name);
+  };
+  const removeTable = (name: string) => {
+    const next = { ...tables };
+    delete next[name];
+    onChange(next);
+  };
+  const renameTable = (from: string, to: string): string | null => {
+    if (to === from) return null;
+    if (!TABLE_NAME.test(to)) return "letters, digits and _, starting with a letter or _";
+    if (to in tables) return `a table named ${to} exists`;
+    onChange(Object.fromEntries(Object.entries(tables).map(([k, v]) => [k === from ? to : k, v])));
+    onActivate(to);
+    return null;
+  };
+
+  return (
+    <div className="rules-editor" data-testid="rules-editor">
+      <div className="tabs">
+        {names.map((name) => (
+          <button
+            type="button"
+            key={name}
+            className={`tab${name === current ? " active" : ""}${issues[name]?.all.length ? " has-issues" : ""}`}
+            onClick={() => onActivate(name)}
+            data-testid={`table-tab-${name}`}
+          >
+            {name}
+            {issues[name]?.all.length ? <span className="issue-badge">{issues[name].all.length}</span> : null}
+          </button>
+        ))}
+        <button type="button" className="tab add" onClick={addTable} data-testid="add-table">
+          + table
+        </button>
+      </div>
+      {current === null ? (
+        <p className="muted empty-tables">
+          No decision tables: a pipeline then only measures factors. Add a table to decide outcomes.
+        </p>
+      ) : (
+        <TableEditor
+          key={current}
+          name={current}
+          table={tables[current]}
+          issues={issues[current]}
+          factors={factors}
+          onChange={(t) => setTable(current, t)}
+          onRename={(to) => renameTable(current, to)}
+          onRemove={() => removeTable(current)}
+        />
+      )}
+    </div>
+  );
+}
+
+interface TableProps {
+  name: string;
+  table: DecisionTableDoc;
+  issues: TableIssues | undefined;
+  factors: FactorRef[];
+  onChange: (table: DecisionTableDoc) => void;
+  onRename: (name: string) => string | null;
+  onRemove: () => void;
+}
+
+function Issues({ list, testid }: { list: Issue[] | undefined; testid?: string }) {
+  if (!list?.length) return null;
+  return (
+    <div className="field-issue" data-testid={testid}>
+      {list.map((i) => i.message).join("; ")}
+    </div>
+  );
+}
+
+function TableEditor({ name, table, issues, factors, onChange, onRename, onRemove }: TableProps) {
+  const [draftName, setDraftName] = useState(name);
+  const [nameError, setNameError] = useState<string | null>(null);
+  const [dragFrom, setDragFrom] = useState<number | null>(null);
+  const rules: RuleDoc[] = Array.isArray(table.rules) ? table.rules : [];
+  const policy = table.policy ?? "first";
+  const fieldIssues = issues?.fields ?? {};
+
+  const set = (key: string, value: unknown) => {
+    const next: DecisionTableDoc = { ...table };
+    if (value === undefined) delete next[key];
+    else next[key] = value;
+    onChange(next);
+  };
+  const setRules = (next: RuleDoc[]) => set("rules", next);
+  const setRule = (index: number, update: (rule: RuleDoc) => RuleDoc) => setRules(rules.map((r, i) => (i === index ? update(r) : r)));
+  const setRuleKey = (index: number, key: string, value: unknown) =>
+    setRule(index, (r) => {
+      const next = { ...r };
+      if (value === undefined) delete next[key];
+      else next[key] = value;
+      return next;
+    });
+  const move = (from: number, to: number) => {
+    if (to < 0 || to >= rules.length || from === to) return;
+    const next = [...rules];
+    const [row] = next.splice(from, 1);
+    next.splice(to, 0, row);
+    setRules(next);
+  };
+  const addRule = () => {
+    const id = freeName("rule", new Set(rules.map((r) => r.id)));
+    const rule: RuleDoc = { id, when: "", outcome: "review", reason: "" };
+    // New rules go before the default row, which must stay last.
+    const at = rules.length && rules[rules.length - 1].default ? rules.length - 1 : rules.length;
+    setRules([...rules.slice(0, at), rule, ...rules.slice(at)]);
+  };
+  const addDefault = () => setRules([...rules, { id: freeName("ok", new Set(rules.map((r) => r.id))), default: true, outcome: "accept" }]);
+  const toggleDefault = (index: number, on: boolean) =>
+    setRule(index, (r) => {
+      const next: RuleDoc = { ...r };
+      if (on) {
+        next.default = true;
+        delete next.when;
+      } else {
+        delete next.default;
+        next.when = "";
+      }
+      return next;
+    });
+
+  const commitName = () => setNameError(onRename(draftName));
+  const drop = (event: DragEvent, to: number) => {
+    event.preventDefault();
+    const from = Number(event.dataTransfer.getData(ROW_MIME));
+    setDragFrom(null);
+    if (Number.isInteger(from)) move(from, to);
+  };
+
+  return (
+    <div className="table-editor" data-testid={`rules-table-${name}`}>
+      <div className="table-settings">
+        <label className="field inline">
+          <span>Table</span>
+          <input
+            value={draftName}
+            onChange={(e) => setDraftName(e.target.value)}
+            onBlur={commitName}
+            onKeyDown={(e) => e.key === "Enter" && commitName()}
+            data-testid="table-name"
+            spellCheck={false}
+          />
+          {nameError && <span className="field-issue">{nameError}</span>}
+        </label>
+        <label className="field inline">
+          <span>Hit policy</span>
+          <select value={policy} onChange={(e) => set("policy", e.target.value)} data-testid="hit-policy">
+            {POLICIES.map((p) => (
+              <option key={p.value} value={p.value}>
+                {p.value}
+              </option>
+            ))}
+          </select>
+          <span className="hint">{POLICIES.find((p) => p.value === policy)?.help}</span>
+          <Issues list={fieldIssues.policy} testid="table-issue-policy" />
+        </label>
+        <label className="field inline">
+          <span>Missing factor →</span>
+          <input
+            value={table.on_missing ?? ""}
+            onChange={(e) => set("on_missing", e.target.value)}
+            placeholder="review"
+            title="Decides when a rule that could have matched reads a missing value: missing data never falls through to the default."
+            data-testid="on-missing"
+          />
+          <Issues list={fieldIssues.on_missing} testid="table-issue-on_missing" />
+        </label>
+        <label className="field inline">
+          <span>Failed item →</span>
+          <input
+            value={table.on_error ?? ""}
+            onChange={(e) => set("on_error", e.target.value)}
+            placeholder="review"
+            title="Decides for items that could not be analysed (unreadable file, timeout)."
+            data-testid="on-error"
+          />
+          <Issues list={fieldIssues.on_error} testid="table-issue-on_error" />
+        </label>
+        <button type="button" className="danger small" onClick={onRemove} data-testid="remove-table">
+          Remove table
+        </button>
+      </div>
+
+      <table className="rules-grid">
+        <thead>
+          <tr>
+            <th aria-label="reorder" />
+            <th>#</th>
+            <th className="col-id">id</th>
+            <th className="wide">condition (when)</th>
+            <th className="col-outcome">outcome</th>
+            <th className="wide">reason</th>
+            {policy === "priority" && <th>priority</th>}
+            <th title="The default row decides when no rule matched; exactly one, last.">default</th>
+            <th aria-label="actions" />
+          </tr>
+        </thead>
+        <tbody>
+          {rules.map((rule, i) => {
+            const cell = issues?.rules[i] ?? {};
+            const known = new Set(["id", "when", "outcome", "reason", "priority", "default"]);
+            const rowLevel = Object.entries(cell).filter(([field]) => !known.has(field));
+            const bad = (field: string) => (cell[field]?.length ? "bad" : undefined);
+            return (
+              <tr
+                key={i}
+                className={`${Object.keys(cell).length ? "invalid" : ""}${dragFrom === i ? " dragging" : ""}${rule.default ? " default-row" : ""}`}
+                data-testid={`rule-row-${i}`}
+                onDragOver={(e) => e.preventDefault()}
+                onDrop={(e) => drop(e, i)}
+              >
+                <td
+                  className="grip"
+                  draggable
+                  onDragStart={(e) => {
+                    e.dataTransfer.setData(ROW_MIME, String(i));
+                    setDragFrom(i);
+                  }}
+                  onDragEnd={() => setDragFrom(null)}
+                  title="Drag to reorder"
+                >
+                  ⋮⋮
+                </td>
+                <td className="muted">{i + 1}</td>
+                <td className={bad("id")}>
+                  <input value={rule.id ?? ""} onChange={(e) => setRuleKey(i, "id", e.target.value)} data-testid={`rule-id-${i}`} spellCheck={false} />
+                  <Issues list={cell.id} testid={`rule-issue-${i}-id`} />
+                </td>
+                <td className={bad("when")}>
+                  {rule.default ? (
+                    <span className="muted">— decides when no rule matched —</span>
+                  ) : (
+                    <input
+                      className="mono"
+                      value={typeof rule.when === "string" ? rule.when : ""}
+                      onChange={(e) => setRuleKey(i, "when", e.target.value)}
+                      placeholder="e.g. border.area_ratio > 0.2"
+                      data-testid={`rule-when-${i}`}
+                      spellCheck={false}
+                      list="factor-refs"
+                    />
+                  )}
+                  <Issues list={cell.when} testid={`rule-issue-${i}-when`} />
+                </td>
+                <td className={bad("outcome")}>
+                  <input value={rule.outcome ?? ""} onChange={(e) => setRuleKey(i, "outcome", e.target.value)} data-testid={`rule-outcome-${i}`} />
+                  <Issues list={cell.outcome} testid={`rule-issue-${i}-outcome`} />
+                </td>
+                <td className={bad("reason")}>
+                  <input
+                    value={rule.reason ?? ""}
+                    onChange={(e) => setRuleKey(i, "reason", e.target.value === "" && !("reason" in rule) ? undefined : e.target.value)}
+                    data-testid={`rule-reason-${i}`}
+                  />
+                  <Issues list={cell.reason} testid={`rule-issue-${i}-reason`} />
+                </td>
+                {policy === "priority" && (
+                  <td className={bad("priority")}>
+                    <input
+                      className="narrow"
+                      inputMode="numeric"
+                      value={rule.priority ?? ""}
+                      onChange={(e) => {
+                        const text = e.target.value.trim();
+                        setRuleKey(i, "priority", text === "" ? undefined : Number.isFinite(Number(text)) ? Number(text) : text);
+                      }}
+                      disabled={Boolean(rule.default)}
+                      data-testid={`rule-priority-${i}`}
+                    />
+                    <Issues list={cell.priority} testid={`rule-issue-${i}-priority`} />
+                  </td>
+                )}
+                <td className="centered">
+                  <input
+                    type="checkbox"
+                    checked={Boolean(rule.default)}
+                    onChange={(e) => toggleDefault(i, e.target.checked)}
+                    data-testid={`rule-default-${i}`}
+                  />
+                  <Issues list={cell.default} testid={`rule-issue-${i}-default`} />
+                </td>
+                <td className="row-actions">
+                  <button type="button" onClick={() => move(i, i - 1)} disabled={i === 0} title="Move up" data-testid={`rule-up-${i}`}>
+                    ↑
+                  </button>
+                  <button type="button" onClick={() => move(i, i + 1)} disabled={i === rules.length - 1} title="Move down" data-testid={`rule-down-${i}`}>
+                    ↓
+                  </button>
+                  <button type="button" onClick={() => setRules(rules.filter((_, j) => j !== i))} title="Delete rule" data-testid={`rule-delete-${i}`}>
+                    ✕
+                  </button>
+                  {rowLevel.length > 0 && (
+                    <div className="field-issue" data-testid={`rule-issue-${i}`}>
+                      {rowLevel.flatMap(([, list]) => list.map((x) => x.message)).join("; ")}
+                    </div>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <div className="rules-actions">
+        <button type="button" onClick={addRule} data-testid="add-rule">
+          + Add rule
+        </button>
+        {!rules.some((r) => r.default) && (
+          <button type="button" onClick={addDefault} data-testid="add-default">
+            + Default row
+          </button>
+        )}
+        {Array.isArray(table.cases) && table.cases.length > 0 && (
+          <span className="muted">
+            {table.cases.length} case{table.cases.length > 1 ? "s" : ""} in the document, checked on every validation
+          </span>
+        )}
+      </div>
+      {Object.entries(fieldIssues)
+        .filter(([field]) => !["policy", "on_missing", "on_error"].includes(field))
+        .map(([field, list]) => (
+          <div key={field} className="field-issue-block" data-testid={`table-issue-${field || "table"}`}>
+            {field ? <code>{field}</code> : null} {list.map((i) => i.message).join("; ")}
+          </div>
+        ))}
+      <datalist id="factor-refs">
+        {factors.map((f) => (
+          <option key={f.ref} value={f.ref}>
+            {f.dtype}
+          </option>
+        ))}
+      </datalist>
+      {factors.length > 0 && (
+        <details className="factor-refs">
+          <summary>Factors the rules can read ({factors.length})</summary>
+          <div className="factor-ref-list">
+            {factors.map((f) => (
+              <code key={f.ref} title={`${f.dtype}: ${f.description}`}>
+                {f.ref}
+              </code>
+            ))}
+          </div>
+        </details>
+      )}
+    </div>
+  );
+}

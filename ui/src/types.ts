@@ -1,0 +1,171 @@
+// Shapes of what the factorline HTTP API sends and accepts (see factorline/serve/__init__.py).
+
+/** The subset of JSON Schema that pydantic writes for operator parameters. */
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  enum?: unknown[];
+  const?: unknown;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  $ref?: string;
+  $defs?: Record<string, JsonSchema>;
+}
+
+export interface InputSchema {
+  kind: string;
+  description: string;
+  optional: boolean;
+}
+
+export interface FieldSchema {
+  dtype: string;
+  kind: string;
+  description: string;
+  unit?: string;
+}
+
+/** One entry of GET /api/operators (OperatorSpec.schema()). */
+export interface OperatorSchema {
+  id: string; // name@version
+  name: string;
+  version: number;
+  title: string;
+  description: string;
+  group: string;
+  item_kinds: string[];
+  params: JsonSchema;
+  inputs: Record<string, InputSchema>;
+  output: { kind: string; fields: Record<string, FieldSchema> };
+  resources: string[];
+}
+
+export interface StepDoc {
+  op: string;
+  params?: Record<string, unknown>;
+  inputs?: Record<string, string>;
+  [other: string]: unknown;
+}
+
+export interface RuleDoc {
+  id: string;
+  when?: string | null;
+  default?: boolean;
+  outcome: string;
+  reason?: string;
+  priority?: number | null;
+  [other: string]: unknown;
+}
+
+export type HitPolicy = "first" | "collect" | "priority";
+
+export interface DecisionTableDoc {
+  description?: string;
+  policy?: HitPolicy;
+  on_missing?: string;
+  on_error?: string;
+  rules?: RuleDoc[];
+  cases?: unknown[];
+  [other: string]: unknown;
+}
+
+export interface PipelineDocument {
+  name: string;
+  description?: string;
+  input?: "video" | "image";
+  sampling?: Record<string, number>;
+  steps: Record<string, StepDoc>;
+  decisions?: Record<string, DecisionTableDoc>;
+  [other: string]: unknown;
+}
+
+/** A compile problem: ``path`` names the document part, e.g. steps.border.params.threshold. */
+export interface Issue {
+  path: string;
+  message: string;
+  code: string;
+}
+
+export interface ValidateReply {
+  ok: boolean;
+  issues: Issue[];
+  fingerprint: string | null;
+  document: PipelineDocument | null;
+}
+
+export interface PipelineSummary {
+  name: string;
+  description: string;
+  fingerprint: string;
+  input: string;
+  steps: { name: string; op: string; group: string }[];
+  decisions: string[];
+}
+
+export interface SampleFile {
+  path: string;
+  kind: "video" | "image";
+  size: number;
+}
+
+export interface SaveReply {
+  ok: boolean;
+  name: string;
+  fingerprint: string;
+  file: string | null;
+}
+
+export interface Evidence {
+  t?: number;
+  box?: number[];
+  text?: string;
+  score?: number;
+}
+
+export interface Decision {
+  outcome: string;
+  rule: string;
+  reason?: string;
+  explanation?: string;
+  hits?: { rule: string; values: Record<string, unknown>; evidence: Evidence[] }[];
+  outcomes?: string[];
+  missing?: string[];
+}
+
+export interface Shot {
+  t: number;
+  image: string | null; // data:image/jpeg URI
+  notes: string[];
+}
+
+/** The result record of one item (+ thumbnails when asked for). */
+export interface RunRecord {
+  item: {
+    id?: string;
+    path: string;
+    kind?: string;
+    duration_s?: number;
+    width?: number;
+    height?: number;
+    fps?: number;
+  };
+  factors: Record<string, Record<string, unknown>>;
+  decisions: Record<string, Decision>;
+  error: { type: string; message: string; path?: string | null } | null;
+  pipeline: { name: string; fingerprint: string };
+  timings_ms: Record<string, number>;
+  thumbnails?: { shots: Shot[]; note: string };
+}
