@@ -264,10 +264,13 @@ def serve(
 
 
 def _mount_model_commands() -> None:
-    """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py)."""
+    """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py);
+    `compress` with the compression steps (factorline/compress/commands.py)."""
+    from .compress.commands import mount as mount_compress
     from .train.commands import mount
 
     mount(app)
+    mount_compress(app)
 
 
 _mount_model_commands()

@@ -15,6 +15,7 @@
     ├── RunDirError                  a run folder is missing, foreign or inconsistent
     ├── StoreError                   a model store entry is missing, damaged or tampered with
     └── ReproductionError            a recorded metric or data digest could not be reproduced
+        └── GateError                a compressed model lost more than its tolerance (not published)
 
 Every error renders as "<path>: <message>" and serialises to the record shape
 ``{"type": ..., "message": ..., "path": ...}`` used in result records and HTTP replies.
@@ -120,6 +121,14 @@ class StoreError(FactorlineError):
 
 class ReproductionError(FactorlineError):
     pass
+
+
+class GateError(ReproductionError):
+    """A compressed child fell below its accuracy gate; ``report`` is its report.json path."""
+
+    def __init__(self, message: str, *, path: str = "", report: str = ""):
+        super().__init__(message, path=path)
+        self.report = report
 
 
 def error_record(exc: BaseException, *, path: str = "") -> dict:

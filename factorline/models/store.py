@@ -1,5 +1,11 @@
 """A versioned model store on disk: ``<root>/<name>/v<N>/{head.safetensors, card.json, card.md}``.
 
+Compressed models (``factorline compress``) hold ``model.safetensors`` (a torch network) or
+``model.onnx`` instead of a head, plus their gate report (``report.json``, ``report.md``); their
+card has ``"kind": "compressed"`` and lists every file under ``checksums`` like any other.
+A child refused by its accuracy gate is written whole under ``<root>/.rejected/`` instead of
+becoming a version (hidden from listings; its report says why).
+
 The root is ``$FACTORLINE_MODELS`` or ``./models``. A version is written whole into a hidden
 temporary folder beside its final place and renamed into place, so readers never see half a
 model and two trainers saving the same name get two versions (a rename onto an existing
@@ -18,6 +24,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +34,10 @@ from .heads import Head
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 HEAD_FILE, CARD_JSON, CARD_MD = "head.safetensors", "card.json", "card.md"
+REJECTED = ".rejected"
+# Writes a model's own files into a folder and returns their names (relative paths), given the
+# card as it will be stored (name and version set).
+FileWriter = Callable[[Path, dict], list[str]]
 
 
 def default_store_dir() -> Path:
@@ -44,11 +55,15 @@ def check_name(name: str) -> str:
 class StoredModel:
     path: Path
     card: dict
-    head: Head
+    head: Head | None  # None for compressed models (a whole network in model.onnx / model.safetensors)
 
     @property
     def ref(self) -> str:
         return f"{self.card['name']}@{self.card['version']}"
+
+    @property
+    def compressed(self) -> bool:
+        return self.card.get("kind") == "compressed"
 
     @property
     def backbone_id(self) -> str:
@@ -121,6 +136,8 @@ class ModelStore:
         folder = self.resolve(ref)
         card = self.read_card(str(folder))
         verify(folder, card)
+        if card.get("kind") == "compressed":
+            return StoredModel(folder, card, None)
         return StoredModel(folder, card, Head.load(folder / card["head"]["file"]))
 
     def list(self) -> list[dict]:
@@ -134,8 +151,11 @@ class ModelStore:
                     rows.append({"name": name, "version": ver, "error": exc.message})
                     continue
                 test = card.get("metrics", {}).get("test", {})
-                rows.append({"name": name, "version": ver, "task": card.get("task"), "backbone": card["backbone"]["id"],
+                model = card.get("model") or {}
+                backbone = model.get("summary") or card.get("backbone", {}).get("id")
+                rows.append({"name": name, "version": ver, "task": card.get("task"), "backbone": backbone,
                              "head": card["head"]["kind"], "classes": card["head"]["classes"],
+                             "parent": (card.get("parent") or {}).get("ref"),
                              "accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
                              "created": card.get("created"), "path": str(self.root / name / f"v{ver}")})
         return rows
@@ -143,6 +163,37 @@ class ModelStore:
     # -- save -----------------------------------------------------------------------------
     def save(self, name: str, head: Head, card: dict) -> StoredModel:
         """Write a new version atomically; ``card`` gets name, version, checksums and digest."""
+
+        def write(folder: Path, full: dict) -> list[str]:
+            full["head"] = {**full["head"], "file": HEAD_FILE}
+            head.save(folder / HEAD_FILE)
+            return [HEAD_FILE]
+
+        return self._save(name, card, write, head)
+
+    def save_model(self, name: str, card: dict, write: FileWriter) -> StoredModel:
+        """Write a new version whose files ``write(folder, card)`` puts in place (compressed
+        models: the network, its report); atomic and checksummed like :meth:`save`."""
+        return self._save(name, card, write, None)
+
+    def save_rejected(self, name: str, card: dict, write: FileWriter) -> Path:
+        """Write a model that must not be published into ``<root>/.rejected/<name>-<time>-<id>/``
+        (complete, checksummed, never listed or resolved by name); returns its folder."""
+        check_name(name)
+        stamp = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        area = self.root / REJECTED
+        area.mkdir(parents=True, exist_ok=True)
+        tmp = area / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            _write_version(tmp, {**card, "name": name, "version": None, "published": False, "location": str(area / stamp)}, write)
+            os.rename(tmp, area / stamp)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return area / stamp
+
+    def _save(self, name: str, card: dict, write: FileWriter, head: Head | None) -> StoredModel:
         check_name(name)
         parent = self.root / name
         parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +202,9 @@ class ModelStore:
         try:
             for _ in range(1000):
                 version = (self.versions(name) or [0])[-1] + 1
-                final = _write_version(tmp, head, {**card, "name": name, "version": version})
+                for stale in list(tmp.iterdir()):  # a lost race leaves the last attempt's files
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+                final = _write_version(tmp, {**card, "name": name, "version": version}, write)
                 try:
                     os.rename(tmp, parent / f"v{version}")
                 except OSError:  # another writer took this number: take the next one
@@ -163,17 +216,17 @@ class ModelStore:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_version(folder: Path, head: Head, card: dict) -> dict:
+def _write_version(folder: Path, card: dict, write: FileWriter) -> dict:
     card = {**card, "format": FORMAT, "created": card.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    card["head"] = {**card["head"], "file": HEAD_FILE}
-    head.save(folder / HEAD_FILE)
+    files = list(write(folder, card))
     (folder / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
-    card["checksums"] = {f: sha256_file(folder / f) for f in (HEAD_FILE, CARD_MD)}
+    card["checksums"] = {f: sha256_file(folder / f) for f in [*files, CARD_MD]}
     card["card_digest"] = card_digest(card)
     (folder / CARD_JSON).write_text(json.dumps(card, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    for path in folder.iterdir():  # on disk before the rename makes the version visible
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
+    for path in folder.rglob("*"):  # on disk before the rename makes the version visible
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
     return card
 
 

@@ -5,6 +5,11 @@ Both take ``model``: a store reference (``name``, ``name@N``, a version folder; 
 name is checked (it must exist and be of the right task) and pinned to ``name@N``, so the
 step's cache key and the pipeline fingerprint change when a new version is trained.
 
+A store reference may also name a compressed model from ``factorline compress`` (a distilled
+student, a pruned network, an ONNX fp32 or int8 export): it runs whole, on onnxruntime with
+the preprocessing recorded in the ONNX file's metadata (or on torch), through the same
+embedding cache and aggregation (see :mod:`factorline.models.compressed`).
+
 - ``learned@1`` (default ``builtin:imagenet``: EfficientNet-Lite0's own ImageNet-1k
   classifier) embeds every sampled frame with the model's backbone, applies the head, and
   aggregates per-class frame probabilities into item probabilities (``mean`` or ``max``).
@@ -107,8 +112,8 @@ class LearnedParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = P(BUILTIN_IMAGENET, title="Model",
-                   description="A trained image model from the store (name or name@version) or a model folder; "
-                   "builtin:imagenet is EfficientNet-Lite0's ImageNet-1k classifier.")
+                   description="A trained or compressed image model from the store (name or name@version) or a model "
+                   "folder; builtin:imagenet is EfficientNet-Lite0's ImageNet-1k classifier.")
     aggregate: Literal["mean", "max"] = P("mean", title="Aggregate",
                                           description="How frame probabilities become item probabilities: mean or max per class.")
     top_k: int = P(5, ge=1, le=1000, title="Top classes",
@@ -163,7 +168,7 @@ class TextClassifierParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = P(BUILTIN_ZEROSHOT, title="Model",
-                   description="A trained text model from the store (name or name@version) or a model folder; "
+                   description="A trained or compressed text model from the store (name or name@version) or a model folder; "
                    "builtin:zeroshot compares each line with 'This text is about <label>.' for the labels below.")
     labels: list[str] = P(default_factory=lambda: list(DEFAULT_TOPICS), min_length=2, max_length=64, title="Zero-shot labels",
                           description="Labels of builtin:zeroshot (ignored by trained models, which have their own classes).")

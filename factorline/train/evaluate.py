@@ -88,6 +88,13 @@ def evaluate(ref: str, *, store: ModelStore | None = None, data: str | Path | No
 
     stored = (store or ModelStore()).load(ref)  # checksums verified here
     card = stored.card
+    if stored.compressed:
+        from ..errors import ConfigError
+
+        steps = " -> ".join(s["step"] for s in card.get("steps", []))
+        raise ConfigError(f"{stored.ref} is a compressed model ({steps} from {card['root']['ref']}); `factorline eval` "
+                          f"reproduces trained heads. Its gate numbers are in {stored.path / 'report.md'}; measure them again "
+                          f"with `factorline compress {card['parent']['ref']} ...`", path=stored.ref)
     backbone = get_backbone(card["backbone"]["id"])
     if backbone.revision != card["backbone"]["revision"]:
         raise ReproductionError(f"backbone {backbone.id} is revision {backbone.revision} here, the card records "

@@ -1,0 +1,28 @@
+"""One-command compression behind an accuracy gate: distill, prune, quantize, export.
+
+    factorline compress MODEL [--data D] [--distill tiny-cnn|effnet-lite0] [--prune R]
+                              [--export onnx] [--quantize int8] [--tolerance 1.0] [--force]
+
+==============  ==========================================================================
+teachers.py     what MODEL names: a stored model, ``op:<operator>.<field>``, or
+                ``pipeline:<file>[#table]``; teacher outputs cached by content digest
+data.py         items from ``--data`` (or the card), sampled frames kept compact, the
+                held-out split by item digest
+distill.py      student training: temperature-scaled KL on soft labels (x T^2) + CE on hard
+                labels where available; also the fine-tune after pruning
+prune.py        structured channel pruning with torch-pruning (channels physically removed)
+export.py       ONNX export with preprocessing metadata; int8 static QDQ / dynamic quantization
+runners.py      torch / onnxruntime / head-on-backbone probabilities and latencies
+gate.py         the gate (agreement, accuracy, drop, verdict) and report.json / report.md
+chain.py        :func:`compress`: steps in order, a gated child in the store per step
+commands.py     the ``factorline compress`` CLI command
+==============  ==========================================================================
+
+The library entry point is :func:`compress` (returns one :class:`StepResult` per child; a
+child refused by its gate raises :class:`~factorline.errors.GateError` after it was written
+under the store's ``.rejected/`` area with its report).
+"""
+
+from .chain import Options, StepResult, compress
+
+__all__ = ["Options", "StepResult", "compress"]
