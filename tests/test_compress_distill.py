@@ -181,7 +181,7 @@ def test_label_folders_named_like_teacher_classes_are_hard_labels(tmp_path):
 
 
 def test_impossible_step_combinations_are_refused_before_any_work():
-    from factorline.compress.chain import Options, Stage, plan
+    from factorline.compress.stages import Options, Stage, plan
 
     def stage(**kw) -> Stage:
         base = dict(ref="m@1", lineage={"parent": {"ref": "m-parent@1"}}, kind="onnx", task="image", classes=["a", "b"],

@@ -14,6 +14,11 @@ prune.py        structured channel pruning with torch-pruning (channels physical
 export.py       ONNX export with preprocessing metadata; int8 static QDQ / dynamic quantization
 runners.py      torch / onnxruntime / head-on-backbone probabilities and latencies
 gate.py         the gate (agreement, accuracy, drop, verdict) and report.json / report.md
+stages.py       options, the teacher and each child as a stage, the plan of steps
+frames.py       the frame set: teacher outputs per sampled frame, labels, the split
+steps.py        the steps: distill, prune (+ fine-tune), export, quantize
+measure.py      a child against its parent: agreement, latencies, the gate report
+publish.py      the child's card and files into the store (or ``.rejected/``), its name
 chain.py        :func:`compress`: steps in order, a gated child in the store per step
 commands.py     the ``factorline compress`` CLI command
 ==============  ==========================================================================
@@ -23,6 +28,7 @@ child refused by its gate raises :class:`~factorline.errors.GateError` after it 
 under the store's ``.rejected/`` area with its report).
 """
 
-from .chain import Options, StepResult, compress
+from .chain import compress
+from .stages import Options, StepResult
 
 __all__ = ["Options", "StepResult", "compress"]

@@ -84,7 +84,8 @@ def compress_command(
     """Distill, prune, quantize and export MODEL; every child is gated against its parent and stored as its child."""
     from ..core.cache import NullCache, StepCache
     from ..models.store import ModelStore
-    from .chain import Options, compress
+    from .chain import compress
+    from .stages import Options
     from .teachers import parse_op_params
 
     results = []

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.items import FrameBatch, Limits, Sampling
+from ..core.records import json_lines
 from ..errors import DataError, MediaError
 from ..models.backbones import ImagePreprocess
 from ..train.data import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, text_digest
@@ -154,20 +155,13 @@ def _rows(source: Path) -> tuple[list[tuple[str, Path | None, str | None, str | 
                 raise DataError(f"{source}:1: expected a header with a 'path' or 'text' column (and optionally "
                                 f"'label'), found {header}", path=str(source))
             return [_record_row(dict(r), f"{source.name}:{reader.line_num}", source.parent) for r in reader], []
-    if suffix == ".jsonl":
+    if suffix == ".jsonl":  # a bad line is a problem to report, the others still count
         rows, problems = [], []
-        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                problems.append(f"{source.name}:{number}: not JSON: {exc}")
-                continue
+        for where, record in json_lines(source, lambda where, exc: problems.append(f"{where}: not JSON: {exc}")):
             if not isinstance(record, dict):
-                problems.append(f"{source.name}:{number}: expected an object with path or text")
+                problems.append(f"{where}: expected an object with path or text")
                 continue
-            rows.append(_record_row(record, f"{source.name}:{number}", source.parent))
+            rows.append(_record_row(record, where, source.parent))
         return rows, problems
     if suffix == ".json":  # a Label Studio export: the model factory's reader
         from ..train.data import read_rows

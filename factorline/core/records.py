@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,6 +109,22 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 continue
+
+
+def json_lines(path: str | Path, on_invalid: Callable[[str, ValueError], None]) -> Iterator[tuple[str, object]]:
+    """(``<file>:<line>``, value) of each non-blank line of a hand-written JSONL file. A line that
+    is not JSON goes to ``on_invalid(where, error)``: a reader may stop there or note it and go on."""
+    path = Path(path)
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{number}"
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            on_invalid(where, exc)
+            continue
+        yield where, value
 
 
 def write_jsonl(records: Iterable[dict], path: str | Path) -> Path:

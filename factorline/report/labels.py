@@ -16,7 +16,6 @@ trailing parts (``videos/clean.mp4``, or the bare file name) when exactly one it
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ..core.compiler import Plan
+from ..core.records import json_lines
 from ..errors import ConfigError
 
 _IDENTITY = ("path", "id")
@@ -69,16 +69,13 @@ def _csv_rows(path: Path):
 
 
 def _jsonl_rows(path: Path):
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{path.name}:{n}: expected one JSON object per line, found invalid JSON ({exc})", path=str(path)) from exc
+    def invalid(where: str, exc: ValueError) -> None:  # a label file is fixed by hand: stop at its first bad line
+        raise ConfigError(f"{where}: expected one JSON object per line, found invalid JSON ({exc})", path=str(path)) from exc
+
+    for where, row in json_lines(path, invalid):
         if not isinstance(row, dict):
-            raise ConfigError(f"{path.name}:{n}: expected a JSON object, found {type(row).__name__}", path=str(path))
-        yield f"{path.name}:{n}", row
+            raise ConfigError(f"{where}: expected a JSON object, found {type(row).__name__}", path=str(path))
+        yield where, row
 
 
 class _Reader:
