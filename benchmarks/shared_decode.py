@@ -31,6 +31,7 @@ from factorline.core.compiler import compile_pipeline
 from factorline.core.executor import Engine
 from factorline.core.items import FrameBatch
 from factorline.media import probe, target_times
+from factorline.media.preview import PreviewCollector
 from factorline.samples import build_sample_set, default_sample_dir
 
 OPERATORS = ["black_border", "clarity", "shot_cuts", "black_frames"]
@@ -45,14 +46,18 @@ def naive_frames(path: str, *, convert_all: bool = True) -> FrameBatch:
     """What an operator does on its own: open, decode every frame, keep the sampled ones.
 
     Targets follow the engine's rule (the first frame at or after each sampling time; the last
-    frame stands in for a target within half a step past the end), so both see the same frames.
+    frame stands in for a target within half a step past the end), so both see the same frames;
+    every decoded frame also leaves its preview thumbnail, as in the engine (shot_cuts times cuts on them).
     """
     with av.open(path) as container:
         stream = container.streams.video[0]
         duration = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / 1e6
         wanted = list(target_times(duration, SAMPLING["fps"], SAMPLING["max_frames"]))
         images, times, last = [], [], None
+        preview = PreviewCollector(duration)
         for frame in container.decode(stream):
+            if frame.time is not None:
+                preview.add(frame, frame.time)
             scale = max(frame.width, frame.height) / SAMPLING["max_side"]
             size = (frame.width, frame.height) if scale <= 1 else (round(frame.width / scale / 2) * 2, round(frame.height / scale / 2) * 2)
             pixels = frame.to_ndarray(format="rgb24", width=size[0], height=size[1]) if convert_all else None
@@ -66,7 +71,8 @@ def naive_frames(path: str, *, convert_all: bool = True) -> FrameBatch:
             images.append(last[0].to_ndarray(format="rgb24", width=last[1][0], height=last[1][1]))
             times.append(last[0].time)
         width, height = stream.width, stream.height
-    return FrameBatch(np.stack(images), np.array(times), width, height, scale=width / images[0].shape[1])
+    scale = width / images[0].shape[1]
+    return FrameBatch(np.stack(images), np.array(times), width, height, scale=scale, preview=preview.result())
 
 
 def run_naive(plan, paths: list[str], *, convert_all: bool = True) -> dict:

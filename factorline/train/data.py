@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.items import Limits, MediaInfo
+from ..core.records import json_lines
 from ..errors import DataError, MediaError
 from ..media import probe
 
@@ -154,15 +155,7 @@ def _csv_rows(source: Path) -> tuple[list[Row], list[BadRow]]:
 def _jsonl_rows(source: Path) -> tuple[list[Row], list[BadRow]]:
     rows: list[Row] = []
     bad: list[BadRow] = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source.name}:{number}"
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            bad.append(BadRow(where, f"not JSON: {exc}"))
-            continue
+    for where, record in json_lines(source, lambda where, exc: bad.append(BadRow(where, f"not JSON: {exc}"))):
         got = _record_row(record, where, source.parent)
         (bad if isinstance(got, BadRow) else rows).append(got)  # type: ignore[arg-type]
     return rows, bad
