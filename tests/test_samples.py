@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from needs import require
 
 from factorline.errors import ResourceError
 from factorline.samples import build as build_mod
@@ -33,8 +34,7 @@ def _grad_energy(images: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def latin_font():
     found = find_font(LATIN_FONTS)
-    if found is None:
-        pytest.skip("no Latin TrueType font installed")
+    require(found is not None, "a Latin TrueType font (fonts-dejavu-core)")
     return tf.load_font(found[0], 20, index=found[1])
 
 
@@ -360,8 +360,7 @@ def test_slideshow_is_static_between_its_cuts(built, truth):
 @pytest.mark.slow
 def test_speech_items_have_audio_where_the_voice_is(built, truth):
     rel = "videos/speech_en.mp4"
-    if rel not in truth:
-        pytest.skip("espeak-ng unavailable: speech items were skipped")
+    require(rel in truth, "espeak-ng (the sample set's speech items)")
     speech = truth[rel]["factors"]["speech"]
     assert speech["has_speech"] and len(speech["segments"]) == 2
     clean = truth["videos/clean.mp4"]["factors"]["speech"]  # no words, but the bunny's yawn is a voice

@@ -3,20 +3,18 @@ giving the same detections batched as one call at a time."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from needs import needs_nudenet
 from test_serve_support import LiveServer, decisions, jpeg, upload
 
 from factorline.core.batching import BatchedSession, MicroBatcher, batchable_session, swap_session
 from factorline.serve.batching import BatchingPool
 from factorline.serve.settings import ServeSettings
-
-HAS_NUDENET = importlib.util.find_spec("nudenet") is not None
 
 
 class Recorder:
@@ -130,7 +128,7 @@ def test_swap_session_only_batches_what_is_safe():
     assert swap_session(Holder(ok), make, accelerated_only=True).session is ok  # auto mode on a CPU session
 
 
-@pytest.mark.skipif(not HAS_NUDENET, reason="needs the optional nudenet extra")
+@needs_nudenet
 def test_batched_detector_finds_the_same_as_unbatched():
     from skimage import data
 
@@ -155,7 +153,7 @@ def test_batched_detector_finds_the_same_as_unbatched():
     assert any(d.label.startswith("FACE") for d in alone[0][0])  # the astronaut's face
 
 
-@pytest.mark.skipif(not HAS_NUDENET, reason="needs the optional nudenet extra")
+@needs_nudenet
 def test_server_batches_concurrent_requests():
     doc = {"name": "people", "input": "image", "steps": {"faces": {"op": "faces"}, "nsfw": {"op": "nsfw"}}, "decisions": decisions()}
     with LiveServer({"people": doc}, batching="on", workers=4, batch_max_wait_ms=30) as live:

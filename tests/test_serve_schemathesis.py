@@ -4,12 +4,11 @@ for every operation, must never get a 5xx. Bounded: a few examples per operation
 from __future__ import annotations
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from test_serve_support import IMAGE_AUDIT, LiveServer, jpeg
-
-schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode
+from test_serve_support import IMAGE_AUDIT, LiveServer, jpeg
 
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}
 

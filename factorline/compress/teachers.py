@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def safe_name(text: str) -> str:
 
 
 @dataclass
-class Teacher:
+class Teacher(ABC):
     ref: str
     kind: str  # stored | operator | pipeline
     fingerprint: str
@@ -70,9 +71,9 @@ class Teacher:
     def describe(self) -> dict:
         return {"ref": self.ref, "kind": self.kind, "fingerprint": self.fingerprint, "level": self.level}
 
-    # Subclasses: frame values (probability rows or raw values), one per frame of ``batch``.
-    def frame_values(self, index: int, item: Item, batch: FrameBatch) -> list:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def frame_values(self, index: int, item: Item, batch: FrameBatch) -> list:
+        """Frame values (probability rows or raw values), one per frame of ``batch``."""
 
     def text_values(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
         raise ConfigError(f"{self.ref} does not classify texts", path="MODEL")

@@ -257,7 +257,7 @@ def detect_cuts(
     if thumbs is None:
         thumbs = thumbnails(images)
     box = size = None
-    if len(thumbs) >= 1:
+    if len(thumbs) >= 2:  # one frame has no pair: no bars to find (a still image costs nothing)
         h, w = images.shape[1:3]
         if luma is not None:
             bars, block = detect_bars(luma), thumb_block(h, w)
