@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -48,21 +45,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _accuracy_set as dataset
+from _catalogue import catalogue_pipeline
 from _common import update_readme_row, write_result
+from _metrics import _mean, binary_f1, box_iou, interval_iou, match_segments, match_times, prf, spearman
+from _references import (
+    FullFrameOcr,
+    ref_blackdetect,
+    ref_blurdetect,
+    ref_content_detector,
+    ref_cropdetect,
+    ref_ocr,
+    ref_scdet,
+    versions,
+)
 
 from factorline.core.compiler import compile_pipeline
 from factorline.core.executor import Engine
-from factorline.core.items import Limits
-from factorline.core.registry import list_operators
-from factorline.kinds import Kind
-from factorline.media import decode_frames, probe, target_times
+from factorline.media import target_times
 from factorline.media.encode import write_video
-from factorline.operators._ocr import OcrBox
-from factorline.operators.text import FrameText, frame_reading, similarity, subtitle_factor
+from factorline.operators.text import similarity
 
 SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}
 TOL_S = 1.0 / SAMPLING["fps"]  # one sampling step
-MIN_BAR_PX = 4  # black_border's default min_bar_px, applied to cropdetect too
 BLURRED_SIDE_TOL_PX = 4
 RATIO_TOL = 0.15
 SUBTITLE_BAND = 0.3  # subtitles' default band: text read above it is not subtitle text
@@ -71,7 +75,6 @@ REALTIME_REPEATS = 5
 # Clips the full-frame OCR reference reads (it takes about 1 s per frame here): every
 # subtitle and logo clip, plus two with scene text (street signs, a flag).
 OCR_EXTRA = ("border_lb64_bikes", "clarity_astronaut_s0")
-FFMPEG = "ffmpeg"
 # The catalogue the issue named; operators registered later still run (the whole catalogue).
 ISSUE_CATALOGUE = {
     "black_border", "clarity", "speech", "nsfw", "faces", "subtitles", "text_policy",
@@ -83,25 +86,7 @@ ISSUE_CATALOGUE = {
 
 
 def pipeline_doc() -> tuple[dict, list[str]]:
-    """Every registered operator as one step named after it; text inputs wired to subtitles.text."""
-    specs = {spec.name: spec for spec in list_operators()}
-    steps: dict[str, dict] = {}
-    skipped = []
-    for name in sorted(specs, key=lambda n: (n != "subtitles", n)):
-        spec = specs[name]
-        step: dict = {"op": name}
-        text_inputs = {k: i for k, i in spec.inputs.items() if i.kind == Kind.TEXT}
-        if text_inputs:
-            if "subtitles" not in specs:
-                if any(not i.optional for i in text_inputs.values()):
-                    skipped.append(name)
-                    continue
-            else:
-                step["inputs"] = {k: "subtitles.text" for k in text_inputs}
-        if name == "text_policy":
-            step["params"] = {"terms": list(dataset.POLICY_TERMS)}
-        steps[name] = step
-    return {"name": "factor_accuracy", "input": "video", "sampling": SAMPLING, "steps": steps}, skipped
+    return catalogue_pipeline("factor_accuracy", SAMPLING, dataset.POLICY_TERMS)
 
 
 # --------------------------------------------------------------------------- build
@@ -144,185 +129,6 @@ def build_set(dest: Path) -> tuple[list[dict], dict, float]:
 # --------------------------------------------------------------------------- reference tools
 
 
-def _ffmpeg(path: str, vf: str) -> tuple[str, str, float]:
-    cmd = [FFMPEG, "-hide_banner", "-nostats", "-nostdin", "-i", path, "-an", "-vf", vf, "-f", "null", "-"]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    seconds = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise RuntimeError(f"ffmpeg {vf} failed on {path}: {out.stderr[-500:]}")
-    return out.stdout, out.stderr, seconds
-
-
-def ref_cropdetect(path: str, width: int, height: int) -> tuple[dict, float]:
-    _, err, seconds = _ffmpeg(path, "cropdetect=limit=24:round=2:reset=0")
-    found = re.findall(r"x1:(-?\d+) x2:(-?\d+) y1:(-?\d+) y2:(-?\d+)", err)
-    if not found:
-        sides = {"top": 0, "bottom": 0, "left": 0, "right": 0}
-    else:
-        x1, x2, y1, y2 = (int(v) for v in found[-1])  # reset=0: the last line covers all frames
-        if x2 < x1 or y2 < y1:  # nothing but black seen
-            sides = {"top": 0, "bottom": 0, "left": 0, "right": 0}
-        else:
-            sides = {"top": y1, "bottom": height - 1 - y2, "left": x1, "right": width - 1 - x2}
-    sides = {k: (v if v >= MIN_BAR_PX else 0) for k, v in sides.items()}
-    sides["fill"] = "black" if any(sides.values()) else "none"
-    return sides, seconds
-
-
-def ref_blurdetect(path: str) -> tuple[float, float]:
-    out, _, seconds = _ffmpeg(path, "blurdetect,metadata=print:file=-")
-    values = [float(v) for v in re.findall(r"lavfi\.blur=([-\d.eE+]+)", out)]
-    return (float(np.mean(values)) if values else float("nan")), seconds
-
-
-def ref_scdet(path: str) -> tuple[list[float], float]:
-    _, err, seconds = _ffmpeg(path, "scdet=threshold=10")
-    return [float(v) for v in re.findall(r"lavfi\.scd\.time: ([\d.]+)", err)], seconds
-
-
-def ref_blackdetect(path: str) -> tuple[list[dict], float]:
-    _, err, seconds = _ffmpeg(path, "blackdetect=d=0.5")
-    spans = re.findall(r"black_start:([\d.]+) black_end:([\d.]+)", err)
-    return [{"start_s": float(a), "end_s": float(b)} for a, b in spans], seconds
-
-
-def ref_content_detector(path: str) -> tuple[list[float], float]:
-    from scenedetect import ContentDetector, detect
-
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scenes = detect(path, ContentDetector(), show_progress=False)
-        cuts = [float(start.get_seconds()) for start, _ in scenes[1:]]
-    return cuts, time.perf_counter() - t0
-
-
-class FullFrameOcr:
-    """RapidOCR as shipped (PP-OCRv4, its default settings) reading whole frames."""
-
-    def __init__(self):
-        from rapidocr_onnxruntime import RapidOCR
-
-        self.engine = RapidOCR()
-
-    def __call__(self, rgb: np.ndarray) -> list[OcrBox]:
-        result, _ = self.engine(np.ascontiguousarray(rgb[..., ::-1]))
-        boxes = []
-        for quad, text, score in result or []:
-            pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-            boxes.append(
-                OcrBox(pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max(), str(text), float(score))
-            )
-        return boxes
-
-
-def ref_ocr(ocr: FullFrameOcr, path: str, sampling) -> dict:
-    """Full-frame readings of the pipeline's own sampled frames, timed per frame."""
-    info = probe(path)
-    frames = decode_frames(path, info, sampling, Limits())
-    readings, ms, outside = [], [], []
-    band_y = (1.0 - SUBTITLE_BAND) * frames.images.shape[1]
-    for image in frames.images:
-        t0 = time.perf_counter()
-        boxes = ocr(image)
-        ms.append((time.perf_counter() - t0) * 1000.0)
-        reading = frame_reading(boxes, min_score=0.0, min_chars=2)  # RapidOCR already applied its text_score
-        readings.append(FrameText(reading.text, reading.score, []) if reading else None)
-        outside.append([b.text for b in boxes if b.cy < band_y])
-    times = [float(t) for t in frames.times]
-    factor = subtitle_factor(readings, np.asarray(times), 0.7)
-    return {
-        "times": times,
-        "texts": [r.text if r else "" for r in readings],
-        "lines": factor["lines"],
-        "has_subtitles": factor["has_subtitles"],
-        "ms": ms,
-        "outside_band": outside,
-    }
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def prf(tp: int, fp: int, fn: int) -> dict:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
-
-
-def binary_f1(pairs: list[tuple[bool, bool]]) -> dict:
-    """F1 of (truth, predicted) booleans."""
-    tp = sum(t and p for t, p in pairs)
-    fp = sum(p and not t for t, p in pairs)
-    fn = sum(t and not p for t, p in pairs)
-    return prf(tp, fp, fn)
-
-
-def match_times(pred: list[float], truth: list[float], tol: float) -> tuple[int, int, int, list[float]]:
-    """Greedy one-to-one matching of event times within ``tol``, closest pairs first."""
-    pairs = sorted(
-        (abs(p - t), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth) if abs(p - t) <= tol + 1e-9
-    )
-    used_p, used_t, errors = set(), set(), []
-    for d, i, j in pairs:
-        if i not in used_p and j not in used_t:
-            used_p.add(i)
-            used_t.add(j)
-            errors.append(d)
-    tp = len(errors)
-    return tp, len(pred) - tp, len(truth) - tp, errors
-
-
-def match_segments(pred: list[dict], truth: list[dict], tol: float) -> tuple[int, int, int]:
-    """Segments match one to one when both ends are within ``tol``."""
-    used, tp = set(), 0
-    for seg in truth:
-        for i, p in enumerate(pred):
-            if (
-                i not in used
-                and abs(p["start_s"] - seg["start_s"]) <= tol + 1e-9
-                and abs(p["end_s"] - seg["end_s"]) <= tol + 1e-9
-            ):
-                used.add(i)
-                tp += 1
-                break
-    return tp, len(pred) - tp, len(truth) - tp
-
-
-def interval_iou(a: list[dict], b: list[dict], duration: float, step: float = 0.01) -> float:
-    grid = np.arange(0.0, duration, step) + step / 2
-
-    def mask(segs):
-        m = np.zeros(grid.shape, bool)
-        for s in segs:
-            m |= (grid >= s["start_s"]) & (grid < s["end_s"])
-        return m
-
-    ma, mb = mask(a), mask(b)
-    union = np.count_nonzero(ma | mb)
-    return float(np.count_nonzero(ma & mb) / union) if union else 1.0
-
-
-def box_iou(a: list[int], b: list[int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
-
-
-def spearman(x: list[float], y: list[float]) -> float:
-    from scipy.stats import spearmanr
-
-    if len(set(x)) < 2 or len(set(y)) < 2:
-        return 0.0
-    return float(spearmanr(x, y).statistic)
-
-
 def line_at(lines: list[dict], t: float) -> str:
     for line in lines:
         if line["start_s"] - 1e-6 <= t < line["end_s"] - 1e-6:
@@ -353,11 +159,6 @@ def line_timing(pred: list[dict], truth: list[dict]) -> dict:
         "start_err": starts,
         "end_err": ends,
     }
-
-
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(float(np.mean(values)), 4) if values else None
 
 
 # --------------------------------------------------------------------------- scoring
@@ -721,37 +522,6 @@ def factor_times(rows, recs, steps: list[str]) -> dict:
 # --------------------------------------------------------------------------- run
 
 
-def versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("factorline", "scenedetect", "rapidocr_onnxruntime", "onnxruntime", "av", "nudenet", "silero-vad"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    try:
-        out["ffmpeg"] = subprocess.run(
-            [FFMPEG, "-version"], capture_output=True, text=True, check=False
-        ).stdout.splitlines()[0]
-    except (OSError, IndexError):
-        out["ffmpeg"] = None
-    try:
-        out["git_commit"] = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=Path(__file__).resolve().parent,
-            ).stdout.strip()
-            or None
-        )
-    except OSError:
-        out["git_commit"] = None
-    return out
-
-
 def _wall(engine: Engine, path: str) -> float:
     t0 = time.perf_counter()
     engine.run_item(path)
@@ -867,7 +637,7 @@ def main() -> int:
         ocr = FullFrameOcr()
         ocr(np.zeros((64, 256, 3), np.uint8))  # warm-up
         ocr_rows = [r for r in rows if r["group"] in ("subtitles", "logo") or r["name"] in OCR_EXTRA]
-        ocr_refs = {r["name"]: ref_ocr(ocr, r["path"], plan.sampling) for r in ocr_rows}
+        ocr_refs = {r["name"]: ref_ocr(ocr, r["path"], plan.sampling, SUBTITLE_BAND) for r in ocr_rows}
         print(f"full-frame OCR on {len(ocr_rows)} clips in {time.perf_counter() - t0:.1f} s", flush=True)
 
     factors = {

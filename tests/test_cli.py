@@ -150,3 +150,37 @@ def test_run_resume_skips_finished_items(finished_run):
     result = invoke("run", str(EXAMPLES / "video_audit.yaml"), *items, "--out", str(finished_run), "--resume", "--no-cache", "--no-report-pictures")
     assert result.exit_code == 0, result.output
     assert "0 succeeded, 0 failed, 2 skipped" in result.stdout
+
+
+def test_factors_only_pipeline_runs_reports_resumes_and_decides(tmp_path):
+    """A pipeline without `decisions:` is a main use: Parquet has no decisions column, the run
+    completes with its report, a resume skips the item and `decide` adds tables later."""
+    import pyarrow.parquet as pq
+
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    factors_only = {key: value for key, value in doc.items() if key != "decisions"}
+    factors_only["steps"] = {"border": doc["steps"]["border"]}
+    pipeline = tmp_path / "factors_only.yaml"
+    pipeline.write_text(yaml.safe_dump(factors_only))
+    clip = fx.letterboxed_clip(tmp_path / "letterbox.mp4", bar=40)
+    out = tmp_path / "run"
+    args = ("run", str(pipeline), str(clip), "--out", str(out), "--no-cache")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert (out / "report.html").is_file()
+    table = pq.read_table(out / "results.parquet")
+    assert "decisions" not in table.column_names and table.column("factors").to_pylist()[0]["border"]["top"] > 0
+    [record] = read_jsonl(out / "results.jsonl")
+    assert record["decisions"] == {} and record["error"] is None
+
+    resumed = invoke(*args, "--resume")
+    assert resumed.exit_code == 0 and "0 succeeded, 0 failed, 1 skipped" in resumed.stdout
+
+    with_table = dict(factors_only, decisions={"bars": {"on_error": "review", "on_missing": "review", "rules": [{"id": "boxed", "when": "border.area_ratio > 0.05", "outcome": "review"}, {"id": "ok", "default": True, "outcome": "accept"}]}})
+    decided_pipeline = tmp_path / "with_table.yaml"
+    decided_pipeline.write_text(yaml.safe_dump(with_table))
+    decided = invoke("decide", str(decided_pipeline), "--from", str(out), "--out", str(tmp_path / "decided"))
+    assert decided.exit_code == 0, decided.output
+    [redecided] = read_jsonl(tmp_path / "decided" / "results.jsonl")
+    assert redecided["decisions"]["bars"]["outcome"] == "review"

@@ -54,16 +54,17 @@ def record_schema(plan: Plan) -> pa.Schema:
         ]
     )
     decisions = pa.struct([(table, _DECISION) for table in plan.decisions.names])
-    return pa.schema(
-        [
-            ("item", _ITEM),
-            ("factors", factors),
-            ("decisions", decisions),
-            ("error", _ERROR),
-            ("pipeline", _PIPELINE),
-            ("timings_ms", pa.map_(pa.string(), pa.float64())),
-        ]
-    )
+    columns = [
+        ("item", _ITEM),
+        ("factors", factors),
+        ("decisions", decisions),
+        ("error", _ERROR),
+        ("pipeline", _PIPELINE),
+        ("timings_ms", pa.map_(pa.string(), pa.float64())),
+    ]
+    # Parquet cannot store a struct without children: a factors-only pipeline (no decision
+    # tables) has no `decisions` column; its JSONL records still carry "decisions": {}.
+    return pa.schema([(name, kind) for name, kind in columns if not (pa.types.is_struct(kind) and kind.num_fields == 0)])
 
 
 def _flatten_decisions(decisions: dict) -> dict:
@@ -79,8 +80,9 @@ def _arrow_row(record: dict, schema: pa.Schema) -> dict:
     for step_field in factor_fields:
         values = record["factors"].get(step_field.name)
         factors[step_field.name] = None if values is None else {f.name: values.get(f.name) for f in step_field.type}
-    return {**record, "factors": factors, "decisions": _flatten_decisions(record["decisions"]),
-            "timings_ms": list((record.get("timings_ms") or {}).items())}
+    row = {**record, "factors": factors, "decisions": _flatten_decisions(record["decisions"]),
+           "timings_ms": list((record.get("timings_ms") or {}).items())}
+    return {name: row.get(name) for name in schema.names}
 
 
 def write_parquet(records: Iterable[dict], path: str | Path, plan: Plan) -> Path:
