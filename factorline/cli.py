@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .console import console, err_console
 from .console import fail as _fail
-from .errors import FactorlineError, PipelineError
+from .errors import ConfigError, FactorlineError, PipelineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -65,20 +66,35 @@ def results_table(records: list[dict], title: str) -> Table:
 
 
 @app.command()
-def operators(as_json: bool = typer.Option(False, "--json", help="Full JSON schemas (what the server and editor read).")) -> None:
-    """List the operator catalogue."""
+def operators(
+    as_json: bool = typer.Option(False, "--json", help="Full JSON schemas (what the server and editor read)."),
+    card: str | None = typer.Option(None, "--card", metavar="NAME", help="Print one operator's factor card: measured accuracy and known limits."),
+) -> None:
+    """List the operator catalogue with each factor card's one-line summary."""
+    from .cards import load_card, render_markdown, summary_line
     from .core.registry import list_operators
 
     specs = list_operators()
+    if card is not None:
+        spec = next((s for s in specs if card in (s.name, s.id)), None)
+        if spec is None:
+            _fail(ConfigError(f"no operator named {card!r}; expected one of: {', '.join(s.name for s in specs)}", path="--card"))
+        found = load_card(spec.name)
+        if found is None:
+            typer.echo(f"{spec.id} has no card yet: `make cards` measures the built-in operators.\nKnown limits:")
+            typer.echo("\n".join(f"- {text}" for text in spec.limits) or "- none declared")
+            return
+        typer.echo(render_markdown(found, spec.limits))
+        return
     if as_json:
         typer.echo(json.dumps([s.schema() for s in specs], indent=2, ensure_ascii=False))
         return
-    table = Table(title="factorline operators")
-    for col in ("id", "group", "title", "inputs", "fields"):
+    table = Table(title="factorline operators", caption="measured: the factor card in one line (factorline operators --card NAME)")
+    for col in ("id", "group", "title", "inputs", "fields", "measured"):
         table.add_column(col, overflow="fold")
     for s in specs:
         inputs = ", ".join(f"{n}:{i.kind.value}" for n, i in s.inputs.items())
-        table.add_row(s.id, s.group, s.title, inputs, ", ".join(s.fields))
+        table.add_row(s.id, s.group, s.title, inputs, ", ".join(s.fields), escape(summary_line(load_card(s.name))))
     console.print(table)
 
 

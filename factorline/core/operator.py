@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from ..cards import load_card, summary_line
 from ..kinds import DTYPES, Kind, edge_kind, value_fits
 from .items import MediaInfo
 
@@ -77,6 +78,7 @@ class OperatorSpec:
     run: RunFn
     resources: tuple[str, ...] = ()
     item_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"video", "image"}))
+    limits: tuple[str, ...] = ()  # known limits, shown on the operator's factor card
 
     @property
     def id(self) -> str:
@@ -104,6 +106,8 @@ class OperatorSpec:
                 "fields": {n: f.schema() for n, f in self.output_fields.items()},
             },
             "resources": list(self.resources),
+            "limits": list(self.limits),
+            "card": summary_line(load_card(self.name)),
         }
 
     def check_output(self, out: object) -> list[str]:
@@ -133,6 +137,7 @@ def operator(
     resources: tuple[str, ...] = (),
     item_kinds: tuple[str, ...] = ("video", "image"),
     description: str | None = None,
+    limits: tuple[str, ...] = (),
 ) -> Callable[[RunFn], RunFn]:
     """Declare and register an operator; the function's docstring is its description."""
 
@@ -151,6 +156,7 @@ def operator(
             run=fn,
             resources=tuple(resources),
             item_kinds=frozenset(item_kinds),
+            limits=tuple(limits),
         )
         register(spec)
         fn.spec = spec  # type: ignore[attr-defined]

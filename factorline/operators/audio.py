@@ -331,6 +331,9 @@ def _silero_vad_resource() -> SileroVad:
 
 @operator(
     name="speech",
+    limits=(
+        "Silero VAD at its default threshold: music with vocals or voice-like sounds gives short speech segments, and has_speech can turn true on a small speech ratio.",
+    ),
     version=1,
     title="Speech",
     group="audio",

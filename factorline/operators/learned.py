@@ -128,6 +128,9 @@ class LearnedParams(BaseModel):
 
 @operator(
     name="learned",
+    limits=(
+        "As good as the data its head was trained on; frames are classified one by one and aggregated over time.",
+    ),
     version=1,
     title="Trained image model",
     group="learned",
@@ -196,6 +199,9 @@ def text_lines(value: object) -> tuple[list[str], list[float | None]]:
 
 @operator(
     name="text_classifier",
+    limits=(
+        "The zero-shot default (MiniLM similarity to label names) is not calibrated; train a head for a real decision.",
+    ),
     version=1,
     title="Text classifier",
     group="learned",

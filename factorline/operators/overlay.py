@@ -420,6 +420,10 @@ def detect_logo(
 
 @operator(
     name="logo",
+    limits=(
+        "A static overlay is found by the persistence of its edges in the corners: translucent station bugs and logos over busy content can be missed.",
+        "Silent on stills, static shots and slideshows by design, so a badge over a static shot is missed.",
+    ),
     version=1,
     title="Logo / watermark",
     group="overlay",

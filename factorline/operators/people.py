@@ -318,6 +318,9 @@ class NsfwParams(BaseModel):
 
 @operator(
     name="nsfw",
+    limits=(
+        "NudeNet's detector as shipped (optional extra, AGPL-3.0 licence file); not measured here on labelled explicit real media.",
+    ),
     version=1,
     title="Nudity (NSFW)",
     group="people",
@@ -363,6 +366,9 @@ class FacesParams(BaseModel):
 
 @operator(
     name="faces",
+    limits=(
+        "NudeNet's face classes: small, profile and occluded faces are missed; counts are per sampled frame.",
+    ),
     version=1,
     title="Faces",
     group="people",

@@ -161,6 +161,9 @@ def match_policy(text: str, params: TextPolicyParams) -> dict:
 
 @operator(
     name="text_policy",
+    limits=(
+        "Keywords and bounded regexes over the text it is given: only as good as the OCR feeding it, and no meaning beyond the listed terms (use text_classifier).",
+    ),
     version=1,
     title="Text policy",
     group="text",

@@ -332,6 +332,9 @@ def summarize(
 
 @operator(
     name="clarity",
+    limits=(
+        "Calibrated on blurred copies of real footage: small, heavily compressed clips can score as sharp, and a sharp background behind a defocused subject scores as sharp.",
+    ),
     version=1,
     title="Clarity",
     group="quality",

@@ -237,6 +237,9 @@ def estimate(
 
 @operator(
     name="upscaled",
+    limits=(
+        "Reads the spatial spectrum: rotation metadata has changed the verdict on the same clip, and graphics or flat content with little fine detail look upscaled.",
+    ),
     version=1,
     title="Upscaled",
     group="quality",

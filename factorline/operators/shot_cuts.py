@@ -44,6 +44,10 @@ class ShotCutsParams(BaseModel):
 
 @operator(
     name="shot_cuts",
+    limits=(
+        "Cuts come from colour-histogram changes: cuts between shots of similar palette (dark dialogue scenes) can be missed.",
+        "Moving objects in a static camera and large detail changes can give false cuts (CCTV with passing cars, the foreman sequence's pan).",
+    ),
     version=2,
     title="Shot cuts",
     group="temporal",

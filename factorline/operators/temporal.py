@@ -306,6 +306,9 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
 
 @operator(
     name="slideshow",
+    limits=(
+        "Static spans, distinct pictures and text drive the score: a film shot of a computer screen or static nature footage with a watermark can be called a slideshow.",
+    ),
     version=1,
     title="Slideshow",
     group="temporal",
@@ -364,6 +367,9 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
 
 @operator(
     name="black_frames",
+    limits=(
+        "Segments are timed on the sampled frames, so an end can be up to one sampling step off; a fade counts as black only where the frame is under the luma threshold.",
+    ),
     version=1,
     title="Black frames",
     group="temporal",

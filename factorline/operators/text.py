@@ -423,6 +423,11 @@ def subtitle_factor(readings: Sequence[FrameText | None], times: Sequence[float]
 
 @operator(
     name="subtitles",
+    limits=(
+        "Text read in the bottom band over time counts as subtitles: ad captions, lower thirds, signs, screens and documents low in the frame are called subtitles.",
+        "Two stacked rows are joined into one line and a bilingual pair is not split by language.",
+        "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
+    ),
     version=1,
     title="Burned-in subtitles",
     group="text",

@@ -110,6 +110,7 @@ def render_page(run: RunData, detailed: set[int], sections: list[str], max_items
         summary.decision_charts(records),
         summary.failed_items(records, detailed),
         summary.factor_charts(records, run.dtypes),
+        summary.factor_cards(run),
         summary.filters(records),
         summary.index(records, detailed),
         f"<h2>Item details</h2>{capped}",

@@ -113,7 +113,8 @@ def _factors(record: dict) -> str:
         for name, value in (fields or {}).items() if isinstance(fields, dict) else ():
             key = f"{step}.{name}"
             mark = ' class="read"' if key in read else ""
-            rows.append(f'<tr{mark}><td><code>{esc(key)}</code></td><td class="v">{value_html(name, value)}</td></tr>')
+            rows.append(f'<tr{mark}><td><a href="#card-{esc(step)}" title="factor card"><code>{esc(key)}</code></a></td>'
+                        f'<td class="v">{value_html(name, value)}</td></tr>')
     if not rows:
         return ""
     return f"<h4>Factors</h4><table><thead><tr><th>factor</th><th>value</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"

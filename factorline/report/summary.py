@@ -147,3 +147,26 @@ def index(records: list[dict], detailed: set[int]) -> str:
 
 def _link(i: int, detailed: set[int]) -> str:
     return f'<a href="#item-{i}">{i + 1}</a>' if i in detailed else str(i + 1)
+
+
+def factor_cards(run: RunData) -> str:
+    """What each step's operator measured on real and synthetic media and its known limits (its
+    factor card), so a reader weighs a factor by its record; item tables link here."""
+    from ..cards import REGENERATE, load_card, summary_line
+
+    if run.plan is None:
+        return ""
+    rows = []
+    for step in run.plan.steps:
+        spec = step.spec
+        limits = "".join(f"<li>{esc(text)}</li>" for text in spec.limits)
+        rows.append(
+            f'<tr id="card-{esc(step.name)}"><td><code>{esc(step.name)}</code><br><span class="muted">{esc(spec.id)}</span></td>'
+            f"<td>{esc(summary_line(load_card(spec.name)))}</td><td><ul>{limits}</ul></td></tr>"
+        )
+    return (
+        "<h2>Factor cards</h2>"
+        f'<p class="muted">Measured on real media no one here made and on the synthetic set; '
+        f"<code>factorline operators --card NAME</code> prints a whole card, <code>{esc(REGENERATE)}</code> regenerates every number.</p>"
+        f"<table><thead><tr><th>step</th><th>measured</th><th>known limits</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
