@@ -1,4 +1,4 @@
-"""black_border@1: letterbox / pillarbox / windowbox bars, black or blurred."""
+"""black_border@2: letterbox / pillarbox / windowbox bars, black or blurred."""
 
 import importlib.util
 import json
@@ -146,6 +146,36 @@ def test_given_dark_scene_when_detected_then_no_bars():
     for i in range(8):
         x[i, 60:100, 30 * i + 20 : 30 * i + 80] = 200
     assert not detect_bars(x).any
+
+
+def test_given_dark_textured_scene_edge_in_every_frame_then_not_a_bar(clip):
+    # given a real clip whose right fifth is a dark, textured part of the scene in every frame
+    # (a dark wall in a film shot): dark enough for the per-frame rule, but neither flat nor
+    # ending on a straight line, so not an added bar (cropdetect agrees)
+    g = luma(clip)
+    rng = np.random.default_rng(3)
+    wall = np.clip(rng.normal(8, 6, (10, 720, 256)), 0, 255)
+    wall[:, :, :40] += np.linspace(0, 30, 720)[None, :, None]  # an uneven edge, row by row
+    g[:, :, -256:] = np.where(rng.random((10, 720, 256)) < 0.01, 60, wall)
+    assert detect_bars(g).right == 0
+
+
+def test_given_one_sided_flat_bar_with_straight_edge_then_kept(clip):
+    # a real crop against a black pad on one side only: flat and straight, strong evidence
+    g = luma(clip)
+    g[:, :, -100:] = 0
+    bars = detect_bars(g)
+    assert (bars.left, bars.right, bars.fill) == (0, 100, "black")
+
+
+def test_given_flat_bars_around_a_dark_film_then_kept(clip):
+    # a dark film letterboxed: the picture next to the bars is dark on many lines, yet the bars
+    # are digitally flat, which is enough when both sides agree
+    g = luma(clip) * 0.35
+    g[:, :90] = 0
+    g[:, -90:] = 0
+    bars = detect_bars(g)
+    assert (bars.top, bars.bottom) == (90, 90)
 
 
 def test_given_dark_top_in_few_frames_when_detected_then_not_a_bar(clip):
@@ -322,7 +352,7 @@ def test_given_real_clip_letterboxed_when_run_through_spec_then_source_px_and_ev
 
 
 def test_operator_is_declared_serializable_and_deterministic(clip):
-    spec = get_operator("black_border@1")
+    spec = get_operator("black_border@2")
     assert spec.group == "layout"
     assert list(spec.fields) == ["top", "bottom", "left", "right", "area_ratio", "fill"]
     json.dumps(spec.schema())

@@ -1,4 +1,4 @@
-"""Decoder previews (every decoded frame at thumbnail size) and the cut timing built on them."""
+"""Decoder previews (every decoded frame at thumbnail size) and the frame-level cuts built on them."""
 
 import av
 import media_fixtures as fx
@@ -11,7 +11,7 @@ from factorline.core.registry import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media import preview as pv
 from factorline.media.encode import write_video
-from factorline.operators.cut_timing import PreviewTrack, refine_cut_times, strongest_step, tail_pair
+from factorline.operators import frame_cuts as fc
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)
@@ -112,39 +112,62 @@ def test_given_image_then_no_preview(tmp_path):
     assert decode_frames(path, probe(path), Sampling(), Limits()).preview is None
 
 
-# ------------------------------------------------------------------ pure cut timing
+# ------------------------------------------------------------------ frame-level cuts (pure)
 
 
 COLOURS = np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0]], np.uint8)
 
 
-def track(shots: list[int], times=None) -> PreviewTrack:
-    """Solid previews, one colour per shot number: steps are 1 across a change, 0 within."""
-    t = np.arange(len(shots)) * 0.25 if times is None else np.asarray(times, float)
-    thumbs = np.broadcast_to(COLOURS[shots][:, None, None, :], (len(shots), 4, 4, 3))
-    return PreviewTrack(t, np.ascontiguousarray(thumbs))
+def solid(shots: list[int]) -> np.ndarray:
+    """Solid thumbnails, one colour per shot number."""
+    return np.ascontiguousarray(np.broadcast_to(COLOURS[shots][:, None, None, :], (len(shots), 4, 4, 3)))
 
 
-def test_given_strongest_step_inside_interval_when_refine_then_first_frame_of_new_shot():
-    tr = track([0, 0, 0, 1, 1, 1, 1, 2, 2])  # previews every 0.25 s, 0..2 s
-    assert refine_cut_times(np.array([0]), np.array([0.0, 1.0, 2.0]), tr) == [0.75]
-    assert refine_cut_times(np.array([1]), np.array([0.0, 1.0, 2.0]), tr) == [1.75]
+def test_given_identical_and_changed_thumbnails_then_change_0_and_large():
+    change = fc.frame_changes(solid([0, 0, 1]))
+    assert change[0] == 0.0 and change[1] > 20  # red to blue: a third of the hue circle
 
 
-def test_given_no_preview_between_samples_when_refine_then_midpoint():
-    tr = track([0, 1], times=[0.0, 0.1])
-    assert refine_cut_times(np.array([0]), np.array([1.0, 2.0]), tr) == [1.5]
+def test_given_solid_shots_when_detect_then_cut_at_first_frame_of_each_new_shot():
+    times = np.arange(12) * 0.04
+    steps, changes, ok = fc.detect_frame_cuts(solid([0] * 4 + [1] * 4 + [2] * 4), times, min_gap_s=0.1)
+    assert steps.tolist() == [3, 7] and [times[i + 1] for i in steps] == [0.16, pytest.approx(0.32)]
+    assert ok.all() and (changes > 15).all()
 
 
-def test_given_tail_after_last_sample_then_stretch_else_none():
-    tr = track([0] * 9)  # 0..2 s
-    assert tail_pair(np.array([0.0, 1.0, 2.0]), tr) is None
-    assert tail_pair(np.array([0.0, 1.0]), tr) == (4, 8)
+def test_given_same_palette_other_picture_then_cut():
+    # A photo and its mirror image have the same colour histogram: only structure tells them apart.
+    a = photo("astronaut")
+    b = np.ascontiguousarray(a[:, ::-1])
+    thumbs = np.stack([tn(a)] * 6 + [tn(b)] * 6)
+    steps, _, _ = fc.detect_frame_cuts(thumbs, np.arange(12) * 0.04)
+    assert steps.tolist() == [5]
 
 
-def test_given_stretch_when_strongest_step_then_index_distance_and_median_of_the_others():
-    assert strongest_step(track([0, 0, 0, 0, 0, 0, 2, 2, 2]), 4, 8) == (5, 1.0, 0.0)
-    assert strongest_step(track([1] * 9), 4, 8) == (4, 0.0, 0.0)  # no step stands out
+def test_given_flash_then_not_a_cut():
+    a = tn(photo("astronaut"))
+    flash = np.full_like(a, 250)
+    steps, _, _ = fc.detect_frame_cuts(np.stack([a] * 6 + [flash] * 2 + [a] * 6), np.arange(14) * 0.04)
+    assert steps.size == 0
+
+
+def test_given_slow_pan_over_a_photo_then_no_cut():
+    big = photo("astronaut")
+    thumbs = np.stack([tn(np.roll(big, 3 * k, axis=1)) for k in range(20)])
+    assert fc.detect_frame_cuts(thumbs, np.arange(20) * 0.04)[0].size == 0
+
+
+def test_given_skipped_stretch_then_step_not_judged():
+    times = np.array([0.0, 0.04, 0.08, 5.0, 5.04, 5.08])
+    steps, _, ok = fc.detect_frame_cuts(solid([0, 0, 0, 1, 1, 1]), times)
+    assert ok.tolist() == [True, True, False, True, True] and steps.size == 0
+
+
+def tn(rgb: np.ndarray) -> np.ndarray:
+    """A 64 x 36 thumbnail of a frame (block means), like the decoder's previews."""
+    from factorline.operators.temporal import thumbnails
+
+    return thumbnails(rgb[None])[0]
 
 
 # ------------------------------------------------------------------ the operator on real video
@@ -177,3 +200,36 @@ def test_given_batch_without_preview_then_midpoints_as_before():
     spec = get_operator("shot_cuts")
     assert spec.run({"frames": batch}, spec.params(), item=info, resources={})["cuts_s"] == [1.5]
 
+
+
+def test_given_cut_between_shots_of_one_palette_when_shot_cuts_then_found(tmp_path):
+    a = photo("astronaut")
+    frames = [a] * 40 + [np.ascontiguousarray(a[:, ::-1])] * 40
+    out = run_shot_cuts(write_video(tmp_path / "v.mp4", held_frames(frames), fps=FPS))
+    assert out["cuts_s"] == [pytest.approx(1.6, abs=0.001)]
+
+
+def test_given_static_camera_with_a_passing_object_then_no_cut(tmp_path):
+    # a static shot where a bright car-sized block crosses the frame over 3 s
+    base = photo("coffee")
+    frames = []
+    for k in range(75):
+        f = base.copy()
+        x = 4 * k
+        f[60:100, x : x + 60] = (230, 40, 40)
+        frames.append(f)
+    out = run_shot_cuts(write_video(tmp_path / "v.mp4", held_frames(frames), fps=FPS))
+    assert out["count"] == 0
+
+
+def test_given_camera_flash_in_a_shot_then_no_cut(tmp_path):
+    a = photo("astronaut")
+    flash = np.clip(a.astype(np.int16) + 160, 0, 255).astype(np.uint8)
+    out = run_shot_cuts(write_video(tmp_path / "v.mp4", held_frames([a] * 30 + [flash] * 2 + [a] * 30), fps=FPS))
+    assert out["count"] == 0
+
+
+def held_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Frames with a little noise so H.264 codes every frame."""
+    rng = np.random.default_rng(0)
+    return [np.clip(f.astype(np.int16) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8) for f in frames]

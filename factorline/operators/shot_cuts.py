@@ -1,5 +1,6 @@
-"""``shot_cuts@2``: hard cuts between sampled frames (:mod:`.cuts`), timed to the frame on the
-decoder's previews and completed after the last sample (:mod:`.cut_timing`)."""
+"""``shot_cuts@3``: hard cuts on every decoded frame's thumbnail (:mod:`.frame_cuts`), frame-exact;
+between sampled frames (:mod:`.cuts`) where no preview covers the stretch (images, hand-made
+batches, stretches the decoder skipped or past the preview cap)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, operator
-from .cut_timing import PreviewTrack, crop_fraction, refine_cut_times, strongest_step, tail_pair
-from .cuts import PAN_CORRELATION, SURE_CUT, Cuts, colour_histograms, detect_cuts, histogram_distances, pan_correlations
+from .cuts import Cuts, detect_cuts
+from .frame_cuts import crop_fraction, detect_frame_cuts
 from .temporal import batch_thumbnails
 
 
@@ -33,6 +34,22 @@ class ShotCutsParams(BaseModel):
         description="A cut's distance must also be this many times the lower quartile of its neighbours' "
         "distances (two pairs on each side), so fast motion needs a clearer jump; 0 turns the check off.",
     )
+    min_change: float = P(
+        15.0,
+        ge=0.0,
+        le=255.0,
+        title="Frame change",
+        description="Smallest change between two consecutive decoded frames (mean hue/saturation/value "
+        "difference, 0-255) that can be a cut.",
+    )
+    change_ratio: float = P(
+        3.0,
+        ge=1.0,
+        le=50.0,
+        title="Frame change ratio",
+        description="A cut's frame-to-frame change must also be this many times the mean change of the two "
+        "steps on each side: camera and subject motion raise every step alike, a cut is a spike.",
+    )
     min_gap_s: float = P(
         0.5,
         ge=0.0,
@@ -45,27 +62,28 @@ class ShotCutsParams(BaseModel):
 @operator(
     name="shot_cuts",
     limits=(
-        "Cuts come from colour-histogram changes: cuts between shots of similar palette (dark dialogue scenes) can be missed.",
-        "Moving objects in a static camera and large detail changes can give false cuts (CCTV with passing cars, the foreman sequence's pan).",
+        "Hard cuts only: dissolves, wipes and slow fades spread their change over many frames and are not reported.",
+        "Where no decoded-frame preview covers a stretch (images, over 4096 decoded frames, skipped stretches) cuts come from colour histograms between sampled frames: timed to their midpoint, blind to cuts between shots of one palette.",
+        "A flash or strobe lasting more than 3 frames can be reported as two cuts.",
     ),
-    version=2,
+    version=3,
     title="Shot cuts",
     group="temporal",
     params=ShotCutsParams,
     fields={
-        "cuts_s": Field("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it for a batch without previews)", unit="s"),
+        "cuts_s": Field("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it where no preview covers them)", unit="s"),
         "count": Field("int", "number of hard cuts"),
     },
 )
 def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resources: dict) -> dict:
-    """Hard cuts between consecutive sampled frames, by colour histograms with an adaptive
-    threshold, timed and completed with the decoder's previews when the batch has them.
+    """Hard cuts, found on every decoded frame: a spike of frame-to-frame change against the steps
+    around it, flashes left out, each timed to the first frame of the new shot.
 
-    With previews (decoded videos) a cut is placed on the first frame of the new shot and a
-    cut after the last sample is found too; without (hand-made batches) a cut is the
-    midpoint of its two samples. Evidence points at the first frame of the new shot.
+    Stretches with no decoder preview (images, hand-made batches, skipped stretches) fall back to
+    colour histograms between consecutive sampled frames with an adaptive threshold.
     """
     frames: FrameBatch = inputs["frames"]
+    # The sampled frames give the bars (left out of every comparison) and the fallback cuts.
     cuts = detect_cuts(
         frames.images,
         frames.times,
@@ -76,12 +94,21 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
         min_gap_s=params.min_gap_s,
     )
     times = np.asarray(frames.times, dtype=float)
-    if frames.preview is None or len(frames.preview) < 2:
-        found = [(float((times[i] + times[i + 1]) / 2), float(t), float(d)) for i, t, d in zip(cuts.pairs, cuts.times, cuts.scores)]
+    found: list[tuple[float, float, float]] = []  # (time, evidence time, score 0..1)
+    preview = frames.preview
+    if preview is not None and len(preview) >= 2:
+        ptimes, thumbs = preview_thumbs(preview, cuts)
+        steps, changes, ok = detect_frame_cuts(thumbs, ptimes, min_change=params.min_change,
+                                               ratio=params.change_ratio, min_gap_s=params.min_gap_s)
+        found = [(float(ptimes[i + 1]), float(ptimes[i + 1]), float(c) / 255.0) for i, c in zip(steps, changes)]
+        seen = covered_spans(ptimes, ok)
     else:
-        track = frames.memo("preview_track", lambda: preview_track(frames.preview, cuts))
-        found = [(t, t, float(d)) for t, d in zip(refine_cut_times(cuts.pairs, times, track), cuts.scores)]
-        found += _tail_cut(times, track, params, [t for t, _, _ in found])
+        seen = []
+    for i, d in zip(cuts.pairs, cuts.scores):
+        if not any(a <= times[i] and times[i + 1] <= b for a, b in seen):
+            # timed to the midpoint; the evidence is the first sampled frame of the new shot
+            found.append((float((times[i] + times[i + 1]) / 2), float(times[i + 1]), float(d)))
+    found.sort()
     return {
         "cuts_s": [round(t, 3) for t, _, _ in found],
         "count": len(found),
@@ -89,29 +116,23 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
     }
 
 
-def preview_track(preview: Preview, cuts: Cuts) -> PreviewTrack:
-    """The preview's thumbnails with the same bars left out as the sampled frames'."""
+def preview_thumbs(preview: Preview, cuts: Cuts) -> tuple[np.ndarray, np.ndarray]:
+    """The preview's times and thumbnails with the same bars left out as the sampled frames'."""
     thumbs = preview.thumbs
     if cuts.box is not None:
         thumbs = crop_fraction(thumbs, cuts.box, cuts.box_size)
-    return PreviewTrack(np.asarray(preview.times, np.float64), thumbs)
+    return np.asarray(preview.times, np.float64), thumbs
 
 
-def _tail_cut(times: np.ndarray, track: PreviewTrack, params: ShotCutsParams, found: list[float]) -> list:
-    """[(time, evidence time, score)] for a cut after the last sample (see :mod:`.cuts`)."""
-    stretch = tail_pair(times, track)
-    if stretch is None:
-        return []
-    first, last = stretch
-    ends = track.thumbs[[first, last]]
-    change = float(histogram_distances(colour_histograms(ends))[0])
-    step, jump, shot_change = strongest_step(track, first, last)
-    clear = jump >= params.adaptive_ratio * shot_change or jump >= SURE_CUT
-    if change < params.threshold or jump < params.threshold or not clear:
-        return []
-    if pan_correlations(ends)[0] >= PAN_CORRELATION:
-        return []
-    t = float(track.times[step + 1])
-    if any(abs(t - other) < params.min_gap_s for other in found):
-        return []
-    return [(t, t, jump)]
+def covered_spans(times: np.ndarray, ok: np.ndarray) -> list[tuple[float, float]]:
+    """[(start, end)] seconds of the runs of consecutive preview steps with no skipped frame."""
+    spans, start = [], None
+    for i, good in enumerate(ok):
+        if good and start is None:
+            start = float(times[i])
+        if not good and start is not None:
+            spans.append((start, float(times[i])))
+            start = None
+    if start is not None:
+        spans.append((start, float(times[-1])))
+    return spans

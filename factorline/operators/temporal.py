@@ -2,7 +2,7 @@
 
 They work on the sampled frames the pipeline decoded once (``sampling.fps``, 1 fps by
 default). ``shot_cuts`` lives in :mod:`.shot_cuts` (detection in :mod:`.cuts`, frame-exact
-timing in :mod:`.cut_timing`); it shares this module's thumbnails.
+timing in :mod:`.frame_cuts`); it shares this module's thumbnails.
 
 - ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
   static spans, the number of distinct pictures and (optionally) the amount of text.

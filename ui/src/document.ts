@@ -14,7 +14,7 @@ export const STEP_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,63}$/; // core/document.py 
 
 export interface StepData extends Record<string, unknown> {
   name: string;
-  op: string; // as written: "black_border" or "black_border@1"
+  op: string; // as written: "black_border" or "black_border@2"
   params?: Record<string, unknown>; // only the values the document sets; absent: no params key
   /** Input names in the document's order, so saved wires keep their order. */
   inputOrder: string[];
