@@ -1,4 +1,4 @@
-"""black_frames@1: share and runs of black sampled frames; bars never make a frame black."""
+"""black_frames@2: share and runs of black sampled frames; bars never make a frame black."""
 
 import json
 import time
@@ -91,6 +91,19 @@ def test_given_encoded_fade_to_black_when_sampled_then_black_run_found(tmp_path,
     assert out["ratio"] == pytest.approx(2 / 6, abs=1e-4)
 
 
+def test_given_black_span_between_samples_when_decoded_then_frame_exact_like_blackdetect(tmp_path, bbb):
+    # given black from frame 37 to 61 (1.48 s to 2.48 s at 25 fps), sampled at 1 fps
+    frames = [bbb.images[0]] * 37 + [np.zeros_like(bbb.images[0])] * 25 + [bbb.images[5]] * 38
+    path = write_video(tmp_path / "black.mp4", frames, fps=25.0)
+    info = probe(path)
+    batch = decode_frames(path, info, Sampling(fps=1.0), Limits())
+    spec = get_operator("black_frames")
+    out = spec.run({"frames": batch}, spec.params(), item=info, resources={})
+    # then the run starts at its first black frame and ends at the first frame after it
+    assert out["segments"] == [{"start_s": 1.48, "end_s": 2.48}]
+    assert out["evidence"][0]["t"] == 1.48
+
+
 def test_given_dark_grey_frame_then_threshold_decides():
     dark = np.full((2, 90, 160, 3), 28, np.uint8)
     assert run_op(dark)["ratio"] == 1.0  # default level 32
@@ -123,7 +136,7 @@ def test_given_one_8k_frame_then_fast():
 
 
 def test_operator_declared_serializable_and_deterministic(bbb):
-    spec = get_operator("black_frames@1")
+    spec = get_operator("black_frames@2")
     assert spec.group == "temporal"
     assert list(spec.fields)[:2] == ["ratio", "segments"]
     json.dumps(spec.schema())

@@ -26,13 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from .cuts import rgb_to_hsv
+from .temporal import covered
 
 # Neighbouring steps on each side whose mean change is a step's baseline.
 WINDOW = 2
 # A picture coming back within this many frames after a spike makes the spike a flash.
 FLASH_FRAMES = 3
-# A step longer than this many times the median step spans frames the decoder skipped.
-GAP_FACTOR = 2.5
 
 
 def frame_changes(thumbs: np.ndarray) -> np.ndarray:
@@ -64,16 +63,6 @@ def neighbour_mean(values: np.ndarray, window: int = WINDOW) -> np.ndarray:
     valid = (idx >= 0) & (idx < m)
     total = np.where(valid, values[np.clip(idx, 0, m - 1)], 0.0).sum(axis=1)
     return total / np.maximum(valid.sum(axis=1), 1)
-
-
-def covered(times: np.ndarray) -> np.ndarray:
-    """(M-1,) bool: steps between consecutive previews with no decoded frame skipped."""
-    t = np.asarray(times, np.float64)
-    if len(t) < 2:
-        return np.zeros(0, bool)
-    steps = np.diff(t)
-    typical = float(np.median(steps))
-    return steps <= GAP_FACTOR * max(typical, 1e-6)
 
 
 def is_flash(thumbs: np.ndarray, step: int, min_change: float, frames: int = FLASH_FRAMES) -> bool:
@@ -127,16 +116,3 @@ def detect_frame_cuts(
                 kept.append(j)
         idx = np.sort(idx[kept])
     return idx, change[idx], ok
-
-
-def crop_fraction(thumbs: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """Thumbnails cropped to ``box`` (y0, y1, x0, x1 in a frame of ``size`` (H, W) pixels),
-    rounded inwards; unchanged when less than 2 x 2 pixels would be left."""
-    y0, y1, x0, x1 = box
-    big_h, big_w = size
-    h, w = thumbs.shape[1:3]
-    ty0, tx0 = int(np.ceil(y0 * h / big_h)), int(np.ceil(x0 * w / big_w))
-    ty1, tx1 = int(y1 * h // big_h), int(x1 * w // big_w)
-    if ty1 - ty0 < 2 or tx1 - tx0 < 2:
-        return thumbs
-    return thumbs[:, ty0:ty1, tx0:tx1]

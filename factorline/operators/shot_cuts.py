@@ -11,8 +11,8 @@ from pydantic import Field as P
 from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, operator
 from .cuts import Cuts, detect_cuts
-from .frame_cuts import crop_fraction, detect_frame_cuts
-from .temporal import batch_thumbnails
+from .frame_cuts import detect_frame_cuts
+from .temporal import batch_thumbnails, crop_fraction
 
 
 class ShotCutsParams(BaseModel):

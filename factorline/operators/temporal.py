@@ -6,7 +6,7 @@ timing in :mod:`.frame_cuts`); it shares this module's thumbnails.
 
 - ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
   static spans, the number of distinct pictures and (optionally) the amount of text.
-- ``black_frames@1`` measures which sampled frames are black, bars left out.
+- ``black_frames@2`` measures which frames are black, bars left out: runs timed on every decoded frame.
 
 1. **Thumbnails.** Every frame is reduced to a colour thumbnail about
    :data:`THUMB_WIDTH` (64) px wide by block means over a strided grid (one 8K frame costs
@@ -115,6 +115,9 @@ class BlackFramesParams(BaseModel):
 
 # --------------------------------------------------------------------------- pure functions
 
+# A preview step longer than this many times the median step spans frames the decoder skipped.
+GAP_FACTOR = 2.5
+
 
 def thumbnails(images: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
     """Colour thumbnails (N, h, w, 3) float32 (0-255) of (N, H, W, 3) uint8 frames.
@@ -165,6 +168,29 @@ def frame_ends(times: np.ndarray, duration: float | None = None) -> np.ndarray:
     if duration is not None and duration > t[-1]:
         last = min(last, float(duration))
     return np.append(t[1:], max(last, t[-1]))
+
+
+def covered(times: np.ndarray) -> np.ndarray:
+    """(M-1,) bool: steps between consecutive previews with no decoded frame skipped."""
+    t = np.asarray(times, np.float64)
+    if len(t) < 2:
+        return np.zeros(0, bool)
+    steps = np.diff(t)
+    typical = float(np.median(steps))
+    return steps <= GAP_FACTOR * max(typical, 1e-6)
+
+
+def crop_fraction(thumbs: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """Thumbnails cropped to ``box`` (y0, y1, x0, x1 in a frame of ``size`` (H, W) pixels),
+    rounded inwards; unchanged when less than 2 x 2 pixels would be left."""
+    y0, y1, x0, x1 = box
+    big_h, big_w = size
+    h, w = thumbs.shape[1:3]
+    ty0, tx0 = int(np.ceil(y0 * h / big_h)), int(np.ceil(x0 * w / big_w))
+    ty1, tx1 = int(y1 * h // big_h), int(x1 * w // big_w)
+    if ty1 - ty0 < 2 or tx1 - tx0 < 2:
+        return thumbs
+    return thumbs[:, ty0:ty1, tx0:tx1]
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -273,24 +299,29 @@ def strict_bars(luma: np.ndarray, *, threshold: float = 24, min_frame_share: flo
     return top, bottom, left, right
 
 
-def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: float = 24) -> np.ndarray:
-    """Share (N,) of each frame's picture at or under ``threshold``; black bars, found over
-    all frames, are left out, so a letterboxed frame is judged on its picture only.
+def picture_box(luma: np.ndarray, *, bar_threshold: float = 24) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the picture inside the black bars of (N, H, W) luma frames: bars from
+    :func:`~factorline.operators.layout.detect_bars`, or :func:`strict_bars` when it finds none
+    (a dark scene inside a letterbox)."""
+    h, w = luma.shape[1:]
+    bars = detect_bars(luma, threshold=bar_threshold, detect_blurred=False)
+    if bars.any:
+        return bars.content_box(h, w)
+    top, bottom, left, right = strict_bars(luma, threshold=bar_threshold)
+    return top, h - bottom, left, w - right
 
-    Bars come from :func:`~factorline.operators.layout.detect_bars`, or from
-    :func:`strict_bars` when it finds none (a dark scene inside a letterbox).
-    """
+
+def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: float = 24,
+                 box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Share (N,) of each frame's picture at or under ``threshold``; black bars (``box``, the
+    picture inside them; found over all frames by :func:`picture_box` when not given) are left
+    out, so a letterboxed frame is judged on its picture only."""
     if luma.ndim == 2:
         luma = luma[None]
     n, h, w = luma.shape
     if n == 0 or h == 0 or w == 0:
         return np.zeros(n)
-    bars = detect_bars(luma, threshold=bar_threshold, detect_blurred=False)
-    if bars.any:
-        y0, y1, x0, x1 = bars.content_box(h, w)
-    else:
-        top, bottom, left, right = strict_bars(luma, threshold=bar_threshold)
-        y0, y1, x0, x1 = top, h - bottom, left, w - right
+    y0, y1, x0, x1 = box if box is not None else picture_box(luma, bar_threshold=bar_threshold)
     content = luma[:, y0:y1, x0:x1]
     if content.size == 0:
         content = luma
@@ -368,37 +399,50 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
 @operator(
     name="black_frames",
     limits=(
-        "Segments are timed on the sampled frames, so an end can be up to one sampling step off; a fade counts as black only where the frame is under the luma threshold.",
+        "A frame is black when 98 % of its picture is at or under luma 32: a fade counts from the frame where it gets that dark, a very dark scene (a night sky) can count too.",
+        "Judged on 64-px thumbnails of every decoded frame: a small bright object (a few px) in a black frame is averaged away.",
+        "Where the decoder skipped stretches (no preview covers the item) segments are timed on the sampled frames, up to one sampling step off.",
     ),
-    version=1,
+    version=2,
     title="Black frames",
     group="temporal",
     params=BlackFramesParams,
     fields={
         "ratio": Field("float", "share of sampled frames that are black, 0..1"),
-        "segments": Field("segments", "runs of black frames"),
+        "segments": Field("segments", "runs of black frames: start at the first black frame, end at the first frame after"),
         "longest_s": Field("float", "duration of the longest run of black frames", unit="s"),
     },
 )
 def black_frames(inputs: dict, params: BlackFramesParams, *, item: MediaInfo, resources: dict) -> dict:
-    """Black sampled frames and their runs; bars are left out, so a letterbox is not black.
+    """Black frames and their runs, frame-exact; bars are left out, so a letterbox is not black.
 
     A frame is black when at least ``min_pixel_share`` of its picture is at or under
-    ``threshold``. Runs are spans of sampled frames, exact to one sampling step.
+    ``threshold``. Runs are found on every decoded frame's thumbnail (the decoder's previews)
+    like ffmpeg's blackdetect: a run starts at its first black frame and ends at the first
+    frame after it. Without previews covering the item, runs are spans of sampled frames.
     """
     frames: FrameBatch = inputs["frames"]
     times = np.asarray(frames.times, np.float64)
-    shares = black_shares(frames.gray, threshold=params.threshold)
+    gray = frames.gray
+    box = picture_box(gray) if gray.size else None
+    shares = black_shares(gray, threshold=params.threshold, box=box)
     black = shares >= params.min_pixel_share
-    spans = runs(black)
-    ends = frame_ends(times, item.duration_s)
-    segments = segments_of(spans, times, ends)
+    preview = frames.preview
+    if box is not None and preview is not None and len(preview) >= 2 and covered(preview.times).all():
+        ptimes = np.asarray(preview.times, np.float64)
+        pluma = crop_fraction(preview.thumbs, box, gray.shape[1:3]).astype(np.float32) @ LUMA
+        pshares = np.count_nonzero(pluma <= params.threshold, axis=(1, 2)) / float(pluma.shape[1] * pluma.shape[2])
+        spans, span_times, span_ends, span_shares = (runs(pshares >= params.min_pixel_share), ptimes,
+                                                     frame_ends(ptimes, item.duration_s), pshares)
+    else:
+        spans, span_times, span_ends, span_shares = runs(black), times, frame_ends(times, item.duration_s), shares
+    segments = segments_of(spans, span_times, span_ends)
     longest = max((s["end_s"] - s["start_s"] for s in segments), default=0.0)
     return {
         "ratio": round(float(black.mean()) if black.size else 0.0, 4),
         "segments": segments,
         "longest_s": round(float(longest), 3),
         "evidence": [
-            {"t": round(float(times[a]), 3), "score": round(float(shares[a]), 4)} for a, _ in spans[:MAX_EVIDENCE]
+            {"t": round(float(span_times[a]), 3), "score": round(float(span_shares[a]), 4)} for a, _ in spans[:MAX_EVIDENCE]
         ],
     }
