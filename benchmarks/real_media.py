@@ -343,7 +343,9 @@ def main() -> int:
                         help="a set folder (media/ + labels.json); replaces the default sets when given")
     parser.add_argument("--no-fetch", action="store_true", help="do not fetch the project's own real set")
     parser.add_argument("--no-ocr", action="store_true", help="skip the full-frame OCR reference (slow)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here (the results file is always written)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--no-record", action="store_true",
+                        help="write only --out: leave results/real_media.json and the README row alone (tests, trials)")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.set:
@@ -406,9 +408,12 @@ def main() -> int:
         "failures": failures,
         "passed": not failures,
     }
-    path = write_result("real_media", payload)
     if args.out:
-        args.out.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        args.out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_table(results, worse)
+    if args.no_record:
+        return 0 if not failures else 1
+    write_result("real_media", payload)
     measured = "; ".join(f"{name} ({res['clips']}): {headline(res['factors'])}" for name, res in results.items())
     update_readme_row(
         "real_media",
@@ -418,7 +423,6 @@ def main() -> int:
         measured,
         "pass" if not failures else f"FAIL: {len(worse)} clip/factor pairs worse than a reference",
     )
-    print_table(results, worse)
     return 0 if not failures else 1
 
 
