@@ -90,7 +90,8 @@ def operators(
         typer.echo(json.dumps([s.schema() for s in specs], indent=2, ensure_ascii=False))
         return
     table = Table(title="factorline operators", caption="measured: the factor card in one line (factorline operators --card NAME)")
-    for col in ("id", "group", "title", "inputs", "fields", "measured"):
+    table.add_column("id", no_wrap=True)
+    for col in ("group", "title", "inputs", "fields", "measured"):
         table.add_column(col, overflow="fold")
     for s in specs:
         inputs = ", ".join(f"{n}:{i.kind.value}" for n, i in s.inputs.items())
@@ -283,10 +284,12 @@ def _mount_model_commands() -> None:
     """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py);
     `compress` with the compression steps (factorline/compress/commands.py)."""
     from .compress.commands import mount as mount_compress
+    from .synth.commands import mount as mount_synth
     from .train.commands import mount
 
     mount(app)
     mount_compress(app)
+    mount_synth(app)
 
 
 _mount_model_commands()

@@ -79,6 +79,8 @@ def compress_command(
                                 help="Threads of torch and onnxruntime while training and timing (default: all cores)."),
     cache: Path = typer.Option(None, "--cache", help="Cache folder for teacher outputs (default $FACTORLINE_CACHE or ~/.cache/factorline)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the teacher again on every frame."),
+    label_field: str = typer.Option(None, "--label-field", help="--data is a `factorline synth` folder: the truth field "
+                                    "used as hard label (e.g. subtitles.has_subtitles)."),
     as_json: bool = typer.Option(False, "--json", help="Print the gate reports as JSON."),
 ) -> None:
     """Distill, prune, quantize and export MODEL; every child is gated against its parent and stored as its child."""
@@ -107,7 +109,8 @@ def compress_command(
                           name=name, epochs=epochs, finetune_epochs=finetune_epochs, temperature=temperature,
                           hard_weight=hard_weight, lr=lr, batch_size=batch_size, size=size, test_size=test_size, seed=seed,
                           calibration=calibration, bench_runs=bench_runs, fps=fps, max_frames=max_frames, max_side=max_side,
-                          teacher_level=teacher_level, op_params=parse_op_params(op_params), threads=threads)
+                          teacher_level=teacher_level, op_params=parse_op_params(op_params), threads=threads,
+                          label_field=label_field)
         step_cache = NullCache() if no_cache else (StepCache(cache) if cache else None)
         compress(model, data=data, options=options, store=ModelStore(store), cache=step_cache, progress=not as_json,
                  on_step=shown)

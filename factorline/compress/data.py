@@ -2,7 +2,8 @@
 
 ``--data`` is a folder (every image and video under it, recursively; ``.txt`` files are texts),
 a ``.csv`` / ``.jsonl`` manifest (``path`` or ``text`` column, optional ``label``), a ``.txt``
-list of paths, a Label Studio ``.json`` export or a single media file. Labels are optional:
+list of paths, a Label Studio ``.json`` export, a single media file, or a ``factorline synth``
+folder (its samples; ``label_field`` names the truth field used as hard label). Labels are optional:
 a folder's first-level subfolder name, or the ``label`` column, is used as a *hard label*
 only where it names one of the teacher's classes. Without ``--data`` a stored model's card
 names its data source (a trained model's labels come from its card's splits).
@@ -92,7 +93,7 @@ def prep_key(prep: ImagePreprocess) -> str:
 
 
 def read_items(source: Path, *, task: str, limits: Limits | None = None,
-               card_labels: dict[str, str] | None = None) -> tuple[list[Item], list[str]]:
+               card_labels: dict[str, str] | None = None, label_field: str | None = None) -> tuple[list[Item], list[str]]:
     """(items, problems) of a data source, deduplicated by content digest, for one task:
     ``media`` (images and videos: image networks), ``image`` or ``video`` (a pipeline's input
     kind only) or ``text``."""
@@ -100,7 +101,7 @@ def read_items(source: Path, *, task: str, limits: Limits | None = None,
 
     limits = limits or Limits()
     source = Path(source)
-    rows, problems = _rows(source)
+    rows, problems = _rows(source, label_field)
     items: list[Item] = []
     seen: set[str] = set()
     for where, path, text, label in rows:
@@ -131,7 +132,14 @@ def read_items(source: Path, *, task: str, limits: Limits | None = None,
     return items, problems
 
 
-def _rows(source: Path) -> tuple[list[tuple[str, Path | None, str | None, str | None]], list[str]]:
+def _rows(source: Path, label_field: str | None = None) -> tuple[list[tuple[str, Path | None, str | None, str | None]], list[str]]:
+    from ..synth.dataset import is_synth_dir, synth_rows
+
+    if is_synth_dir(source):
+        return [(where, path, None, label) for where, path, label in synth_rows(source, label_field)], []
+    if label_field:
+        raise DataError(f"--label-field {label_field!r} applies to a `factorline synth` folder (labels.jsonl + synth.json); "
+                        f"{source} is not one", path="--label-field")
     if source.is_dir():
         rows = []
         for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")):

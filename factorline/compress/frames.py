@@ -21,7 +21,8 @@ DEFAULT_SAMPLING = Sampling(fps=1.0, max_frames=16, max_side=1280)
 
 def frame_set(teacher: Teacher, root: Stage, source: Path, options: Options, preps: list[ImagePreprocess],
               *, progress: bool, limits: Limits) -> D.FrameSet:
-    items, problems = D.read_items(source, task=teacher.task, limits=limits, card_labels=teacher.card_labels)
+    items, problems = D.read_items(source, task=teacher.task, limits=limits, card_labels=teacher.card_labels,
+                                   label_field=options.label_field)
     if not items:
         what = "texts" if teacher.task == "text" else {"media": "images or videos"}.get(teacher.task, f"{teacher.task}s")
         raise DataError(f"{source}: no usable {what} for {teacher.ref}" + (f" ({len(problems)} problem(s): {problems[:3]})"

@@ -51,6 +51,7 @@ class Options:
     teacher_level: str | None = None
     op_params: dict | None = None
     threads: int | None = None
+    label_field: str | None = None  # a `factorline synth` --data folder: the truth field used as hard label
 
     def to_dict(self) -> dict:
         return asdict(self)

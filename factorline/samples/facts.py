@@ -64,6 +64,20 @@ def shot_cuts(cuts_s: Sequence[float]) -> dict:
     return {"cuts_s": [round(float(t), 3) for t in cuts_s], "count": len(cuts_s)}
 
 
+def black_frames(segments: Sequence[dict], duration_s: float) -> dict:
+    """``black_frames`` facts from black spans [{start_s, end_s}]; ratio is the share of time black."""
+    black = sum(seg["end_s"] - seg["start_s"] for seg in segments)
+    return {"ratio": round(black / duration_s, 4) if duration_s else 0.0,
+            "segments": [{"start_s": round(float(s["start_s"]), 3), "end_s": round(float(s["end_s"]), 3)} for s in segments]}
+
+
+def onscreen_text(cls: str, text: str, box: Sequence[int], start_s: float, end_s: float, language: str) -> dict:
+    """One drawn text: its class (subtitle, title_card, lower_third, scene_text, watermark, logo),
+    inked box [x, y, w, h] and the time span it is shown."""
+    return {"class": cls, "text": text, "box": [int(v) for v in box], "start_s": round(float(start_s), 3),
+            "end_s": round(float(end_s), 3), "language": language}
+
+
 def video_facts(
     size: Size,
     duration_s: float,

@@ -35,6 +35,18 @@ CJK_FONTS = (
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
     ("/usr/share/fonts/noto-cjk/NotoSansCJK-Bold.ttc", 2),
 )
+# Faces of the same families for variety (the synthetic training sets draw among those present).
+_DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/TTF")
+_DEJAVU_FACES = ("DejaVuSans-Bold", "DejaVuSans", "DejaVuSerif-Bold", "DejaVuSerif", "DejaVuSansCondensed-Bold",
+                 "DejaVuSansMono-Bold", "DejaVuSans-BoldOblique")
+LATIN_FONT_FACES = tuple(f"{d}/{face}.ttf" for face in _DEJAVU_FACES for d in _DEJAVU_DIRS) + LATIN_FONTS[2:]
+CYRILLIC_FONT_FACES = LATIN_FONT_FACES  # DejaVu (and Arial) cover Cyrillic as well as Latin
+CJK_FONT_FACES = CJK_FONTS + tuple(
+    (f"{d}/NotoSerifCJK-{w}.ttc", 2) for w in ("Bold", "Regular") for d in ("/usr/share/fonts/opentype/noto",
+                                                                           "/usr/share/fonts/noto-cjk")
+)
+# Which Debian package `make setup` (scripts/setup.sh) installs for each script's fonts.
+FONT_PACKAGES = {"latin": "fonts-dejavu-core", "cyrillic": "fonts-dejavu-core", "cjk": "fonts-noto-cjk"}
 
 
 @dataclass(frozen=True)
@@ -94,10 +106,19 @@ def read_audio(path: Path, *, rate: int = 16000, max_s: float | None = None) -> 
 
 @cache
 def _sklearn_images() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_sample_images
+    """scikit-learn's sample JPEGs read as ``load_sample_images`` reads them (PIL, RGB), located
+    without importing scikit-learn (that import alone takes seconds)."""
+    from PIL import Image
 
-    bunch = load_sample_images()
-    return {Path(name).name: image for name, image in zip(bunch.filenames, bunch.images)}
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ResourceError("scikit-learn is not installed; it ships the sample photos (pip install scikit-learn)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images"
+    images = {}
+    for path in sorted(folder.glob("*.jpg")):
+        with Image.open(path) as image:
+            images[path.name] = np.asarray(image.convert("RGB"))
+    return images
 
 
 def photo(ref: str) -> np.ndarray:
@@ -128,6 +149,16 @@ def find_font(candidates: Sequence[str | tuple[str, int]]) -> tuple[Path, int] |
         if Path(path).is_file():
             return Path(path), index
     return None
+
+
+def find_fonts(candidates: Sequence[str | tuple[str, int]]) -> list[tuple[Path, int]]:
+    """Every existing font of ``candidates`` as (path, face index), in order, each file once."""
+    found: list[tuple[Path, int]] = []
+    for candidate in candidates:
+        hit = find_font([candidate])
+        if hit is not None and hit[0].resolve() not in {p.resolve() for p, _ in found}:
+            found.append(hit)
+    return found
 
 
 def espeak_available(voice: str) -> bool:

@@ -72,6 +72,12 @@ def pillarbox(frame: np.ndarray, size: Size, bar: int, *, color: Color = (0, 0, 
     return _boxed(frame, size, top=0, left=bar, color=color)
 
 
+def windowbox(frame: np.ndarray, size: Size, top: int, left: int, *, color: Color = (0, 0, 0)) -> np.ndarray:
+    """Fill ``size`` with the frame inside bars on all four sides (``top`` px above and below,
+    ``left`` px left and right): a letterboxed picture pillarboxed again."""
+    return _boxed(frame, size, top=top, left=left, color=color)
+
+
 def border_area_ratio(size: Size, top: int = 0, bottom: int = 0, left: int = 0, right: int = 0) -> float:
     """Share of the frame covered by bars, the ``black_border.area_ratio`` field."""
     width, height = size
@@ -108,13 +114,47 @@ def blurred_pillarbox(
     of ``sigma`` px for a fraction of the cost; ``dim`` darkens it slightly as apps do, but it
     stays far from black so a detector must tell "blurred" fill from "black" fill.
     """
+    left, _ = side_bars(size[0], content_width)
+    return blurred_bars(frame, size, top=0, left=left, sigma=sigma, dim=dim)
+
+
+def blurred_bars(
+    frame: np.ndarray, size: Size, *, top: int = 0, left: int = 0, sigma: float = 16.0, dim: float = 0.8
+) -> np.ndarray:
+    """The frame centred inside ``top``/``left`` px bars filled with a blurred, dimmed, enlarged
+    copy of itself (letterbox, pillarbox or windowbox; see :func:`blurred_pillarbox`)."""
     width, height = size
-    left, _ = side_bars(width, content_width)
+    content = (width - 2 * left, height - 2 * top)
+    if content[0] <= 0 or content[1] <= 0 or top < 0 or left < 0:
+        raise ValueError(f"bars of top={top}, left={left} px leave no content in a {width}x{height} frame")
+    canvas = blurred(frame, size, sigma=sigma, dim=dim)
+    canvas[top : height - top, left : width - left] = cover(frame, content)
+    return canvas
+
+
+def blurred(frame: np.ndarray, size: Size, *, sigma: float = 16.0, dim: float = 0.8) -> np.ndarray:
+    """The frame covered to ``size``, blurred by ``sigma`` px and dimmed by ``dim``; the blur runs
+    at 1/8 scale and is enlarged again (a full-size blur of ``sigma`` px for a fraction of the cost)."""
+    width, height = size
     small = cover(frame, (max(1, width // 8), max(1, height // 8)))
     background = resize(gaussian_blur(small, sigma / 8.0), size).astype(np.float32) * dim
-    canvas = np.clip(background, 0, 255).astype(np.uint8)
-    canvas[:, left : left + content_width] = cover(frame, (content_width, height))
-    return canvas
+    return np.clip(background, 0, 255).astype(np.uint8)
+
+
+def levels(frame: np.ndarray, gain: float | Sequence[float], offset: float | Sequence[float] = 0.0) -> np.ndarray:
+    """``clip(frame * gain + offset)`` per channel through a lookup table (fades, flashes, darkening,
+    colour matching): a scalar or one value per RGB channel each."""
+    _check_frame(frame)
+    gains = np.broadcast_to(np.asarray(gain, np.float32), (3,))
+    offsets = np.broadcast_to(np.asarray(offset, np.float32), (3,))
+    ramp = np.arange(256, dtype=np.float32)
+    luts = np.clip(np.rint(ramp[None, :] * gains[:, None] + offsets[:, None]), 0, 255).astype(np.uint8)
+    if np.all(luts == luts[0]):
+        return np.take(luts[0], frame)
+    out = np.empty_like(frame)
+    for c in range(3):
+        out[..., c] = luts[c][frame[..., c]]
+    return out
 
 
 def load_font(path: str | Path, size: int, *, index: int = 0) -> ImageFont.FreeTypeFont:

@@ -89,6 +89,8 @@ def train_command(
     max_frames: int = typer.Option(16, help="At most this many frames per video."),
     max_side: int = typer.Option(1280, help="Frames are downscaled so that their longer side is at most this."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave bad rows out (they are still listed) instead of failing."),
+    label_field: str = typer.Option(None, "--label-field", help="DATA is a `factorline synth` folder: the truth field that is "
+                                    "the label (e.g. subtitles.has_subtitles, logo.has_logo, black_border.fill, kind)."),
     store: Path = typer.Option(None, help=STORE_HELP),
     cache: Path = typer.Option(None, help="Embedding cache folder (default $FACTORLINE_CACHE or ~/.cache/factorline)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Compute every embedding again."),
@@ -109,7 +111,7 @@ def train_command(
         result = train(data, name, backbone=backbone, protocol=protocol, store=_store(store), cache=_cache(cache, no_cache),
                        sampling=Sampling(fps=fps, max_frames=max_frames, max_side=max_side),
                        labels=[v.strip() for v in labels.split(",")] if labels else None, skip_bad=skip_bad,
-                       progress=not as_json)
+                       progress=not as_json, label_field=label_field)
         run_id = None
         if mlflow:
             from .mlflow_log import log_model

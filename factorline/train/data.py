@@ -8,6 +8,8 @@ folder                 ``root/<label>/**/<file>``: images, videos, or ``.txt`` t
                        ``choices`` result is the label) or JSON-MIN (``choice`` key);
                        ``/data/local-files/?d=<rel>`` and ``/data/upload/...`` paths are
                        looked up beside the export
+synth folder           a ``factorline synth`` OUT (``labels.jsonl`` + ``synth.json``): the label
+                       is the truth field ``label_field`` names (``subtitles.has_subtitles``)
 =====================  =================================================================
 
 Every row is checked before any embedding is computed: missing file, unreadable media (the
@@ -93,8 +95,19 @@ def text_digest(text: str) -> str:
 # --------------------------------------------------------------------------- readers
 
 
-def read_rows(source: Path) -> tuple[str, list[Row], list[BadRow]]:
-    """(format, rows, syntax problems) of a data set path."""
+def read_rows(source: Path, label_field: str | None = None) -> tuple[str, list[Row], list[BadRow]]:
+    """(format, rows, syntax problems) of a data set path; ``label_field`` picks a synth folder's label."""
+    from ..synth.dataset import SYNTH_FORMAT, is_synth_dir, synth_rows
+
+    if is_synth_dir(source):
+        if not label_field:
+            raise DataError(f"{source} is a `factorline synth` folder: say which truth field is the label with "
+                            "--label-field (e.g. subtitles.has_subtitles, logo.has_logo, black_border.fill, kind)",
+                            path=str(source))
+        return f"{SYNTH_FORMAT}:{label_field}", [Row(w, label or "", path=p) for w, p, label in synth_rows(source, label_field)], []
+    if label_field:
+        raise DataError(f"--label-field {label_field!r} applies to a `factorline synth` folder (labels.jsonl + synth.json); "
+                        f"{source} is not one", path="--label-field")
     if source.is_dir():
         return "folder", _folder_rows(source), []
     if not source.is_file():
@@ -259,10 +272,11 @@ def report(bad: list[BadRow], source: str, hint: str = "use --skip-bad to leave 
 
 
 def load_dataset(source: str | Path, *, labels: list[str] | None = None, skip_bad: bool = False,
-                 limits: Limits | None = None) -> Dataset:
-    """Read and check a data set; raise one DataError listing every bad row unless ``skip_bad``."""
+                 limits: Limits | None = None, label_field: str | None = None) -> Dataset:
+    """Read and check a data set; raise one DataError listing every bad row unless ``skip_bad``.
+    ``label_field``: which truth field labels a `factorline synth` folder."""
     source = Path(source)
-    fmt, rows, bad = read_rows(source)
+    fmt, rows, bad = read_rows(source, label_field)
     allowed = set(labels) if labels else None
     examples: list[Example] = []
     seen: dict[str, Example] = {}

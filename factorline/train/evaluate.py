@@ -26,6 +26,7 @@ from ..errors import ReproductionError
 from ..models.backbones import get_backbone
 from ..models.embed import EmbeddingCache
 from ..models.store import ModelStore
+from ..synth.dataset import label_field_of
 from . import protocol as proto
 from .data import Dataset, load_dataset
 from .fit import item_proba
@@ -68,7 +69,7 @@ def differences(card: dict, recomputed: dict, prefix: str, tolerance: float) -> 
 
 def _subset(card: dict, data: Path | None) -> tuple[Dataset, int]:
     source = Path(data) if data else Path(card["data"]["source"])
-    dataset = load_dataset(source, skip_bad=True)
+    dataset = load_dataset(source, skip_bad=True, label_field=label_field_of(card["data"]["format"]))
     recorded = {d: label for split in card["data"]["splits"].values() for d, label in split["items"]}
     found = {e.digest: e for e in dataset.examples}
     missing = [f"{d} ({label})" for d, label in recorded.items() if d not in found]

@@ -60,11 +60,11 @@ def build_card(dataset: Dataset, features: Features, backbone: Backbone, protoco
 def train(source: str | Path, name: str, *, backbone: str | None = None, protocol: proto.Protocol | None = None,
           store: ModelStore | None = None, cache: EmbeddingCache | None = None, sampling: Sampling | None = None,
           labels: list[str] | None = None, skip_bad: bool = False, progress: bool = False,
-          limits: Limits | None = None) -> TrainResult:
+          limits: Limits | None = None, label_field: str | None = None) -> TrainResult:
     """Train, score and store a model; every bad row is reported (or skipped with ``skip_bad``)."""
     check_name(name)
     protocol = protocol or proto.Protocol()
-    dataset = load_dataset(source, labels=labels, skip_bad=skip_bad, limits=limits)
+    dataset = load_dataset(source, labels=labels, skip_bad=skip_bad, limits=limits, label_field=label_field)
     bb = get_backbone(backbone or (DEFAULT_TEXT if dataset.task == "text" else DEFAULT_IMAGE))
     sampling = None if dataset.task == "text" else (sampling or Sampling(fps=1.0, max_frames=16))
     cache = cache if cache is not None else default_embedding_cache()
