@@ -64,15 +64,26 @@ def ref_blackdetect(path: str, min_duration: float = 0.5) -> tuple[list[dict], f
     return [{"start_s": float(a), "end_s": float(b)} for a, b in spans], seconds
 
 
-def ref_content_detector(path: str) -> tuple[list[float], float]:
-    from scenedetect import ContentDetector, detect
+def _scenedetect(detector_name: str, path: str) -> tuple[list[float], float]:
+    """Cut times of one PySceneDetect detector (its defaults) on ``path``, and the seconds taken."""
+    import scenedetect
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scenes = detect(path, ContentDetector(), show_progress=False)
+        scenes = scenedetect.detect(path, getattr(scenedetect, detector_name)(), show_progress=False)
         cuts = [float(start.get_seconds()) for start, _ in scenes[1:]]
     return cuts, time.perf_counter() - t0
+
+
+def ref_content_detector(path: str) -> tuple[list[float], float]:
+    """PySceneDetect's ContentDetector (defaults): HSV and edge change against a fixed threshold."""
+    return _scenedetect("ContentDetector", path)
+
+
+def ref_adaptive_detector(path: str) -> tuple[list[float], float]:
+    """PySceneDetect's AdaptiveDetector (defaults): the rolling-average detector meant for camera motion."""
+    return _scenedetect("AdaptiveDetector", path)
 
 
 class FullFrameOcr:
@@ -148,18 +159,3 @@ def ref_ocr(ocr: FullFrameOcr, path: str, sampling, band: float) -> dict:
         "ms": ms,
         "outside_band": outside,
     }
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def ref_adaptive_detector(path: str) -> tuple[list[float], float]:
-    """PySceneDetect's AdaptiveDetector (defaults): the rolling-average detector meant for camera motion."""
-    from scenedetect import AdaptiveDetector, detect
-
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scenes = detect(path, AdaptiveDetector(), show_progress=False)
-        cuts = [float(start.get_seconds()) for start, _ in scenes[1:]]
-    return cuts, time.perf_counter() - t0
