@@ -1,4 +1,4 @@
-"""upscaled@1: native resolution from the fall-off of the spatial spectrum."""
+"""upscaled@2: native resolution from the fall-off of the spatial spectrum."""
 
 import json
 import time
@@ -158,7 +158,7 @@ def test_given_one_8k_frame_then_fast():
 
 
 def test_operator_declared_serializable_and_deterministic(bbb360):
-    spec = get_operator("upscaled@1")
+    spec = get_operator("upscaled@2")
     assert spec.group == "quality"
     assert list(spec.fields)[:2] == ["native_height", "ratio"]
     json.dumps(spec.schema())
@@ -176,3 +176,20 @@ def test_operator_declared_serializable_and_deterministic(bbb360):
 def test_given_bad_params_then_validation_error(params, match):
     with pytest.raises(ValidationError, match=match):
         UpscaledParams(**params)
+
+
+def test_given_rotation_tag_then_same_verdict_and_sizes_in_display_orientation(tmp_path, bbb360):
+    # a picture upscaled 2x along its coded height only (640x180 -> 640x360), and the same file
+    # tagged to display rotated by 90 degrees: the verdict is the coded picture's in both
+    frames = [tf.resize(tf.resize(f, (640, 180)), (640, 360)) for f in bbb360]
+    plain = write_video(tmp_path / "plain.mp4", frames, fps=1.0)
+    turned = fx.rotate_with_pyav(plain, tmp_path / "turned.mp4", 90)
+    spec = get_operator("upscaled")
+    outs = []
+    for path in (plain, turned):
+        info = probe(path)
+        batch = decode_frames(path, info, Sampling(fps=1.0, max_side=640), Limits())
+        outs.append(spec.run({"frames": batch}, spec.params(), item=info, resources={}))
+    flat, rotated = outs
+    assert flat["ratio"] == pytest.approx(2.0, abs=0.4) and rotated["ratio"] == flat["ratio"]
+    assert (rotated["native_height"], rotated["native_width"]) == (flat["native_width"], flat["native_height"])

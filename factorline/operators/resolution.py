@@ -1,6 +1,6 @@
 """Resolution operators: is the picture really as sharp as its pixel count says?
 
-``upscaled@1`` estimates the *native* resolution of frames from their spatial spectrum. A
+``upscaled@2`` estimates the *native* resolution of frames from their spatial spectrum. A
 picture upscaled by a factor r from a smaller original has (almost) no energy above the
 original's Nyquist frequency, 0.5 / r cycles per pixel; a native picture's spectrum goes on
 falling slowly up to 0.5. How the estimate is made (the pure functions carry the details):
@@ -238,15 +238,16 @@ def estimate(
 @operator(
     name="upscaled",
     limits=(
-        "Reads the spatial spectrum: rotation metadata has changed the verdict on the same clip, and graphics or flat content with little fine detail look upscaled.",
+        "Reads the spatial spectrum: graphics or flat content with little fine detail look upscaled, and blur (defocus, denoising, heavy compression) lowers the estimate like upscaling does.",
+        "Judged at analysis resolution: a 1080p source sampled at max_side 1280 can only be shown to come from under about 380 lines.",
     ),
-    version=1,
+    version=2,
     title="Upscaled",
     group="quality",
     params=UpscaledParams,
     fields={
         "native_height": Field("int", "estimated native height (the source height when native)", unit="px"),
-        "ratio": Field("float", "source height / native height; 1.0 when native"),
+        "ratio": Field("float", "coded height / native coded height (rotation tags do not change it); 1.0 when native"),
         "native_width": Field("int", "estimated native width (the source width when native)", unit="px"),
     },
 )
@@ -259,14 +260,23 @@ def upscaled(inputs: dict, params: UpscaledParams, *, item: MediaInfo, resources
     """
     frames: FrameBatch = inputs["frames"]
     scale = float(frames.scale) or 1.0
+    gray, height, width = frames.gray, frames.source_height, frames.source_width
+    quarter_turn = item.rotation in (90, 270)
+    if quarter_turn:
+        # Judge the picture as it is coded: a rotation tag must not change the verdict (the
+        # spectrum along the coded rows is what the upscaler and the encoder shaped).
+        gray = np.ascontiguousarray(np.rot90(gray, k=item.rotation // 90, axes=(1, 2)))
+        height, width = width, height
     out = estimate(
-        frames.gray,
+        gray,
         scale=scale,
-        source_height=frames.source_height,
-        source_width=frames.source_width,
+        source_height=height,
+        source_width=width,
         drop_db=params.drop_db,
         native_below=params.native_ratio,
     )
+    if quarter_turn:  # report sizes in display orientation, like the item's width and height
+        out["native_height"], out["native_width"] = out["native_width"], out["native_height"]
     evidence = []
     if len(frames):
         t = float(np.asarray(frames.times, np.float64)[0])
