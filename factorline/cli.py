@@ -95,7 +95,7 @@ def operators(
         table.add_column(col, overflow="fold")
     for s in specs:
         inputs = ", ".join(f"{n}:{i.kind.value}" for n, i in s.inputs.items())
-        table.add_row(s.id, s.group, s.title, inputs, ", ".join(s.fields), escape(summary_line(load_card(s.name))))
+        table.add_row(s.id, s.group, s.title, inputs, ", ".join(s.fields), escape(summary_line(load_card(s.name), s.id)))
     console.print(table)
 
 

@@ -60,6 +60,7 @@ def test_summary_line_and_markdown():
     text = render_markdown(card, ("a limit",))
     assert "**Known limits**" in text and "- a limit" in text and "make cards" in text
     assert summary_line(None) == "no card yet (make cards)"
+    assert summary_line(card, "black_border@99").startswith("stale: measured on black_border@")
     assert load_card("../etc/passwd") is None and load_card("no_such_operator") is None
     assert not list(CARDS_DIR.glob("*.tmp"))
 

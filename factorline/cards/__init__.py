@@ -45,11 +45,14 @@ def _metric_text(metric: dict) -> str:
     return text
 
 
-def summary_line(card: dict | None) -> str:
-    """One line: the headline metric on each real set and on the synthetic set."""
+def summary_line(card: dict | None, current: str | None = None) -> str:
+    """One line: the headline metric on each real set and on the synthetic set. With ``current``
+    (the operator's id@version) a card measured on another version says so first."""
     if not card:
         return f"no card yet ({REGENERATE})"
     parts = []
+    if current and card.get("operator") != current:
+        parts.append(f"stale: measured on {card.get('operator')}, run {REGENERATE}")
     for set_name, metric in (card.get("real") or {}).items():
         parts.append(f"{set_name} [{metric.get('clips', '?')} clips]: {metric['name']} {_metric_text(metric)}")
     if card.get("synthetic"):

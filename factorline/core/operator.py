@@ -107,7 +107,7 @@ class OperatorSpec:
             },
             "resources": list(self.resources),
             "limits": list(self.limits),
-            "card": summary_line(load_card(self.name)),
+            "card": summary_line(load_card(self.name), self.id),
         }
 
     def check_output(self, out: object) -> list[str]:

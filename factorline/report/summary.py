@@ -162,7 +162,7 @@ def factor_cards(run: RunData) -> str:
         limits = "".join(f"<li>{esc(text)}</li>" for text in spec.limits)
         rows.append(
             f'<tr id="card-{esc(step.name)}"><td><code>{esc(step.name)}</code><br><span class="muted">{esc(spec.id)}</span></td>'
-            f"<td>{esc(summary_line(load_card(spec.name)))}</td><td><ul>{limits}</ul></td></tr>"
+            f"<td>{esc(summary_line(load_card(spec.name), spec.id))}</td><td><ul>{limits}</ul></td></tr>"
         )
     return (
         "<h2>Factor cards</h2>"
