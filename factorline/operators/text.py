@@ -1,6 +1,6 @@
 """Burned-in subtitles read by OCR.
 
-``subtitles@1`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
+``subtitles@2`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
 see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtitle lines:
 
 1. **Band.** Only the bottom ``band`` share of the frame is read (subtitles live there; the
@@ -24,8 +24,17 @@ see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtit
    ``start_s`` the time of its first frame and ``end_s`` the time of the frame after its last
    one (or the last one plus the sampling step). See :func:`track_lines`.
 
-``coverage`` is the share of sampled frames that carry a subtitle reading (a time share at
-the sampling rate); ``text`` is the distinct line texts joined by newlines, in time order.
+5. **Which lines are subtitles** (new in version 2). Not all text low in the frame is subtitles
+   (a document on a screen, a street number, a sign, a lower third, a watermark): each line's
+   layout and timing features (:func:`~.text_lines.line_features`: position, size, rows, glyph
+   height, letters vs digits, duration, how often the item's lines change, box jitter, ink
+   contrast) go through a small trained classifier (``text_lines.json``, multinomial logistic
+   regression trained by ``benchmarks/train_text_lines.py``); lines under ``threshold``
+   subtitle probability are left out and counted in ``rejected``. ``classify=false`` keeps
+   every line (version 1's behaviour).
+
+``coverage`` is the share of sampled frames that carry a kept subtitle line's reading (a time
+share at the sampling rate); ``text`` is the distinct line texts joined by newlines, in time order.
 
 ``text_policy@1`` lives in :mod:`factorline.operators.policy`.
 """
@@ -114,6 +123,21 @@ class SubtitlesParams(BaseModel):
         description="Readings of consecutive frames whose texts are at least this similar "
         "(1 - normalised edit distance) belong to the same subtitle line.",
     )
+    classify: bool = P(
+        True,
+        title="Classify lines",
+        description="Keep only the lines that the trained text-line classifier calls subtitles "
+        "(layout, size, rows, timing; see text_lines.py); off: any text read in the band is a "
+        "subtitle (as in subtitles@1).",
+    )
+    threshold: float = P(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        title="Subtitle probability",
+        description="With classify on, a line is a subtitle when the classifier gives it at least "
+        "this probability (lower finds more subtitles and more false ones).",
+    )
 
 
 @dataclass(frozen=True)
@@ -129,20 +153,25 @@ class BandCrop:
 
 @dataclass(frozen=True)
 class Reading:
-    """What OCR read in one frame's band: text, mean score and box (x0, y0, x1, y1) in crop px."""
+    """What OCR read in one frame's band: text, mean score, box (x0, y0, x1, y1) in crop px and
+    the number of text rows."""
 
     text: str
     score: float
     box: tuple[float, float, float, float]
+    rows: int = 1
 
 
 @dataclass(frozen=True)
 class FrameText:
-    """A frame's subtitle reading with its box [x, y, w, h] in source px."""
+    """A frame's subtitle reading with its box [x, y, w, h] in source px, its text rows and the
+    ink contrast of its boxes (luma p90 - p10, 0..1; see :func:`reading_contrast`)."""
 
     text: str
     score: float
     box: list[int]
+    rows: int = 1
+    contrast: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -272,7 +301,8 @@ def frame_reading(boxes: Sequence[OcrBox], *, min_score: float, min_chars: int) 
     if not kept:
         return None
     text = ""
-    for row in group_rows(kept):
+    rows = group_rows(kept)
+    for row in rows:
         row_text = ""
         for box in row:
             row_text = join_text(row_text, box.text.strip())
@@ -282,7 +312,20 @@ def frame_reading(boxes: Sequence[OcrBox], *, min_score: float, min_chars: int) 
     weights = np.array([max(1, len(b.text.strip())) for b in kept], dtype=np.float64)
     score = float(np.average([b.score for b in kept], weights=weights))
     box = (min(b.x0 for b in kept), min(b.y0 for b in kept), max(b.x1 for b in kept), max(b.y1 for b in kept))
-    return Reading(text, score, box)
+    return Reading(text, score, box, len(rows))
+
+
+def reading_contrast(gray: np.ndarray, boxes: Sequence[OcrBox], min_score: float) -> float:
+    """Ink contrast of a frame's reading: the mean of :func:`~.text_lines.box_contrast` over the
+    boxes kept by :func:`frame_reading`, weighted by their characters (0.0 without boxes)."""
+    from .text_lines import box_contrast
+
+    kept = [b for b in boxes if b.score >= min_score and b.text.strip()]
+    if not kept:
+        return 0.0
+    weights = [max(1, len(b.text.strip())) for b in kept]
+    values = [box_contrast(gray, (b.x0, b.y0, b.x1, b.y1)) for b in kept]
+    return float(np.average(values, weights=weights))
 
 
 def covers(full: str, part: str) -> bool:
@@ -381,6 +424,8 @@ def read_bands(frames: FrameBatch, engine: Any, params: SubtitlesParams) -> list
 
     ``engine`` is any callable ``(rgb crop) -> list[OcrBox]`` (the ``ocr`` resource).
     """
+    import cv2
+
     scale = float(frames.scale) or 1.0
     readings: list[FrameText | None] = []
     last_thumb: np.ndarray | None = None
@@ -389,20 +434,48 @@ def read_bands(frames: FrameBatch, engine: Any, params: SubtitlesParams) -> list
         crop = crop_band(image, params.band, params.max_width)
         thumb = band_thumbnail(crop.pixels)
         if not band_unchanged(last_thumb, thumb, params.change_threshold):
-            found = frame_reading(engine(crop.pixels), min_score=params.min_score, min_chars=params.min_chars)
+            boxes = engine(crop.pixels)
+            found = frame_reading(boxes, min_score=params.min_score, min_chars=params.min_chars)
             last_reading = None
             if found is not None:
                 box = box_to_source(found.box, crop, scale, frames.source_width, frames.source_height)
-                last_reading = FrameText(found.text, found.score, box)
+                gray = cv2.cvtColor(crop.pixels, cv2.COLOR_RGB2GRAY)
+                contrast = round(reading_contrast(gray, boxes, params.min_score), 4)
+                last_reading = FrameText(found.text, found.score, box, found.rows, contrast)
             last_thumb = thumb
         readings.append(last_reading)
     return readings
 
 
-def subtitle_factor(readings: Sequence[FrameText | None], times: Sequence[float], min_similarity: float) -> dict:
-    """The ``subtitles`` fields and evidence from per-frame readings (pure)."""
+def subtitle_factor(
+    readings: Sequence[FrameText | None],
+    times: Sequence[float],
+    min_similarity: float,
+    *,
+    classifier: Any = None,
+    threshold: float = 0.5,
+    size: tuple[int, int] | None = None,
+    duration_s: float | None = None,
+) -> dict:
+    """The ``subtitles`` fields and evidence from per-frame readings (pure).
+
+    With a ``classifier`` (:class:`~.text_lines.LineClassifier`), lines whose subtitle
+    probability is under ``threshold`` are left out of every field and counted in ``rejected``;
+    ``size`` is the source (width, height) the readings' boxes are in, ``duration_s`` the item's.
+    Without one every line is a subtitle.
+    """
     lines = track_lines(readings, min_similarity=min_similarity)
+    rejected = 0
+    if classifier is not None and lines:
+        from .text_lines import line_features
+
+        if size is None:
+            raise ValueError("subtitle_factor: a classifier needs the frame size the boxes are in")
+        keep = classifier.subtitle_proba(line_features(lines, readings, times, size, duration_s)) >= threshold
+        rejected = int((~keep).sum())
+        lines = [line for line, ok in zip(lines, keep) if ok]
     out_lines, evidence, distinct = [], [], []
+    shown: set[int] = set()
     for line in lines:
         start, end = line_span(times, line.first, line.last)
         out_lines.append({"start_s": round(start, 3), "end_s": round(end, 3), "text": line.text,
@@ -412,11 +485,13 @@ def subtitle_factor(readings: Sequence[FrameText | None], times: Sequence[float]
                          "text": line.text, "score": round(best.score, 4)})  # type: ignore[union-attr]
         if line.text not in distinct:
             distinct.append(line.text)
+        shown.update(i for i in range(line.first, line.last + 1) if readings[i] is not None)
     return {
         "has_subtitles": bool(lines),
-        "coverage": coverage(readings),
+        "coverage": round(len(shown) / len(readings), 4) if readings else 0.0,
         "text": "\n".join(distinct),
         "lines": out_lines,
+        "rejected": rejected,
         "evidence": evidence,
     }
 
@@ -424,11 +499,12 @@ def subtitle_factor(readings: Sequence[FrameText | None], times: Sequence[float]
 @operator(
     name="subtitles",
     limits=(
-        "Text read in the bottom band over time counts as subtitles: ad captions, lower thirds, signs, screens and documents low in the frame are called subtitles.",
+        "Which text is a subtitle is decided per line by a small classifier trained on synthetic clips (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents and number signs, and real negatives only: centred one- or two-row captions that change (ad captions, karaoke, quotes) are still called subtitles, and unusual subtitle styles (tiny, left-aligned, scrolling) may be rejected.",
+        "A sign, screen or document sharing a frame's band with a subtitle is read into the same line and can make the classifier reject it.",
         "Two stacked rows are joined into one line and a bilingual pair is not split by language.",
         "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
     ),
-    version=1,
+    version=2,
     title="Burned-in subtitles",
     group="text",
     params=SubtitlesParams,
@@ -438,6 +514,7 @@ def subtitle_factor(readings: Sequence[FrameText | None], times: Sequence[float]
         "coverage": Field("float", "share of sampled frames showing subtitle text (0..1)"),
         "text": Field("str", "the distinct subtitle lines, in time order, one per line"),
         "lines": Field("lines", "subtitle lines with start_s, end_s (s), text and mean OCR score"),
+        "rejected": Field("int", "text lines read in the band that the classifier says are not subtitles"),
     },
 )
 def subtitles(inputs: dict, params: SubtitlesParams, *, item: MediaInfo, resources: dict) -> dict:
@@ -448,4 +525,11 @@ def subtitles(inputs: dict, params: SubtitlesParams, *, item: MediaInfo, resourc
     """
     frames: FrameBatch = inputs["frames"]
     readings = read_bands(frames, resources["ocr"], params)
-    return subtitle_factor(readings, np.asarray(frames.times), params.merge_similarity)
+    classifier = None
+    if params.classify:
+        from .text_lines import load_classifier
+
+        classifier = load_classifier()
+    return subtitle_factor(readings, np.asarray(frames.times), params.merge_similarity, classifier=classifier,
+                           threshold=params.threshold, size=(frames.source_width, frames.source_height),
+                           duration_s=item.duration_s)
