@@ -233,3 +233,26 @@ def held_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
     """Frames with a little noise so H.264 codes every frame."""
     rng = np.random.default_rng(0)
     return [np.clip(f.astype(np.int16) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+
+def test_given_fast_fade_through_black_to_another_shot_then_one_cut_at_the_black():
+    # 0.3 s fade out, one black frame, 0.3 s fade in to another picture: no single spike
+    a, b = tn(photo("astronaut")), tn(photo("coffee"))
+    ramp = [a * (1 - k / 8) for k in range(1, 8)] + [np.zeros_like(a)] + [b * (k / 8) for k in range(1, 8)]
+    thumbs = np.stack([a] * 20 + ramp + [b] * 20)
+    times = np.arange(len(thumbs)) / 24.0
+    steps, _, _ = fc.detect_frame_cuts(thumbs, times)
+    assert len(steps) == 1 and abs(times[steps[0] + 1] - 27 / 24.0) <= 1 / 24.0 + 1e-9  # the black frame, +-1
+
+
+def test_given_fade_through_black_back_to_the_same_shot_then_no_cut():
+    a = tn(photo("astronaut"))
+    ramp = [a * (1 - k / 8) for k in range(1, 8)] + [np.zeros_like(a)] + [a * (k / 8) for k in range(1, 8)]
+    thumbs = np.stack([a] * 20 + ramp + [a] * 20)
+    assert fc.detect_frame_cuts(thumbs, np.arange(len(thumbs)) / 24.0)[0].size == 0
+
+
+def test_given_change_in_the_first_or_last_frames_then_not_a_cut():
+    # a codec's odd first frames, a last frame cut to black: too few frames of a shot to judge
+    thumbs = solid([0, 0] + [1] * 20 + [2])
+    assert fc.detect_frame_cuts(thumbs, np.arange(23) * 0.04, min_gap_s=0.1)[0].size == 0

@@ -17,7 +17,14 @@ AdaptiveDetector:
 3. **Flashes.** A spike whose picture comes back within :data:`FLASH_FRAMES` frames (or whose
    new picture was there :data:`FLASH_FRAMES` frames before: the end of a flash) is a flash,
    not a cut.
-4. **Gaps.** Steps across a stretch the decoder skipped (seeking over a long gap, or past the
+4. **Dips through black.** A fast fade out to black and in to another shot has no spike (every
+   step is small) but is a shot change: a run of near-black frames (mean luma at most
+   :data:`DIP_LUMA`) no longer than :data:`MAX_DIP_S`, between pictures (half a second before
+   and after it) that differ by at least ``min_change``, is a cut at its middle frame.
+5. **Shot length.** A cut needs more than :data:`FLASH_FRAMES` decoded frames of each shot:
+   with fewer (a codec's first frames, a last frame cut to black) a flash cannot be told from
+   a shot change.
+6. **Gaps.** Steps across a stretch the decoder skipped (seeking over a long gap, or past the
    preview cap) are not judged here: :func:`covered` tells the caller which stretches were.
 """
 
@@ -28,6 +35,11 @@ import numpy as np
 from .cuts import rgb_to_hsv
 from .temporal import covered
 
+# A dip through black: frames at most this mean luma, for at most this long, between pictures.
+DIP_LUMA = 16.0
+MAX_DIP_S = 1.0
+DIP_CONTEXT_S = 0.5
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # Neighbouring steps on each side whose mean change is a step's baseline.
 WINDOW = 2
 # A picture coming back within this many frames after a spike makes the spike a flash.
@@ -108,6 +120,13 @@ def detect_frame_cuts(
     idx = np.flatnonzero(candidate)
     if idx.size:
         idx = np.asarray([i for i in idx if not is_flash(thumbs, i, min_change)], int)
+    dips, dip_changes = dip_cuts(thumbs, times, ok, min_change=min_change)
+    change = change.copy()
+    change[dips] = np.maximum(change[dips], dip_changes)
+    idx = np.union1d(idx, dips).astype(int)
+    # A cut needs a few frames of each shot: with fewer, a flash or a codec's first frames
+    # cannot be told from a shot change.
+    idx = idx[(idx + 1 > FLASH_FRAMES) & (len(times) - (idx + 1) > FLASH_FRAMES)]
     if idx.size and min_gap_s > 0:
         t = times[idx + 1]
         kept: list[int] = []
@@ -116,3 +135,38 @@ def detect_frame_cuts(
                 kept.append(j)
         idx = np.sort(idx[kept])
     return idx, change[idx], ok
+
+
+def dip_cuts(thumbs: np.ndarray, times: np.ndarray, ok: np.ndarray, *, min_change: float,
+             max_dip_s: float = MAX_DIP_S, context_s: float = DIP_CONTEXT_S) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts through short dips to black: (step indices (K,), change between the pictures around each).
+
+    A step index ``i`` puts the cut at ``times[i + 1]``, the dip's middle frame. Dips touching
+    either end of the item, or crossing a skipped stretch, are not cuts (a fade in or out).
+    """
+    times = np.asarray(times, np.float64)
+    if len(thumbs) < 3:
+        return np.zeros(0, int), np.zeros(0)
+    luma = (thumbs.astype(np.float32) @ LUMA).reshape(len(thumbs), -1).mean(axis=1)
+    dark = luma <= DIP_LUMA
+    steps, changes = [], []
+    for first, last in _runs(dark):
+        if first == 0 or last == len(thumbs) - 1 or times[last] - times[first] > max_dip_s:
+            continue
+        if not ok[max(first - 1, 0) : last + 1].all():
+            continue
+        before = int(np.searchsorted(times, times[first] - context_s))
+        after = min(int(np.searchsorted(times, times[last] + context_s)), len(times) - 1)
+        if dark[before] or dark[after]:
+            continue
+        change = float(frame_changes(thumbs[[before, after]])[0])
+        if change >= min_change:
+            middle = (first + last) // 2
+            steps.append(max(middle - 1, 0))
+            changes.append(change)
+    return np.asarray(steps, int), np.asarray(changes, float)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
