@@ -524,7 +524,7 @@ def evidence_times(times: np.ndarray, seen: np.ndarray, limit: int = MAX_EVIDENC
     limits=(
         "A black bar must be flat or end on a straight line (one-sided bars both): a bar filled with grain or a noisy analogue capture, bordering a picture that is dark on most lines, can be missed.",
         "Bars are measured on the sampled frames (1 per second by default), not on every frame.",
-        "Only black and blurred fills are reported; coloured or patterned bars read as picture.",
+        "Only black and blurred fills are reported; a flat single-colour margin (a white page around a diagram, a coloured pillarbox) reads as a blurred fill.",
     ),
     version=2,
     title="Black borders",
