@@ -1,4 +1,4 @@
-"""speech@1: Silero VAD (ONNX on onnxruntime) and its segment post-processing."""
+"""speech@2: Silero VAD (ONNX on onnxruntime) and its segment post-processing."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ TOL = 0.3  # seconds
 
 
 def run_speech(samples: np.ndarray, *, rate: int = R, start_s: float = 0.0, **params) -> dict:
-    spec = get_operator("speech@1")
+    spec = get_operator("speech@2")
     audio = AudioTrack(np.asarray(samples, np.float32), rate, start_s)
     item = MediaInfo(id="sha256:test", path="clip.mp4", kind="video", duration_s=audio.duration_s,
                      width=64, height=64, fps=25.0, has_audio=audio.samples.size > 0)
@@ -180,6 +180,17 @@ def test_summary_offsets_by_start_and_counts_ratio():
     assert summarize_speech(p, 50 * 512, SpeechParams(pad_ms=0, min_speech_s=1.0))["has_speech"] is False
 
 
+def test_given_lukewarm_probabilities_like_music_then_segments_but_no_speech():
+    # music: the model hovers at 0.5-0.8 for a while (segments) but is never sure (confidence 0)
+    music_like = probs_from([(0.0, 10), (0.7, 60), (0.0, 10)])
+    out = summarize_speech(music_like, 80 * 512, SpeechParams(pad_ms=0))
+    assert out["segments"] and out["speech_confidence"] == 0.0 and out["has_speech"] is False
+    speech_like = probs_from([(0.0, 10), (0.7, 10), (0.99, 50), (0.0, 10)])
+    out = summarize_speech(speech_like, 80 * 512, SpeechParams(pad_ms=0))
+    assert out["speech_confidence"] == pytest.approx(50 / 60, abs=1e-4) and out["has_speech"] is True
+    assert summarize_speech(speech_like, 80 * 512, SpeechParams(pad_ms=0, min_confidence=0.9))["has_speech"] is False
+
+
 def test_post_processing_matches_silero_reference_implementation():
     # silero_vad's own implementation lives in a module that imports torch (training-only here)
     from silero_vad.utils_vad import get_speech_timestamps_from_probs as reference
@@ -301,10 +312,10 @@ def test_given_non_speech_sounds_then_no_speech(name, signal):
 
 
 def test_given_video_without_audio_then_no_speech_and_no_error():
-    spec = get_operator("speech@1")
+    spec = get_operator("speech@2")
     item = MediaInfo(id="sha256:x", path="v.mp4", kind="video", duration_s=4.0, width=64, height=64, fps=25.0)
     out = spec.run({"audio": AudioTrack.silent()}, spec.params(), item=item, resources=GLOBAL_POOL.get(spec.resources))
-    assert out == {"has_speech": False, "speech_ratio": 0.0, "segments": [], "evidence": []}
+    assert out == {"has_speech": False, "speech_ratio": 0.0, "segments": [], "speech_confidence": 0.0, "evidence": []}
     assert run_speech(np.zeros(100, np.float32))["segments"] == []  # shorter than one window
 
 
@@ -317,7 +328,7 @@ def test_real_time_factor_is_high():
     start = time.perf_counter()
     run_speech(x)
     rtf = 60.0 / (time.perf_counter() - start)
-    print(f"speech@1 real-time factor: {rtf:.0f}x ({'sequence' if vad.sequence else 'streaming'} export)")
+    print(f"speech@2 real-time factor: {rtf:.0f}x ({'sequence' if vad.sequence else 'streaming'} export)")
     assert rtf > 20  # measured ~300-450x on one shared CPU core
 
 
@@ -325,9 +336,9 @@ def test_real_time_factor_is_high():
 
 
 def test_operator_is_declared_serializable_and_deterministic():
-    spec = get_operator("speech@1")
+    spec = get_operator("speech@2")
     assert (spec.group, spec.resources) == ("audio", ("silero_vad",))
-    assert list(spec.fields) == ["has_speech", "speech_ratio", "segments"]
+    assert list(spec.fields) == ["has_speech", "speech_ratio", "speech_confidence", "segments"]
     json.dumps(spec.schema())
     x = music(3 * R) + brown_noise(3 * R, 0.02)
     assert run_speech(x) == run_speech(x)
@@ -364,7 +375,7 @@ def test_sample_set_speech_clips_match_ground_truth(sample_set):
     for rel in ("videos/speech_en.mp4", "videos/speech_zh.mp4", "videos/bikes.mp4", "videos/slideshow.mp4", "videos/clean.mp4"):
         info = probe(sample_set / rel, Limits())
         audio = decode_audio(sample_set / rel, info, Sampling(), Limits())
-        spec = get_operator("speech@1")
+        spec = get_operator("speech@2")
         out = spec.run({"audio": audio}, spec.params(), item=info, resources=GLOBAL_POOL.get(spec.resources))
         truth = records[rel]["factors"]["speech"]
         assert out["has_speech"] == truth["has_speech"], rel

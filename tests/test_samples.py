@@ -363,8 +363,8 @@ def test_speech_items_have_audio_where_the_voice_is(built, truth):
     require(rel in truth, "espeak-ng (the sample set's speech items)")
     speech = truth[rel]["factors"]["speech"]
     assert speech["has_speech"] and len(speech["segments"]) == 2
-    clean = truth["videos/clean.mp4"]["factors"]["speech"]  # no words, but the bunny's yawn is a voice
-    assert clean["has_speech"] and clean["segments"] == [{"start_s": 2.7, "end_s": 5.0}]
+    clean = truth["videos/clean.mp4"]["factors"]["speech"]  # the bunny's yawn: a voice, but no words
+    assert not clean["has_speech"] and clean["segments"] == [{"start_s": 2.7, "end_s": 5.0}]
     from factorline.samples.sources import read_audio
 
     audio = read_audio(built[0] / rel)

@@ -23,7 +23,7 @@ from factorline.samples import catalog
 from factorline.samples.facts import REVIEW_BLUR_SIGMA, REVIEW_BORDER_RATIO, expected_outcomes
 
 # Bump whenever a recipe, a transform or a fact changes, so existing sets get rebuilt.
-SAMPLE_SET_VERSION = 3  # 2: the Big Buck Bunny yawn is a voice segment; 3: not under a voice-over
+SAMPLE_SET_VERSION = 4  # 2: the Big Buck Bunny yawn is a voice segment; 3: not under a voice-over; 4: a yawn is not speech
 GROUND_TRUTH = "ground_truth.jsonl"
 MANIFEST = "manifest.json"
 README = "README.md"

@@ -103,15 +103,16 @@ class Materials:
         return place(duration_s, AUDIO_RATE, clips)
 
 
-# The soundtrack has no words, but the bunny yawns aloud from 2.7 s to the end: a human-like
-# vocalisation that a voice-activity detector rightly reports, so the facts say so.
+# The soundtrack has no words, but the bunny yawns aloud from 2.7 s to the end: voice activity
+# that a detector rightly marks as a segment, yet a vocalisation, not speech (speech@2 tells them
+# apart by the model's confidence).
 BBB_VOICE = ({"start_s": 2.7, "end_s": 5.0},)
 
 
 def _bbb_item(m: Materials, name: str, description: str, effects: list[str], frames, **fact_kw) -> Item:
     """A Big Buck Bunny derivative (``frames``: lazy) that keeps the clip's soundtrack."""
     duration = len(m.bbb.frames) / FPS
-    fact_kw.setdefault("speech_facts", facts.speech(BBB_VOICE, duration))
+    fact_kw.setdefault("speech_facts", facts.speech(BBB_VOICE, duration, words=False))
     return Item(
         path=f"videos/{name}.mp4",
         source=BBB,

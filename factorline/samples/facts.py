@@ -49,10 +49,11 @@ def logo(box: Sequence[int] | None = None) -> dict:
     return {"has_logo": True, "box": [int(v) for v in box], "persistence": 1.0}
 
 
-def speech(segments: Sequence[dict], duration_s: float, language: str | None = None) -> dict:
-    """``speech`` facts; ``segments`` are where the synthetic voice is audible."""
+def speech(segments: Sequence[dict], duration_s: float, language: str | None = None, *, words: bool = True) -> dict:
+    """``speech`` facts; ``segments`` are where a voice is audible. ``words=False``: a voice
+    without words (a yawn, a laugh): voice activity in ``segments``, but no speech."""
     return {
-        "has_speech": bool(segments),
+        "has_speech": bool(segments) and words,
         "speech_ratio": speech_ratio(list(segments), duration_s),
         "segments": [dict(seg) for seg in segments],
         "language": language,
