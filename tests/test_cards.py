@@ -89,4 +89,4 @@ def test_report_links_each_factor_to_its_card(tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Factor cards</h2>" in html and 'id="card-border"' in html and 'href="#card-border"' in html
-    assert "Dark scene edges can read as bars" in html
+    assert "A black bar must be flat or end on a straight line" in html and "stale" not in html
