@@ -346,3 +346,15 @@ def test_mlflow_logs_params_metrics_and_the_model_folder(trained, work):
     assert run.data.metrics["test.accuracy"] == result.model.card["metrics"]["test"]["accuracy"]
     assert run.data.params["backbone"] == "effnet-lite0" and run.data.tags["factorline.model"] == "digits@1"
     assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/card.json", "model/card.md", "model/head.safetensors"}
+
+
+def test_mlflow_file_uris_as_typed_become_real_folders(tmp_path, monkeypatch):
+    from factorline.train.mlflow_log import tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert tracking_uri("file:./mlruns") == (tmp_path / "mlruns").as_uri()
+    assert tracking_uri(f"file:{tmp_path}/abs") == (tmp_path / "abs").as_uri()
+    assert tracking_uri("mlruns") == (tmp_path / "mlruns").as_uri()
+    assert tracking_uri("file:///srv/mlruns") == "file:///srv/mlruns"
+    assert tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert "file:" not in tracking_uri("file:./mlruns").removeprefix("file://")

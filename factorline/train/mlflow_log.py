@@ -29,14 +29,26 @@ def _numbers(value, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def tracking_uri(uri: str) -> str:
+    """An MLflow tracking URI from what a user types: a folder, ``file:./rel``, ``file:/abs``
+    (both as shown in ``--help``; MLflow itself would take them as a folder named ``file:...``),
+    ``file:///abs`` or any ``scheme://`` URI (kept as it is)."""
+    if uri.startswith("file://"):
+        return uri
+    if uri.startswith("file:"):
+        uri = uri[len("file:"):]
+    elif "://" in uri:
+        return uri
+    return Path(uri).expanduser().resolve().as_uri()
+
+
 def log_model(uri: str, model: StoredModel, experiment: str = EXPERIMENT) -> str:
     """Log one stored model version as an MLflow run; returns the run id."""
     try:
         import mlflow
     except ImportError as exc:
         raise ConfigError("--mlflow needs MLflow: pip install mlflow-skinny", path="mlflow", cause=exc) from exc
-    if "://" not in uri:
-        uri = Path(uri).resolve().as_uri()
+    uri = tracking_uri(uri)
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     card = model.card
