@@ -52,13 +52,13 @@ def results_table(records: list[dict], title: str) -> Table:
     table.add_column("item", overflow="fold", max_width=24)
     table.add_column("factors", overflow="fold")
     table.add_column("decisions", overflow="fold")
-    for r in records:
-        item = Path(r["item"]["path"]).name
+    for r in records:  # every value here can be user text: escaped, never read as markup
+        item = escape(Path(r["item"]["path"]).name)
         if r["error"]:
-            item += f"\n[red]{r['error']['type']}: {r['error']['message'][:80]}[/]"
-        factors = "\n".join(f"[cyan]{step}[/] {_factor_cell(fields)}" for step, fields in r["factors"].items())
+            item += f"\n[red]{escape(r['error']['type'] + ': ' + r['error']['message'][:80])}[/]"
+        factors = "\n".join(f"[cyan]{escape(step)}[/] {escape(_factor_cell(fields))}" for step, fields in r["factors"].items())
         decisions = "\n".join(
-            f"{name}: [bold]{', '.join(d.get('outcomes') or [d.get('outcome')])}[/] ({d.get('rule')})"
+            f"{escape(name)}: [bold]{escape(', '.join(map(str, d.get('outcomes') or [d.get('outcome')])))}[/] ({escape(str(d.get('rule')))})"
             for name, d in r["decisions"].items()
         )
         table.add_row(item, factors or "-", decisions)
@@ -113,7 +113,7 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML or JSON.")
             raise PipelineError(case_issues, source=str(pipeline))
     except FactorlineError as exc:
         _fail(exc)
-    console.print(f"[green]ok[/]: {plan.name} — {len(plan.steps)} steps, fingerprint {plan.fingerprint[:19]}…")
+    console.print(f"[green]ok[/]: {escape(plan.name)} — {len(plan.steps)} steps, fingerprint {plan.fingerprint[:19]}…")
 
 
 @app.command()
@@ -145,11 +145,11 @@ def run(
         _fail(exc)
     records = list(read_jsonl(out / "results.jsonl"))
     shown = records[:TABLE_ROWS]
-    console.print(results_table(shown, f"{summary.pipeline}: {summary.total} items" + (f" (first {TABLE_ROWS} shown)" if len(records) > TABLE_ROWS else "")))
+    console.print(results_table(shown, escape(f"{summary.pipeline}: {summary.total} items") + (f" (first {TABLE_ROWS} shown)" if len(records) > TABLE_ROWS else "")))
     report_path = _write_report(out, pictures=report)
     console.print(
         f"[bold]{summary.succeeded}[/] succeeded, [bold]{summary.failed}[/] failed, {summary.skipped} skipped "
-        f"in {summary.seconds:.1f} s → {out}/results.jsonl, {out}/results.parquet, {report_path}"
+        f"in {summary.seconds:.1f} s → " + escape(f"{out}/results.jsonl, {out}/results.parquet, {report_path}")
     )
     if strict and summary.failed:
         raise typer.Exit(1)
@@ -250,7 +250,8 @@ def decide(
         for col in ("item", "table", "before", "after", "why"):
             table.add_column(col, overflow="fold")
         for c in summary.changes:
-            table.add_row(Path(str(c["item"])).name, c["table"], str(c["before"]), f"[bold]{c['after']}[/]", f"{c['rule']}: {c['explanation']}")
+            table.add_row(escape(Path(str(c["item"])).name), escape(c["table"]), escape(str(c["before"])),
+                          f"[bold]{escape(str(c['after']))}[/]", escape(f"{c['rule']}: {c['explanation']}"))
         console.print(table)
     else:
         console.print("no decision changed")

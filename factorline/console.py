@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import FactorlineError, PipelineError, ReproductionError
 
@@ -17,7 +18,7 @@ def fail(exc: FactorlineError) -> None:
     if isinstance(exc, PipelineError):
         err_console.print(f"[red bold]invalid pipeline[/]: {len(exc.issues)} problem(s)")
         for issue in exc.issues:
-            err_console.print(f"  [yellow]{issue.path or '<document>'}[/]: {issue.message}", highlight=False)
-    else:
-        err_console.print(f"[red bold]error[/]: {exc}", highlight=False)
+            err_console.print(f"  [yellow]{escape(issue.path or '<document>')}[/]: {escape(issue.message)}", highlight=False)
+    else:  # user text (file names, rules such as [a-z]) is never terminal markup
+        err_console.print(f"[red bold]error[/]: {escape(str(exc))}", highlight=False)
     raise typer.Exit(1 if isinstance(exc, ReproductionError) else 2)

@@ -184,3 +184,24 @@ def test_factors_only_pipeline_runs_reports_resumes_and_decides(tmp_path):
     assert decided.exit_code == 0, decided.output
     [redecided] = read_jsonl(tmp_path / "decided" / "results.jsonl")
     assert redecided["decisions"]["bars"]["outcome"] == "review"
+
+
+def test_square_brackets_in_user_text_are_shown_not_taken_as_markup(tmp_path):
+    # a folder "a[" holding "]b.mp4": the path reads "a[/]b.mp4", a closing tag for rich
+    folder = tmp_path / "a["
+    folder.mkdir()
+    broken = folder / "]b.mp4"
+    broken.write_bytes(b"\x00" * 64)
+    result = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(broken), "--out", str(tmp_path / "run"), "--no-cache")
+    assert result.exit_code == 0, result.output
+    assert "0 succeeded, 1 failed" in result.stdout and "a[/]b.mp4" in result.stdout.replace("\n", "")
+    assert (tmp_path / "run" / "report.html").is_file()
+
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    doc["decisions"]["moderation"]["rules"][0]["when"] = "border.area_ratio > [a-z]"
+    bad = tmp_path / "[bold]bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    checked = invoke("validate", str(bad))
+    assert checked.exit_code == 2 and "decisions.moderation.rules[0].when" in checked.stderr
+    missing = invoke("validate", str(tmp_path / "[red]nope.yaml"))
+    assert missing.exit_code == 2 and "[red]nope.yaml" in missing.stderr.replace("\n", "")
