@@ -194,7 +194,9 @@ def test_square_brackets_in_user_text_are_shown_not_taken_as_markup(tmp_path):
     broken.write_bytes(b"\x00" * 64)
     result = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(broken), "--out", str(tmp_path / "run"), "--no-cache")
     assert result.exit_code == 0, result.output
-    assert "0 succeeded, 1 failed" in result.stdout and "a[/]b.mp4" in result.stdout.replace("\n", "")
+    assert "0 succeeded, 1 failed" in result.stdout and "]b.mp4" in result.stdout
+    [record] = read_jsonl(tmp_path / "run" / "results.jsonl")
+    assert "a[/]b.mp4" in record["item"]["path"] and record["error"]["type"]
     assert (tmp_path / "run" / "report.html").is_file()
 
     doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
