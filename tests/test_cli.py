@@ -207,3 +207,20 @@ def test_square_brackets_in_user_text_are_shown_not_taken_as_markup(tmp_path):
     assert checked.exit_code == 2 and "decisions.moderation.rules[0].when" in checked.stderr
     missing = invoke("validate", str(tmp_path / "[red]nope.yaml"))
     assert missing.exit_code == 2 and "[red]nope.yaml" in missing.stderr.replace("\n", "")
+
+
+def test_resume_treats_a_part_line_with_bytes_that_are_not_utf8_as_torn(tmp_path):
+    doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({k: v for k, v in doc.items() if k != "decisions"} | {"steps": {"border": doc["steps"]["border"]}}))
+    clips = [fx.letterboxed_clip(tmp_path / f"c{i}.mp4", bar=40 + 8 * i) for i in range(2)]
+    out = tmp_path / "run"
+    args = ("run", str(pipeline), *map(str, clips), "--out", str(out), "--no-cache")
+    assert invoke(*args).exit_code == 0
+    [part] = sorted((out / "parts").glob("part-*.jsonl"))
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(lines[0] + b'{"item": {"path": "\xff\xfe broken' + b"\n")  # the second record damaged
+    resumed = invoke(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 succeeded, 0 failed, 1 skipped" in resumed.stdout
+    assert len(list(read_jsonl(out / "results.jsonl"))) == 2

@@ -101,15 +101,15 @@ def dumps_record(record: dict) -> str:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Records of a JSONL file; a torn last line (a crash mid-write) is skipped."""
-    with Path(path).open("r", encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
+    """Records of a JSONL file; a torn line (a crash mid-write, a byte that is not UTF-8) is
+    skipped, so its item counts as not finished and is computed again."""
+    with Path(path).open("rb") as fh:
+        for raw in fh:
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                line = raw.decode("utf-8").strip()
+                if line:
+                    yield json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 continue
 
 
