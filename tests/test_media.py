@@ -356,3 +356,33 @@ def test_bigbuckbunny():
     assert batch.images.std() > 10  # real picture content, not a blank
     track = decode_audio(path, info, Sampling(), LIMITS)
     assert track.duration_s == pytest.approx(5.3, abs=0.1) and np.abs(track.samples).max() > 0.05
+
+
+@pytest.mark.parametrize("kind", ["png16", "tiff_int32", "tiff_float", "tiff_float_0_1"])
+def test_deep_images_decode_like_their_8_bit_twin(tmp_path, kind):
+    """16-bit PNG and 32-bit integer/float TIFF are scaled by their range, not clipped at 255."""
+    from PIL import Image
+
+    from factorline.core.items import Limits, Sampling
+    from factorline.media import decode_frames, probe
+
+    gray8 = skimage_gray()
+    base = tmp_path / "eight.png"
+    Image.fromarray(gray8).save(base)
+    deep = {
+        "png16": (gray8.astype(np.uint16) * 257, "deep.png"),
+        "tiff_int32": (gray8.astype(np.int32) * 257, "deep.tif"),  # a 16-bit range in 32-bit samples
+        "tiff_float": (gray8.astype(np.float32), "deep.tif"),
+        "tiff_float_0_1": (gray8.astype(np.float32) / 255.0, "deep.tif"),
+    }[kind]
+    path = tmp_path / deep[1]
+    Image.fromarray(deep[0]).save(path)
+    want = decode_frames(base, probe(base, Limits()), Sampling(), Limits()).images[0].astype(int)
+    got = decode_frames(path, probe(path, Limits()), Sampling(), Limits()).images[0].astype(int)
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1
+
+
+def skimage_gray() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.camera()[::2, ::2].copy()
