@@ -386,3 +386,24 @@ def skimage_gray() -> np.ndarray:
     import skimage.data
 
     return skimage.data.camera()[::2, ::2].copy()
+
+
+def test_a_stream_that_grows_past_the_pixel_cap_mid_way_is_refused(tmp_path):
+    """The header says 64x48; the second half of the transport stream is 320x240."""
+    from factorline.core.items import Limits, Sampling
+    from factorline.errors import MediaLimitError
+    from factorline.media import decode_frames, probe
+    from factorline.media.encode import write_video
+
+    rng = np.random.default_rng(0)
+    small = write_video(tmp_path / "a.ts", [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(25)], fps=25)
+    large = write_video(tmp_path / "b.ts", [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(25)], fps=25)
+    joined = tmp_path / "grows.ts"
+    joined.write_bytes(small.read_bytes() + large.read_bytes())
+    limits = Limits(max_pixels=100 * 100)
+    info = probe(joined, limits)
+    assert (info.width, info.height) == (64, 48)  # the header passes the cap
+    with pytest.raises(MediaLimitError, match=r"320x240 = 76800 pixels, over the cap of 10000 pixels .*changed size"):
+        decode_frames(joined, info, Sampling(fps=25.0, max_frames=64), limits)
+    # under the default cap the same file decodes (previews read to the end of the stream)
+    assert decode_frames(joined, info, Sampling(fps=25.0, max_frames=64), Limits()).images.shape[1:3] == (48, 64)

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from factorline.core.items import AudioTrack, FrameBatch, Limits, MediaInfo, Sampling
-from factorline.errors import CorruptMediaError, ItemTimeoutError
+from factorline.errors import CorruptMediaError, ItemTimeoutError, MediaLimitError
 from factorline.media.preview import PreviewCollector
 from factorline.media.probe import exif_orientation, open_container, open_image, translate_errors, video_stream
 
@@ -65,7 +65,7 @@ def decode_frames(
         stream = video_stream(container, path)
         stream.thread_type = "AUTO"  # frame threads: ~1.4x faster on sequential decode
         preview = PreviewCollector(info.duration_s, info.rotation)
-        sampler = _Sampler(container, stream, path, deadline, preview)
+        sampler = _Sampler(container, stream, path, deadline, preview, max_pixels=limits.max_pixels)
         times, images = sampler.run(targets, _analysis_size(stream, sampling.max_side))
     if not images:
         raise CorruptMediaError(f"{path}: no frame could be decoded{sampler.first_error_text()}")
@@ -109,8 +109,10 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 class _Sampler:
     """Walks one video stream, seeking across long gaps, and picks the frames at the targets."""
 
-    def __init__(self, container, stream, path: Path, deadline: float | None, preview: PreviewCollector | None = None):
+    def __init__(self, container, stream, path: Path, deadline: float | None, preview: PreviewCollector | None = None,
+                 *, max_pixels: int | None = None):
         self.container, self.stream, self.path, self.deadline = container, stream, path, deadline
+        self.max_pixels = max_pixels
         self.preview = preview
         self.time_base = stream.time_base
         self.origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -219,6 +221,16 @@ class _Sampler:
                 self.errors.append(exc)
             return []
         self.decoded += len(frames)
+        if self.max_pixels is not None:
+            # The header's size was checked by probe; a stream may change size mid-way (a TS
+            # switching from 320x240 to 15360x8640), so every decoded frame is checked too.
+            for frame in frames:
+                if frame.width * frame.height > self.max_pixels:
+                    raise MediaLimitError(
+                        f"{self.path}: frame {self.decoded} is {frame.width}x{frame.height} = "
+                        f"{frame.width * frame.height} pixels, over the cap of {self.max_pixels} pixels "
+                        "(limits.max_pixels): the stream changed size after its header"
+                    )
         return frames
 
     def _time(self, frame, previous: float) -> float:
