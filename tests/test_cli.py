@@ -224,3 +224,16 @@ def test_resume_treats_a_part_line_with_bytes_that_are_not_utf8_as_torn(tmp_path
     assert resumed.exit_code == 0, resumed.output
     assert "1 succeeded, 0 failed, 1 skipped" in resumed.stdout
     assert len(list(read_jsonl(out / "results.jsonl"))) == 2
+
+
+def test_the_readme_decide_example_is_decided_by_the_letterbox_rule():
+    """The README's /decide body carries every factor the moderation table reads."""
+    import re
+
+    from factorline.core.compiler import compile_pipeline
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    body = re.search(r"/decide -H 'content-type: application/json' \\\n\s+-d '(.*?)'", readme, re.S).group(1)
+    plan = compile_pipeline(yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text()))
+    decided = plan.decisions.decide(json.loads(body)["factors"])["moderation"]
+    assert (decided["outcome"], decided["rule"]) == ("review", "letterboxed")
