@@ -130,6 +130,7 @@ def run(
     engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (one actor per worker)."),
     address: str | None = typer.Option(None, "--address", help="With --engine ray: host:port, ray://host:10001 or 'auto' (default: $RAY_ADDRESS, else a private local Ray)."),
     max_rss_mb: int = typer.Option(4096, "--max-rss-mb", min=64, help="A worker over this memory is killed and its item recorded as failed."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty run when the inputs hold no media (otherwise exit 2)."),
 ) -> None:
     """Run a pipeline over items and write results.jsonl, results.parquet and report.html."""
     from .batch import expand_inputs, run_pipeline
@@ -138,6 +139,10 @@ def run(
     try:
         doc = _load(pipeline)
         paths = expand_inputs(inputs)
+        if not paths and not allow_empty:
+            raise ConfigError(f"no media found in {', '.join(inputs)}: folders are walked for image and video "
+                              "files, globs and manifests must name some; pass --allow-empty to write an empty run",
+                              path="inputs")
         cache = None if no_cache else (cache_dir or "default")
         summary = run_pipeline(doc, paths, out, workers=workers, cache_dir=cache, resume=resume, engine=engine,
                                address=address, max_rss_mb=max_rss_mb)

@@ -237,3 +237,12 @@ def test_the_readme_decide_example_is_decided_by_the_letterbox_rule():
     plan = compile_pipeline(yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text()))
     decided = plan.decisions.decide(json.loads(body)["factors"])["moderation"]
     assert (decided["outcome"], decided["rule"]) == ("review", "letterboxed")
+
+
+def test_an_empty_input_is_an_error_unless_allowed(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(empty), "--out", str(tmp_path / "r"), "--no-cache")
+    assert refused.exit_code == 2 and "no media found in" in refused.stderr and "--allow-empty" in refused.stderr
+    allowed = invoke("run", str(EXAMPLES / "video_audit.yaml"), str(empty), "--out", str(tmp_path / "r"), "--no-cache", "--allow-empty")
+    assert allowed.exit_code == 0 and "0 succeeded, 0 failed" in allowed.stdout
