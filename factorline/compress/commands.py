@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..console import console, err_console
@@ -98,9 +99,9 @@ def compress_command(
             r = result.report
             colour = {"published": "green", "forced": "yellow", "refused": "red"}[result.verdict]
             where = result.ref or str(result.path)
-            err_console.print(f"[{colour}]{result.verdict}[/] {result.step}: {where} "
-                              f"(drop {r['gate']['drop_points']:.2f} points of {r['gate']['metric']}, "
-                              f"tolerance {r['gate']['tolerance_points']:.2f}) -> {result.path / 'report.md'}", highlight=False)
+            err_console.print(f"[{colour}]{result.verdict}[/] " + escape(
+                f"{result.step}: {where} (drop {r['gate']['drop_points']:.2f} points of {r['gate']['metric']}, "
+                f"tolerance {r['gate']['tolerance_points']:.2f}) -> {result.path / 'report.md'}"), highlight=False)
 
     try:
         if teacher_level not in (None, "frame", "item"):
@@ -132,5 +133,5 @@ def compress_command(
         if any(r.verdict == "forced" for r in results):
             console.print("[yellow]published with --force although beyond the tolerance; the report says so[/]")
     if refused is not None:
-        err_console.print(f"[red bold]refused[/]: {refused.message}", highlight=False)
+        err_console.print(f"[red bold]refused[/]: {escape(refused.message)}", highlight=False)
         raise typer.Exit(1)

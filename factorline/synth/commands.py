@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from ..console import console
 from ..console import fail as _fail
@@ -47,5 +48,5 @@ def synth_command(
     stamp = result.stamp
     counts = ", ".join(f"{k} {n}" for k, n in stamp["counts"].items())
     rate = f" ({stamp['samples_per_s']:.1f}/s)" if stamp["samples_per_s"] else ""
-    console.print(f"[green]synth[/] {result.made} made, {result.resumed} already there, in {result.seconds:.1f} s{rate}: "
-                  f"{counts} -> {out / 'labels.jsonl'}", highlight=False)
+    console.print("[green]synth[/] " + escape(f"{result.made} made, {result.resumed} already there, in {result.seconds:.1f} s{rate}: "
+                                          f"{counts} -> {out / 'labels.jsonl'}"), highlight=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from ..console import console
@@ -125,7 +126,7 @@ def train_command(
         return
     _summary(result.model.card, str(result.model.path), time.perf_counter() - started, result.cache_hits, result.cache_misses)
     if run_id:
-        console.print(f"MLflow run {run_id} at {mlflow}")
+        console.print(escape(f"MLflow run {run_id} at {mlflow}"))
 
 
 def _summary(card: dict, path: str, seconds: float, hits: int, misses: int) -> None:
@@ -144,10 +145,10 @@ def _summary(card: dict, path: str, seconds: float, hits: int, misses: int) -> N
         table.add_row(f"baseline: {name}", f"{b['accuracy']:.3f}", f"{b['macro_f1']:.3f}")
     console.print(table)
     if card["head"].get("threshold") is not None:
-        console.print(f"threshold for {card['head']['positive']!r}: {card['head']['threshold']:.4f} ({card['head']['threshold_rule']})")
+        console.print(escape(f"threshold for {card['head']['positive']!r}: {card['head']['threshold']:.4f} ({card['head']['threshold_rule']})"))
     if card["data"]["skipped"]:
         console.print(f"[yellow]skipped {len(card['data']['skipped'])} bad row(s)[/]")
-    console.print(f"stored {path} in {seconds:.1f}s (embeddings: {hits} cached, {misses} computed)")
+    console.print(escape(f"stored {path} in {seconds:.1f}s (embeddings: {hits} cached, {misses} computed)"))
 
 
 @app.command("eval")
@@ -167,7 +168,7 @@ def eval_command(
         _fail(exc)
         return
     extra = f"; {report.ignored} other item(s) in the data ignored" if report.ignored else ""
-    console.print(f"[green]reproduced[/] {report.model}: {report.checked} numbers match the card on {report.items} items{extra}")
+    console.print("[green]reproduced[/] " + escape(f"{report.model}: {report.checked} numbers match the card on {report.items} items{extra}"))
 
 
 @models_app.command("list")
