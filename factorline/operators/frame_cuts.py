@@ -33,13 +33,12 @@ from __future__ import annotations
 import numpy as np
 
 from .cuts import rgb_to_hsv
-from .temporal import covered
+from .temporal import LUMA, covered, runs
 
 # A dip through black: frames at most this mean luma, for at most this long, between pictures.
 DIP_LUMA = 16.0
 MAX_DIP_S = 1.0
 DIP_CONTEXT_S = 0.5
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # Neighbouring steps on each side whose mean change is a step's baseline.
 WINDOW = 2
 # A picture coming back within this many frames after a spike makes the spike a flash.
@@ -150,7 +149,7 @@ def dip_cuts(thumbs: np.ndarray, times: np.ndarray, ok: np.ndarray, *, min_chang
     luma = (thumbs.astype(np.float32) @ LUMA).reshape(len(thumbs), -1).mean(axis=1)
     dark = luma <= DIP_LUMA
     steps, changes = [], []
-    for first, last in _runs(dark):
+    for first, last in runs(dark):
         if first == 0 or last == len(thumbs) - 1 or times[last] - times[first] > max_dip_s:
             continue
         if not ok[max(first - 1, 0) : last + 1].all():
@@ -165,8 +164,3 @@ def dip_cuts(thumbs: np.ndarray, times: np.ndarray, ok: np.ndarray, *, min_chang
             steps.append(max(middle - 1, 0))
             changes.append(change)
     return np.asarray(steps, int), np.asarray(changes, float)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
