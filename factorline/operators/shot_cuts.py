@@ -10,8 +10,9 @@ from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo, Preview
 from ..core.operator import Field, operator
-from .cuts import Cuts, detect_cuts
+from .cuts import detect_cuts
 from .frame_cuts import detect_frame_cuts
+from .layout import detect_bars
 from .temporal import batch_thumbnails, crop_fraction
 
 
@@ -83,31 +84,28 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
     colour histograms between consecutive sampled frames with an adaptive threshold.
     """
     frames: FrameBatch = inputs["frames"]
-    # The sampled frames give the bars (left out of every comparison) and the fallback cuts.
-    cuts = detect_cuts(
-        frames.images,
-        frames.times,
-        thumbs=batch_thumbnails(frames),
-        luma=frames.gray,
-        threshold=params.threshold,
-        adaptive_ratio=params.adaptive_ratio,
-        min_gap_s=params.min_gap_s,
-    )
     times = np.asarray(frames.times, dtype=float)
     found: list[tuple[float, float, float]] = []  # (time, evidence time, score 0..1)
+    seen: list[tuple[float, float]] = []
     preview = frames.preview
     if preview is not None and len(preview) >= 2:
-        ptimes, thumbs = preview_thumbs(preview, cuts)
+        # Bars (found on the sampled frames, like the fallback's) are left out of every comparison.
+        luma = frames.gray
+        bars = detect_bars(luma) if len(frames) >= 2 else None
+        box = bars.content_box(*luma.shape[1:3]) if bars is not None and bars.any else None
+        ptimes, thumbs = preview_thumbs(preview, box, luma.shape[1:3])
         steps, changes, ok = detect_frame_cuts(thumbs, ptimes, min_change=params.min_change,
                                                ratio=params.change_ratio, min_gap_s=params.min_gap_s)
         found = [(float(ptimes[i + 1]), float(ptimes[i + 1]), float(c) / 255.0) for i, c in zip(steps, changes)]
         seen = covered_spans(ptimes, ok)
-    else:
-        seen = []
-    for i, d in zip(cuts.pairs, cuts.scores):
-        if not any(a <= times[i] and times[i + 1] <= b for a, b in seen):
-            # timed to the midpoint; the evidence is the first sampled frame of the new shot
-            found.append((float((times[i] + times[i + 1]) / 2), float(times[i + 1]), float(d)))
+    uncovered = [i for i in range(len(times) - 1) if not any(a <= times[i] and times[i + 1] <= b for a, b in seen)]
+    if uncovered:  # the sampled-frame histograms only where no preview covers a pair (work not done twice)
+        cuts = detect_cuts(frames.images, frames.times, thumbs=batch_thumbnails(frames), luma=frames.gray,
+                           threshold=params.threshold, adaptive_ratio=params.adaptive_ratio, min_gap_s=params.min_gap_s)
+        for i, d in zip(cuts.pairs, cuts.scores):
+            if i in uncovered:
+                # timed to the midpoint; the evidence is the first sampled frame of the new shot
+                found.append((float((times[i] + times[i + 1]) / 2), float(times[i + 1]), float(d)))
     found.sort()
     return {
         "cuts_s": [round(t, 3) for t, _, _ in found],
@@ -116,11 +114,12 @@ def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resource
     }
 
 
-def preview_thumbs(preview: Preview, cuts: Cuts) -> tuple[np.ndarray, np.ndarray]:
-    """The preview's times and thumbnails with the same bars left out as the sampled frames'."""
+def preview_thumbs(preview: Preview, box: tuple[int, int, int, int] | None, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The preview's times and thumbnails with the bars (``box``: the picture inside them in a
+    frame of ``size``) left out."""
     thumbs = preview.thumbs
-    if cuts.box is not None:
-        thumbs = crop_fraction(thumbs, cuts.box, cuts.box_size)
+    if box is not None:
+        thumbs = crop_fraction(thumbs, box, size)
     return np.asarray(preview.times, np.float64), thumbs
 
 
