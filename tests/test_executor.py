@@ -37,7 +37,7 @@ VIDEO_DOC = {
 }
 IMAGE_DOC = {**VIDEO_DOC, "name": "t_image", "input": "image"}
 RECORD_KEYS = {"item", "factors", "decisions", "error", "pipeline", "timings_ms"}
-ITEM_KEYS = {"id", "path", "kind", "duration_s", "width", "height", "fps"}
+ITEM_KEYS = {"id", "path", "kind", "duration_s", "width", "height", "fps", "display_width", "display_height", "pixel_aspect"}
 
 
 @pytest.fixture(scope="module")

@@ -193,3 +193,35 @@ def test_given_rotation_tag_then_same_verdict_and_sizes_in_display_orientation(t
     flat, rotated = outs
     assert flat["ratio"] == pytest.approx(2.0, abs=0.4) and rotated["ratio"] == flat["ratio"]
     assert (rotated["native_height"], rotated["native_width"]) == (flat["native_width"], flat["native_height"])
+
+
+def test_given_pixel_aspect_tag_then_same_verdict_and_display_size_reported(tmp_path, bbb360):
+    # the clip of the rotation test, tagged to play with 2:1 pixels (640x360 shown as
+    # 1280x360), and that file turned as well: the verdict stays the coded picture's, the item
+    # reports what a player shows next to the stored size
+    import shutil
+    import subprocess
+
+    assert shutil.which("ffmpeg"), "Debian's ffmpeg is missing: run `make setup`"
+    frames = [tf.resize(tf.resize(f, (640, 180)), (640, 360)) for f in bbb360]
+    plain = write_video(tmp_path / "plain.mp4", frames, fps=1.0)
+
+    def widen(src, dst):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-aspect", "32:9", str(dst)],
+                       check=True, timeout=60)
+        return dst
+
+    wide = widen(plain, tmp_path / "wide.mp4")
+    turned = widen(fx.rotate_with_pyav(plain, tmp_path / "turned.mp4", 90), tmp_path / "wide_turned.mp4")
+    spec = get_operator("upscaled")
+    outs, items = [], []
+    for path in (plain, wide, turned):
+        info = probe(path)
+        batch = decode_frames(path, info, Sampling(fps=1.0, max_side=640), Limits())
+        outs.append(spec.run({"frames": batch}, spec.params(), item=info, resources={}))
+        items.append(info.record())
+    assert outs[0]["ratio"] == pytest.approx(2.0, abs=0.4)
+    assert outs[1] == outs[0]
+    assert outs[2]["ratio"] == outs[0]["ratio"]
+    assert [(i["width"], i["height"], i["display_width"], i["display_height"], i["pixel_aspect"]) for i in items] == [
+        (640, 360, 640, 360, 1.0), (640, 360, 1280, 360, 2.0), (360, 640, 360, 1280, 2.0)]

@@ -21,6 +21,10 @@ from .compiler import Plan, PlannedStep
 from .items import AudioTrack, FrameBatch, Limits, MediaInfo
 from .registry import GLOBAL_POOL, ResourcePool
 
+# Cache namespace of probes; the suffix changes with MediaInfo's fields (2: pixel_aspect),
+# so probes cached by an older version are made again instead of read without them.
+PROBE_CACHE = "probe-2"
+
 
 @dataclass
 class _ItemState:
@@ -82,10 +86,10 @@ class Engine:
         t0 = time.perf_counter()
         check_size(Path(path), self.limits)  # before hashing: a huge file is refused unread
         digest = file_digest(path)
-        cached = self.cache.get("probe", digest)
+        cached = self.cache.get(PROBE_CACHE, digest)
         info = MediaInfo(**cached) if cached else probe(path, self.limits, digest=digest)
         if not cached:
-            self.cache.put("probe", digest, info.to_dict())
+            self.cache.put(PROBE_CACHE, digest, info.to_dict())
         info = MediaInfo(**{**info.to_dict(), "path": path})
         if info.kind != self.plan.doc.input:
             raise FactorlineError(f"pipeline {self.plan.name!r} takes {self.plan.doc.input} items, this is a {info.kind}", path="input")
@@ -171,4 +175,5 @@ def _unprobed_item(path: str, limits: Limits) -> dict:
         digest = file_digest(path)
     except Exception:
         digest = None
-    return {"id": digest, "path": path, "kind": None, "duration_s": None, "width": None, "height": None, "fps": None}
+    return {"id": digest, "path": path, "kind": None, "duration_s": None, "width": None, "height": None, "fps": None,
+            "display_width": None, "display_height": None, "pixel_aspect": None}

@@ -16,7 +16,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """The probe of one item; ``width``/``height`` are display size (rotation applied)."""
+    """The probe of one item; ``width``/``height`` are the stored frame size in display
+    orientation (rotation applied), the size of the decoded frames operators see.
+    ``display_width``/``display_height`` also apply the pixel aspect ratio: what a player shows."""
 
     id: str  # "sha256:<hex>" of the file bytes
     path: str
@@ -29,6 +31,20 @@ class MediaInfo:
     rotation: int = 0  # degrees clockwise applied to decoded frames to get display orientation
     container: str = ""
     frame_count: int | None = None
+    # Sample (pixel) aspect ratio: a coded pixel is shown this many times as wide as it is tall
+    # (PAL DV 720x576 at 16:15 plays as 768x576). Frames stay at stored size: analysis on the
+    # coded grid keeps every factor independent of this tag.
+    pixel_aspect: float = 1.0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) a player shows: the pixel aspect stretches the coded width, which is
+        the display height after a quarter turn."""
+        if self.pixel_aspect == 1.0:
+            return self.width, self.height
+        if self.rotation in (90, 270):
+            return self.width, max(1, round(self.height * self.pixel_aspect))
+        return max(1, round(self.width * self.pixel_aspect)), self.height
 
     def record(self) -> dict:
         """The ``item`` section of a result record."""
@@ -40,6 +56,9 @@ class MediaInfo:
             "width": self.width,
             "height": self.height,
             "fps": self.fps,
+            "display_width": self.display_size[0],
+            "display_height": self.display_size[1],
+            "pixel_aspect": self.pixel_aspect,
         }
 
     def to_dict(self) -> dict:

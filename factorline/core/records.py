@@ -29,6 +29,9 @@ _ITEM = pa.struct(
         ("width", pa.int64()),
         ("height", pa.int64()),
         ("fps", pa.float64()),
+        ("display_width", pa.int64()),
+        ("display_height", pa.int64()),
+        ("pixel_aspect", pa.float64()),
     ]
 )
 _ERROR = pa.struct([("type", pa.string()), ("message", pa.string()), ("path", pa.string())])

@@ -206,7 +206,25 @@ def _probe_video(path: Path, limits: Limits) -> MediaInfo:
             rotation=rotation,
             container=container.format.name,
             frame_count=stream.frames or None,
+            pixel_aspect=pixel_aspect(stream),
         )
+
+
+# Pixel aspect ratios outside this range are broken tags, not pictures (FFmpeg itself warns
+# about them): such an item is treated as square-pixelled.
+PIXEL_ASPECT_RANGE = (0.1, 10.0)
+
+
+def pixel_aspect(stream) -> float:
+    """The stream's sample aspect ratio as a float (1.0 when absent, 0:1 or out of
+    :data:`PIXEL_ASPECT_RANGE`): the container's value first, then the codec's, as FFmpeg's
+    ``av_guess_sample_aspect_ratio`` does."""
+    for value in (getattr(stream, "sample_aspect_ratio", None), stream.codec_context.sample_aspect_ratio):
+        if value and value.denominator:
+            ratio = float(value)
+            if PIXEL_ASPECT_RANGE[0] <= ratio <= PIXEL_ASPECT_RANGE[1]:
+                return round(ratio, 6)
+    return 1.0
 
 
 @contextlib.contextmanager
