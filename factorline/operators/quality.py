@@ -292,6 +292,17 @@ def clarity_scores(
     ``bars`` (analysis px) are cropped first; by default they are detected on ``luma``.
     A single (H, W) image is accepted too.
     """
+    levels, flat, _ = detail_levels(luma, working_height=working_height, bars=bars)
+    return np.where(flat, 0.0, calibrate(levels)), flat
+
+
+def detail_levels(
+    luma: np.ndarray, *, working_height: int = 360, bars: Bars | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-frame cut-off levels c (N,) in octaves at working size (:func:`cutoff_level`), the
+    flat mask (N,) and the working size's shorter side in px (the content's, bars cropped,
+    never upscaled) of (N, H, W) luma frames or one (H, W) image. Detail dies out at about
+    2**c working px."""
     if luma.ndim == 2:
         luma = luma[None]
     n, h, w = luma.shape
@@ -315,8 +326,8 @@ def clarity_scores(
             part = area_resize(part, out_h, out_w)
         energies[sl] = band_energies(part)
     corrected, flat = corrected_energies(energies, noise, noise_gains(min(1000, round(factor * 1000))))
-    scores = np.where(flat, 0.0, calibrate(cutoff_level(corrected)))
-    return scores, flat
+    working_short = min(out_h, out_w) if factor < 1.0 else min(ch, cw)
+    return cutoff_level(corrected), flat, float(working_short)
 
 
 def summarize(

@@ -232,6 +232,28 @@ def estimate(
     }
 
 
+def coded_luma(frames: FrameBatch, item: MediaInfo) -> tuple[np.ndarray, int, int, bool]:
+    """(luma (N, H, W), source height, source width, quarter_turn) of a frame batch turned
+    back to its coded orientation when a rotation tag turned it a quarter."""
+    gray, height, width = frames.gray, frames.source_height, frames.source_width
+    quarter_turn = item.rotation in (90, 270)
+    if quarter_turn:
+        gray = np.ascontiguousarray(np.rot90(gray, k=item.rotation // 90, axes=(1, 2)))
+        height, width = width, height
+    return gray, height, width, quarter_turn
+
+
+def coded_estimate(frames: FrameBatch, item: MediaInfo, **options) -> dict:
+    """:func:`estimate` of a frame batch judged as it is coded, sizes reported in display
+    orientation like the item's width and height. A rotation tag must not change the verdict:
+    the spectrum along the coded rows is what the upscaler and the encoder shaped."""
+    gray, height, width, quarter_turn = coded_luma(frames, item)
+    out = estimate(gray, scale=float(frames.scale) or 1.0, source_height=height, source_width=width, **options)
+    if quarter_turn:
+        out["native_height"], out["native_width"] = out["native_width"], out["native_height"]
+    return out
+
+
 # --------------------------------------------------------------------------- operator
 
 
@@ -259,24 +281,7 @@ def upscaled(inputs: dict, params: UpscaledParams, *, item: MediaInfo, resources
     come from under about 410 lines); blur lowers the estimate like upscaling does.
     """
     frames: FrameBatch = inputs["frames"]
-    scale = float(frames.scale) or 1.0
-    gray, height, width = frames.gray, frames.source_height, frames.source_width
-    quarter_turn = item.rotation in (90, 270)
-    if quarter_turn:
-        # Judge the picture as it is coded: a rotation tag must not change the verdict (the
-        # spectrum along the coded rows is what the upscaler and the encoder shaped).
-        gray = np.ascontiguousarray(np.rot90(gray, k=item.rotation // 90, axes=(1, 2)))
-        height, width = width, height
-    out = estimate(
-        gray,
-        scale=scale,
-        source_height=height,
-        source_width=width,
-        drop_db=params.drop_db,
-        native_below=params.native_ratio,
-    )
-    if quarter_turn:  # report sizes in display orientation, like the item's width and height
-        out["native_height"], out["native_width"] = out["native_width"], out["native_height"]
+    out = coded_estimate(frames, item, drop_db=params.drop_db, native_below=params.native_ratio)
     evidence = []
     if len(frames):
         t = float(np.asarray(frames.times, np.float64)[0])
