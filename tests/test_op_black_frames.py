@@ -1,4 +1,4 @@
-"""black_frames@2: share and runs of black sampled frames; bars never make a frame black."""
+"""black_frames@3: share and runs of black sampled frames; bars never make a frame black."""
 
 import json
 import time
@@ -105,9 +105,23 @@ def test_given_black_span_between_samples_when_decoded_then_frame_exact_like_bla
 
 
 def test_given_dark_grey_frame_then_threshold_decides():
-    dark = np.full((2, 90, 160, 3), 28, np.uint8)
-    assert run_op(dark)["ratio"] == 1.0  # default level 32
+    dark = np.full((2, 90, 160, 3), 24, np.uint8)
+    assert run_op(dark)["ratio"] == 1.0  # default level 25, blackdetect's
+    assert run_op(np.full((2, 90, 160, 3), 28, np.uint8))["ratio"] == 0.0
     assert run_op(dark, threshold=16)["ratio"] == 0.0
+
+
+def test_given_runs_shorter_than_min_duration_then_not_segments():
+    # 10 fps: one black frame at 0.0 (0.1 s: kept at the 0.1 s floor), two at 1.0-1.2 (kept),
+    # and with a 0.25 s floor only... none; the ratio still counts every sampled black frame
+    frames = np.full((20, 36, 64, 3), 128, np.uint8)
+    frames[[0, 10, 11]] = 0
+    times = np.arange(20) / 10.0
+    out = run_op(frames, times=times, duration=2.0)
+    assert out["segments"] == [{"start_s": 0.0, "end_s": 0.1}, {"start_s": 1.0, "end_s": 1.2}]
+    strict = run_op(frames, times=times, duration=2.0, min_duration_s=0.25)
+    assert strict["segments"] == [] and strict["evidence"] == [] and strict["ratio"] == 0.15
+    assert run_op(frames, times=times, duration=2.0, min_duration_s=0.15)["segments"] == [{"start_s": 1.0, "end_s": 1.2}]
 
 
 def test_given_small_bright_object_then_min_pixel_share_decides():
@@ -136,7 +150,7 @@ def test_given_one_8k_frame_then_fast():
 
 
 def test_operator_declared_serializable_and_deterministic(bbb):
-    spec = get_operator("black_frames@2")
+    spec = get_operator("black_frames@3")
     assert spec.group == "temporal"
     assert list(spec.fields)[:2] == ["ratio", "segments"]
     json.dumps(spec.schema())

@@ -94,15 +94,26 @@ class SlideshowParams(BaseModel):
     )
 
 
+# ffmpeg blackdetect's pixel threshold (pix_th 0.10 of the luma range: Y <= 16 + 0.1 * 219 in
+# limited range) in the full-range luma operators see: 0.1 * 255. A fade counts from the frame
+# blackdetect counts it from.
+BLACK_LEVEL = 25
+# A run of one or two frames (encoder padding before the first picture, a one-frame flash of
+# black) is not a black segment a viewer sees; the real-media benchmark runs blackdetect with
+# the same floor (d=0.1).
+MIN_BLACK_S = 0.1
+
+
 class BlackFramesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threshold: int = P(
-        32,
+        BLACK_LEVEL,
         ge=0,
         le=255,
         title="Black level",
-        description="Luma (0-255) at or under which a pixel counts as black.",
+        description="Luma (0-255, full range) at or under which a pixel counts as black (25: ffmpeg "
+        "blackdetect's default of 10 % of the luma range).",
     )
     min_pixel_share: float = P(
         0.98,
@@ -110,6 +121,13 @@ class BlackFramesParams(BaseModel):
         le=1.0,
         title="Black share",
         description="A frame is black when at least this share of its picture (bars left out) is black.",
+    )
+    min_duration_s: float = P(
+        MIN_BLACK_S,
+        ge=0.0,
+        le=60.0,
+        title="Shortest run",
+        description="Runs of black frames shorter than this are not segments (0: every run, even one frame).",
     )
 
 
@@ -399,11 +417,12 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
 @operator(
     name="black_frames",
     limits=(
-        "A frame is black when 98 % of its picture is at or under luma 32: a fade counts from the frame where it gets that dark, a very dark scene (a night sky) can count too.",
+        "A frame is black when 98 % of its picture is at or under luma 25 (blackdetect's default level): a fade counts from the frame where it gets that dark, a very dark scene (a night sky) can count too.",
+        "Runs shorter than min_duration_s (0.1 s) are left out, so one or two black frames at a start or a one-frame flash of black are not segments (ratio still counts sampled black frames).",
         "Judged on 64-px thumbnails of every decoded frame: a small bright object (a few px) in a black frame is averaged away.",
         "Where the decoder skipped stretches (no preview covers the item) segments are timed on the sampled frames, up to one sampling step off.",
     ),
-    version=2,
+    version=3,
     title="Black frames",
     group="temporal",
     params=BlackFramesParams,
@@ -436,6 +455,9 @@ def black_frames(inputs: dict, params: BlackFramesParams, *, item: MediaInfo, re
                                                      frame_ends(ptimes, item.duration_s), pshares)
     else:
         spans, span_times, span_ends, span_shares = runs(black), times, frame_ends(times, item.duration_s), shares
+    if item.kind == "video":  # a still image has no duration: its one frame is its run
+        ends = np.asarray(span_ends, np.float64)
+        spans = [(a, b) for a, b in spans if ends[b] - span_times[a] >= params.min_duration_s - 1e-9]
     segments = segments_of(spans, span_times, span_ends)
     longest = max((s["end_s"] - s["start_s"] for s in segments), default=0.0)
     return {
