@@ -54,7 +54,7 @@ def test_force_publishes_beyond_tolerance_and_the_report_says_so(data, tmp_path)
     assert stored.card["gate"]["verdict"] == "forced"
     assert "PUBLISHED BY --force (beyond tolerance)" in (stored.path / "report.md").read_text()
     listed = invoke("models", "list", "--store", str(store), "--json")
-    assert json.loads(listed.output)[0]["parent"] == "op:black_border@2.fill"
+    assert json.loads(listed.output)[0]["parent"] == "op:black_border@3.fill"
     shown = invoke("models", "show", "forced", "--store", str(store))
     assert shown.exit_code == 0 and "Lineage" in shown.output
     again = invoke("eval", "forced", "--store", str(store))

@@ -37,7 +37,7 @@ ITEM = MediaInfo(id="sha256:" + "0" * 64, path="synthetic.mp4", kind="video", du
 
 def test_catalogue_is_not_empty_and_ids_are_unique():
     ids = [s.id for s in SPECS]
-    assert {"black_border@2", "clarity@1"} <= set(ids)
+    assert {"black_border@3", "clarity@1"} <= set(ids)
     assert len(ids) == len(set(ids))
 
 

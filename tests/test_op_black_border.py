@@ -1,4 +1,4 @@
-"""black_border@2: letterbox / pillarbox / windowbox bars, black or blurred."""
+"""black_border@3: letterbox / pillarbox / windowbox bars, black or blurred."""
 
 import importlib.util
 import json
@@ -352,7 +352,7 @@ def test_given_real_clip_letterboxed_when_run_through_spec_then_source_px_and_ev
 
 
 def test_operator_is_declared_serializable_and_deterministic(clip):
-    spec = get_operator("black_border@2")
+    spec = get_operator("black_border@3")
     assert spec.group == "layout"
     assert list(spec.fields) == ["top", "bottom", "left", "right", "area_ratio", "fill"]
     json.dumps(spec.schema())
@@ -440,3 +440,29 @@ def skimage_photo() -> np.ndarray:
     from factorline.samples import transforms as tf
 
     return tf.cover(skimage.data.astronaut(), (640, 360))
+
+
+@pytest.mark.parametrize("colour", [255, 235, 128])
+def test_given_flat_bright_margin_around_moving_picture_then_not_bars(clip, colour):
+    # given real footage (a 4:3 crop) on a flat white, off-white or mid-grey page: a graphic's
+    # margin, part of the picture; bars are dark or a blurred copy of the picture
+    page = np.full((6, 360, 640, 3), colour, np.uint8)
+    for i, frame in enumerate(clip[:6]):
+        page[i, :, 160:480] = np.asarray(Image.fromarray(frame[:, 160:1120]).resize((320, 360)))
+    bars = detect_bars(luma(page))
+    assert (bars.any, bars.fill) == (False, "none")
+    # the same picture on its blurred copy is still a blurred fill
+    made = np.stack([blurred_pillarbox(f, 406)[0] for f in clip[:6]])
+    assert detect_bars(luma(made)).fill == "blurred"
+
+
+def test_flat_colour_margin_pure():
+    from factorline.operators.layout import flat_colour_margin
+
+    frames = np.full((2, 40, 80), 250, np.float32)
+    frames[:, :, 20:60] = textured(n=2, h=40, w=40)
+    assert flat_colour_margin(frames, (0, 0, 20, 20), (0, 0, 0, 0), 24)
+    dark = frames.copy()
+    dark[:, :, :20] = 10
+    assert not flat_colour_margin(dark, (0, 0, 20, 20), (0, 0, 0, 0), 24)  # a dark side: a bar's job
+    assert not flat_colour_margin(frames, (0, 0, 0, 0), (0, 0, 0, 0), 24)  # no bands

@@ -166,6 +166,41 @@ def edge_runs(bright_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return from_start(bright_share), from_start(bright_share[:, ::-1])
 
 
+def flat_share(pixels: np.ndarray) -> tuple[float, float]:
+    """(share of ``pixels`` within 4 levels of their median, the median): 1.0 for a digitally
+    flat fill, low for picture, grain or a blurred copy of the picture."""
+    median = float(np.median(pixels))
+    return float(np.mean(np.abs(pixels.astype(np.int16) - int(round(median))) <= 4)), median
+
+
+def side_band(luma: np.ndarray, side: str, inner: int, outer: int) -> np.ndarray:
+    """Pixels of (N, H, W) frames between ``inner`` and ``outer`` px from the edge on ``side``."""
+    h, w = luma.shape[1:]
+    if side == "left":
+        return luma[:, :, inner:outer]
+    if side == "right":
+        return luma[:, :, w - outer:w - inner]
+    return luma[:, inner:outer, :] if side == "top" else luma[:, h - outer:h - inner, :]
+
+
+def flat_colour_margin(luma: np.ndarray, blurred: tuple[int, int, int, int], black: tuple[int, int, int, int],
+                       threshold: float) -> bool:
+    """Whether the low-detail bands found by :func:`detect_blurred_bars` are flat bright colour
+    (a white page around a diagram, a graphic's margin): every band beyond the black bars holds
+    :data:`MIN_FLAT_BAR` of its pixels within 4 levels of its median and that median is not
+    dark. Bars are dark or a blurred copy of the picture; a flat colour margin is part of the
+    picture, so it is not reported."""
+    bands = [side_band(luma, side, inner + 2, outer - 2)
+             for side, outer, inner in zip(("top", "bottom", "left", "right"), blurred, black) if outer - inner > 6]
+    if not bands:
+        return False
+    for band in bands:
+        share, median = flat_share(band)
+        if share < MIN_FLAT_BAR or median <= threshold:
+            return False
+    return True
+
+
 def bar_evidence(luma: np.ndarray, bright: np.ndarray, side: str, extent: int, span: tuple[int, int],
                  threshold: float) -> tuple[float, float]:
     """How much a dark band of ``extent`` px on ``side`` looks like an added bar: (flat, straight).
@@ -189,8 +224,8 @@ def bar_evidence(luma: np.ndarray, bright: np.ndarray, side: str, extent: int, s
         lines = cols if side == "top" else cols[:, :, ::-1]
     if strip_luma.size == 0:
         return 0.0, 0.0
-    median = float(np.median(strip_luma))
-    flat = float(np.mean(np.abs(strip_luma.astype(np.int16) - int(round(median))) <= 4)) if median <= threshold / 2 else 0.0
+    flat, median = flat_share(strip_luma)
+    flat = flat if median <= threshold / 2 else 0.0
     window = lines[:, :, : min(lines.shape[2], extent + max(8, extent // 2))]
     has = window.any(axis=2)
     if not has.any():
@@ -484,7 +519,7 @@ def detect_bars(
         blurred, bseen = detect_blurred_bars(
             frames, (top, bottom, left, right), min_bar=min_bar, min_frame_share=min_frame_share
         )
-        if any(blurred):
+        if any(blurred) and not flat_colour_margin(frames, blurred, (top, bottom, left, right), threshold):
             full_seen = np.zeros(n, bool)
             full_seen[np.flatnonzero(informative)] = bseen
             bt, bb, bl, br = blurred
@@ -524,9 +559,9 @@ def evidence_times(times: np.ndarray, seen: np.ndarray, limit: int = MAX_EVIDENC
     limits=(
         "A black bar must be flat or end on a straight line (one-sided bars both): a bar filled with grain or a noisy analogue capture, bordering a picture that is dark on most lines, can be missed.",
         "Bars are measured on the sampled frames (1 per second by default), not on every frame.",
-        "Only black and blurred fills are reported; a flat single-colour margin (a white page around a diagram, a coloured pillarbox) reads as a blurred fill.",
+        "Only black and blurred fills are reported: a flat bright margin (a white page around a diagram, a coloured pillarbox) is taken as part of the picture, not a bar.",
     ),
-    version=2,
+    version=3,
     title="Black borders",
     group="layout",
     params=BlackBorderParams,
