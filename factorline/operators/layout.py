@@ -1,7 +1,7 @@
 """Layout operators: bars around the picture (letterbox, pillarbox, windowbox), black or
 blurred.
 
-How ``black_border@2`` decides, in short (the pure functions below carry the details):
+How ``black_border@3`` decides, in short (the pure functions below carry the details):
 
 1. **Black bars.** In every frame, a row is *dark* when at most 2 % of its pixels are brighter
    than ``threshold`` (a few noisy or watermark pixels are tolerated); rows that are mostly
@@ -27,8 +27,12 @@ How ``black_border@2`` decides, in short (the pure functions below carry the det
    a straight line (most lines where detail starts near it start at that very column), is
    a blurred bar. A blurred fill that is partly darker than ``threshold`` is still one
    blurred bar. A subject on a bokeh background fails the straight-edge or symmetry checks.
-   Flat non-black fills (a solid colour pillarbox) have no detail either and are reported
-   as ``blurred``; widths are accurate to about 1 px (the Laplacian's reach is added back).
+   Widths are accurate to about 1 px (the Laplacian's reach is added back).
+5. **Not a flat bright margin.** Flat non-black bands (a white page around a diagram, a grey or
+   coloured pillarbox) have no detail either; when every low-detail band is digitally flat
+   (:data:`MIN_FLAT_BAR` of its pixels within 4 levels of a median brighter than
+   ``threshold``) it is part of the picture, not a bar, and nothing is reported (version 3;
+   version 2 called it a blurred fill).
 
 Widths are returned in analysis pixels by :func:`detect_bars` and converted to source pixels
 (``round(px * frames.scale)``) by :func:`bars_to_source`.

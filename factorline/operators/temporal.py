@@ -6,7 +6,7 @@ timing in :mod:`.frame_cuts`); it shares this module's thumbnails.
 
 - ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
   static spans, the number of distinct pictures and (optionally) the amount of text.
-- ``black_frames@2`` measures which frames are black, bars left out: runs timed on every decoded frame.
+- ``black_frames@3`` measures which frames are black, bars left out: runs timed on every decoded frame.
 
 1. **Thumbnails.** Every frame is reduced to a colour thumbnail about
    :data:`THUMB_WIDTH` (64) px wide by block means over a strided grid (one 8K frame costs
