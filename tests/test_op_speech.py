@@ -1,4 +1,4 @@
-"""speech@2: Silero VAD (ONNX on onnxruntime) and its segment post-processing."""
+"""speech@3: Silero VAD (ONNX on onnxruntime) and its segment post-processing."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ TOL = 0.3  # seconds
 
 
 def run_speech(samples: np.ndarray, *, rate: int = R, start_s: float = 0.0, **params) -> dict:
-    spec = get_operator("speech@2")
+    spec = get_operator("speech@3")
     audio = AudioTrack(np.asarray(samples, np.float32), rate, start_s)
     item = MediaInfo(id="sha256:test", path="clip.mp4", kind="video", duration_s=audio.duration_s,
                      width=64, height=64, fps=25.0, has_audio=audio.samples.size > 0)
@@ -312,10 +312,11 @@ def test_given_non_speech_sounds_then_no_speech(name, signal):
 
 
 def test_given_video_without_audio_then_no_speech_and_no_error():
-    spec = get_operator("speech@2")
+    spec = get_operator("speech@3")
     item = MediaInfo(id="sha256:x", path="v.mp4", kind="video", duration_s=4.0, width=64, height=64, fps=25.0)
     out = spec.run({"audio": AudioTrack.silent()}, spec.params(), item=item, resources=GLOBAL_POOL.get(spec.resources))
-    assert out == {"has_speech": False, "speech_ratio": 0.0, "segments": [], "speech_confidence": 0.0, "evidence": []}
+    assert out == {"has_speech": False, "speech_ratio": 0.0, "segments": [], "speech_confidence": 0.0, "ratio_per_minute": [],
+                   "evidence": []}
     assert run_speech(np.zeros(100, np.float32))["segments"] == []  # shorter than one window
 
 
@@ -328,7 +329,7 @@ def test_real_time_factor_is_high():
     start = time.perf_counter()
     run_speech(x)
     rtf = 60.0 / (time.perf_counter() - start)
-    print(f"speech@2 real-time factor: {rtf:.0f}x ({'sequence' if vad.sequence else 'streaming'} export)")
+    print(f"speech@3 real-time factor: {rtf:.0f}x ({'sequence' if vad.sequence else 'streaming'} export)")
     assert rtf > 20  # measured ~300-450x on one shared CPU core
 
 
@@ -336,9 +337,9 @@ def test_real_time_factor_is_high():
 
 
 def test_operator_is_declared_serializable_and_deterministic():
-    spec = get_operator("speech@2")
+    spec = get_operator("speech@3")
     assert (spec.group, spec.resources) == ("audio", ("silero_vad",))
-    assert list(spec.fields) == ["has_speech", "speech_ratio", "speech_confidence", "segments"]
+    assert list(spec.fields) == ["has_speech", "speech_ratio", "speech_confidence", "segments", "ratio_per_minute"]
     json.dumps(spec.schema())
     x = music(3 * R) + brown_noise(3 * R, 0.02)
     assert run_speech(x) == run_speech(x)
@@ -375,9 +376,22 @@ def test_sample_set_speech_clips_match_ground_truth(sample_set):
     for rel in ("videos/speech_en.mp4", "videos/speech_zh.mp4", "videos/bikes.mp4", "videos/slideshow.mp4", "videos/clean.mp4"):
         info = probe(sample_set / rel, Limits())
         audio = decode_audio(sample_set / rel, info, Sampling(), Limits())
-        spec = get_operator("speech@2")
+        spec = get_operator("speech@3")
         out = spec.run({"audio": audio}, spec.params(), item=info, resources=GLOBAL_POOL.get(spec.resources))
         truth = records[rel]["factors"]["speech"]
         assert out["has_speech"] == truth["has_speech"], rel
         assert_spans(spans(out), [(s["start_s"], s["end_s"]) for s in truth["segments"]])
         assert out["speech_ratio"] == pytest.approx(truth["speech_ratio"], abs=0.1)
+
+
+def test_ratio_per_minute_counts_each_minute_and_the_partial_last():
+    from factorline.operators.audio import RATE, per_minute
+
+    minute = 60 * RATE
+    # speech over 0-30 s and 50-70 s of 150 s: minute 1 holds 30 + 10 s, minute 2 10 s, the
+    # last 30 s none
+    segs = [(0, 30 * RATE), (50 * RATE, 70 * RATE)]
+    assert per_minute(segs, 150 * RATE) == [round(40 / 60, 4), round(10 / 60, 4), 0.0]
+    assert per_minute([], 0) == [] and per_minute([(0, minute)], minute) == [1.0]
+    out = summarize_speech(np.ones(50, np.float32), 50 * 512, SpeechParams(pad_ms=0))
+    assert out["ratio_per_minute"] == [out["speech_ratio"]]

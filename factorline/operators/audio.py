@@ -1,6 +1,6 @@
 """Audio operators: is anyone speaking, and when.
 
-``speech@2`` runs the Silero VAD model that the ``silero-vad`` wheel ships, as ONNX on
+``speech@3`` runs the Silero VAD model that the ``silero-vad`` wheel ships, as ONNX on
 onnxruntime (no torch at inference), and turns its per-window speech probabilities into
 speech segments with the standard Silero post-processing:
 
@@ -272,7 +272,20 @@ def summarize_speech(
         for k in keep
     ]
     return {"has_speech": has, "speech_ratio": round(ratio, 4), "segments": segments,
-            "speech_confidence": round(confidence, 4), "evidence": evidence}
+            "speech_confidence": round(confidence, 4),
+            "ratio_per_minute": per_minute(segs, n_samples, sample_rate), "evidence": evidence}
+
+
+def per_minute(segs: list[tuple[int, int]], n_samples: int, sample_rate: int = RATE) -> list[float]:
+    """Speech share (0..1) of each minute of audio, in order; the last, partial minute is
+    judged on its own length. No words are read, so it does not depend on the language."""
+    minute = 60 * sample_rate
+    out = []
+    for start in range(0, n_samples, minute):
+        end = min(start + minute, n_samples)
+        spoken = sum(max(0, min(b, end) - max(a, start)) for a, b in segs)
+        out.append(round(min(spoken / (end - start), 1.0), 4))
+    return out
 
 
 def speech_confidence(probs: np.ndarray, threshold: float, confident: float = CONFIDENT) -> float:
@@ -362,7 +375,7 @@ def _silero_vad_resource() -> SileroVad:
         "Silero VAD: music still leaves speech segments (speech_ratio counts them); has_speech needs the model to be confident, calibrated on a handful of real dev clips (music vs speech), so sung vocals or a voice over loud music may fall either way.",
         "Speech is not recognised or told apart by language; a clip without an audio stream has no speech.",
     ),
-    version=2,
+    version=3,
     title="Speech",
     group="audio",
     params=SpeechParams,
@@ -374,6 +387,7 @@ def _silero_vad_resource() -> SileroVad:
         "speech_ratio": Field("float", "speech time / audio duration (0..1)"),
         "speech_confidence": Field("float", "share of the voiced windows the model is sure of (probability >= 0.9); music is low"),
         "segments": Field("segments", "speech segments on the item's clock", unit="s"),
+        "ratio_per_minute": Field("list[float]", "speech share of each minute of audio (the last, partial one on its own length)"),
     },
 )
 def speech(inputs: dict, params: SpeechParams, *, item: MediaInfo, resources: dict) -> dict:
