@@ -62,7 +62,7 @@ def test_force_publishes_beyond_tolerance_and_the_report_says_so(data, tmp_path)
 
 
 def test_the_library_raises_gate_error_naming_the_drop(data, tmp_path):
-    with pytest.raises(GateError, match=r"distill child 'x' lost \d+\.\d\d points of agreement .* not published; kept at"):
+    with pytest.raises(GateError, match=r"distill child 'x' lost \d+\.\d\d points \(agreement\b.* vs parent; parent op:black_border@3\.fill\) .* not published; kept at"):
         compress("op:black_border.fill", data=data, store=ModelStore(tmp_path / "m"), cache=StepCache(tmp_path / "c"),
                  options=fast(distill="tiny-cnn", epochs=1, lr=1e-7, tolerance=0.0, name="x"))
 

@@ -40,8 +40,12 @@ def test_a_student_learns_the_operator_and_agrees_on_held_out_frames(distilled):
     assert report["agreement"]["frame"]["agreement"] >= 0.9  # an easy task for 12 epochs
     per_class = report["agreement"]["frame"]["per_class"]
     assert per_class["black"]["support"] + per_class["none"]["support"] == 10
-    assert report["gate"] == {"metric": "agreement", "level": "frame", "tolerance_points": 100.0, "verdict": "published",
-                              "drop_points": pytest.approx(100 * (1 - report["agreement"]["frame"]["agreement"]))}
+    gate = report["gate"]
+    assert (gate["metric"], gate["level"], gate["tolerance_points"], gate["verdict"]) == ("agreement", "frame", 100.0, "published")
+    # the gate reads the overall agreement and each class the parent holds often enough; the worst decides
+    assert gate["checks"][0] == {"against": "parent", "what": "agreement",
+                                 "drop_points": pytest.approx(100 * (1 - report["agreement"]["frame"]["agreement"]))}
+    assert gate["drop_points"] == max(c["drop_points"] for c in gate["checks"])
     latency = report["child"]["latency_ms"]
     assert {"model", "end_to_end"} <= set(latency) and latency["model"]["batch_32"] > 0
     assert report["parent"]["latency_ms"]["end_to_end"]["batch_1"] > 0  # the operator itself, timed
@@ -219,3 +223,27 @@ def test_an_effnet_lite0_student_starts_from_imagenet_and_freezes_its_first_bloc
     assert torch.equal(net.features.net._conv_stem.weight, imagenet._conv_stem.weight)  # frozen: ImageNet's
     assert torch.equal(net.features.net._blocks[9]._project_conv.weight, imagenet._blocks[9]._project_conv.weight)
     assert not torch.equal(net.features.net._conv_head.weight, imagenet._conv_head.weight)  # trained
+
+
+def _scored(metric, drop, level="item", per_class=None, agreement=1.0, recall=None):
+    return {"metric": metric, "drop_points": drop, "level": level,
+            "item": {"agreement": agreement, "per_class": per_class or {}}, "frame": {"agreement": agreement, "per_class": per_class or {}},
+            "class_recall": recall or {"parent": {}, "child": {}}}
+
+
+def test_gate_reads_each_class_and_the_root_not_only_the_overall_drop():
+    # 90 % overall agreement, but the child keeps none of the parent's 6 positives: refused at 25
+    per_class = {"neg": {"support": 54, "agreement": 1.0}, "pos": {"support": 6, "agreement": 0.0}, "rare": {"support": 2, "agreement": 0.0}}
+    checks = G.gate_checks(_scored("agreement", 10.0, per_class=per_class, agreement=0.9), "parent")
+    assert [c["what"] for c in checks] == ["agreement", "agreement on neg", "agreement on pos"]  # rare: under MIN_CLASS_SUPPORT
+    worst = G.worst_check(checks)
+    assert (worst["what"], worst["drop_points"]) == ("agreement on pos", 100.0) and G.verdict(worst["drop_points"], 25, False) == "refused"
+    # with labels: accuracy rose by chance while the child disagrees with the parent on a third of the items
+    recall = {"parent": {"a": {"support": 10, "recall": 0.8}, "b": {"support": 10, "recall": 0.9}},
+              "child": {"a": {"support": 10, "recall": 0.5}, "b": {"support": 10, "recall": 1.0}}}
+    checks = G.gate_checks(_scored("accuracy", -5.0, agreement=0.66, recall=recall), "root")
+    assert {c["what"]: c["drop_points"] for c in checks} == {"accuracy": -5.0, "agreement": pytest.approx(34.0),
+                                                             "recall of a": pytest.approx(30.0), "recall of b": pytest.approx(-10.0)}
+    assert all(c["against"] == "root" for c in checks) and G.worst_check(checks)["what"] == "agreement"
+    assert G.class_recall(np.array([0, 1, 1]), np.array([0, 0, -1]), ["x", "y"]) == {
+        "x": {"support": 2, "recall": 0.5}, "y": {"support": 0, "recall": None}}

@@ -119,7 +119,7 @@ def _run_chain(steps, names, root: Stage, fs: D.FrameSet, options: Options, stor
             if result.verdict == "refused":
                 g = report["gate"]
                 raise GateError(
-                    f"{step} child {name!r} lost {g['drop_points']:.2f} points of {g['metric']} against {current.ref} "
+                    f"{step} child {name!r} lost {g['drop_points']:.2f} points ({g['worst']}; parent {current.ref}) "
                     f"(tolerance {g['tolerance_points']:.2f}): not published; kept at {result.path} "
                     f"(report: {result.path / 'report.md'}). Publish it anyway with --force, or raise --tolerance",
                     path=name, report=str(result.path / "report.json"))

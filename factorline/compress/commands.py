@@ -100,7 +100,7 @@ def compress_command(
             colour = {"published": "green", "forced": "yellow", "refused": "red"}[result.verdict]
             where = result.ref or str(result.path)
             err_console.print(f"[{colour}]{result.verdict}[/] " + escape(
-                f"{result.step}: {where} (drop {r['gate']['drop_points']:.2f} points of {r['gate']['metric']}, "
+                f"{result.step}: {where} (drop {r['gate']['drop_points']:.2f} points, worst: {r['gate']['worst']}, "
                 f"tolerance {r['gate']['tolerance_points']:.2f}) -> {result.path / 'report.md'}"), highlight=False)
 
     try:

@@ -16,6 +16,14 @@ Numbers (all on the held-out split: items no step ever trained on):
   parent, ``item``: probe/decode included), median of several runs, with the thread count
   and the CPU's instruction-set flags.
 
+The gate reads more than the overall drop (:func:`gate_checks`): per class of the parent
+with at least :data:`MIN_CLASS_SUPPORT` held-out items (frames at the frame level), the drop
+of that class (recall against the labels when they exist, else the share of the parent's
+class the child keeps), plus, when labels decide, the agreement with the parent (accuracy can
+rise by chance while the child disagrees); all of them against the parent and, over a chain,
+against the root (the command's MODEL) too, so drift never accumulates unseen. The gate's
+``drop_points`` is the worst of these checks (``worst`` names it; ``checks`` lists them all).
+
 The verdict: ``published`` when drop <= tolerance, ``forced`` when above but ``--force`` was
 given, ``refused`` otherwise (the child is kept under the store's ``.rejected/`` area and the
 command exits 1). ``report.json`` and ``report.md`` sit beside the child either way.
@@ -105,6 +113,15 @@ def agreement(parent: np.ndarray, child: np.ndarray, classes: list[str]) -> dict
             "confusion": {"rows": "parent", "columns": "child", "classes": list(classes), "counts": confusion}}
 
 
+def class_recall(pred: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
+    """Per class: items labelled with it (support) and the share predicted as it (recall)."""
+    out = {}
+    for c, name in enumerate(classes):
+        mask = labels == c
+        out[name] = {"support": int(mask.sum()), "recall": _r(np.mean(pred[mask] == c)) if mask.any() else None}
+    return out
+
+
 def accuracy(pred: np.ndarray, labels: np.ndarray) -> dict | None:
     """Accuracy of item predictions on the items that have a label (-1: none)."""
     mask = labels >= 0
@@ -152,8 +169,38 @@ def score(parent_proba: np.ndarray, child_proba: np.ndarray, item: np.ndarray, n
     frame, items = agreement(pf, cf, classes), agreement(pi, ci, classes)
     parent_acc, child_acc = accuracy(pi, labels), accuracy(ci, labels)
     metric, drop = drop_points(parent_acc, child_acc, (frame if level == "frame" else items)["agreement"])
+    recall = {"parent": class_recall(pi, labels, classes), "child": class_recall(ci, labels, classes)}
     return {"frame": frame, "item": items, "parent_accuracy": parent_acc, "child_accuracy": child_acc,
-            "metric": metric, "level": "item" if metric == "accuracy" else level, "drop_points": drop}
+            "metric": metric, "level": "item" if metric == "accuracy" else level, "drop_points": drop,
+            "class_recall": recall}
+
+
+MIN_CLASS_SUPPORT = 5  # classes with fewer held-out items (frames) are reported, not gated
+
+
+def gate_checks(scored: dict, against: str) -> list[dict]:
+    """Every drop the gate reads from one :func:`score` (against the parent or the root): the
+    overall metric, the agreement when labels decide, and one per class (see the docstring)."""
+    checks = [{"against": against, "what": scored["metric"], "drop_points": scored["drop_points"]}]
+    if scored["metric"] == "accuracy":
+        agree = scored["item"]["agreement"]
+        checks.append({"against": against, "what": "agreement", "drop_points": round(100.0 * (1.0 - (agree or 0.0)), 4)})
+        parent, child = scored["class_recall"]["parent"], scored["class_recall"]["child"]
+        for name, m in parent.items():
+            if m["support"] >= MIN_CLASS_SUPPORT and m["recall"] is not None:
+                drop = round(100.0 * (m["recall"] - (child[name]["recall"] or 0.0)), 4)
+                checks.append({"against": against, "what": f"recall of {name}", "drop_points": drop})
+    else:
+        for name, m in scored[scored["level"]]["per_class"].items():
+            if m["support"] >= MIN_CLASS_SUPPORT and m["agreement"] is not None:
+                checks.append({"against": against, "what": f"agreement on {name}",
+                               "drop_points": round(100.0 * (1.0 - m["agreement"]), 4)})
+    return checks
+
+
+def worst_check(checks: list[dict]) -> dict:
+    """The check with the largest drop (the first of equals: the overall metric wins ties)."""
+    return max(checks, key=lambda c: c["drop_points"])
 
 
 # --------------------------------------------------------------------------- the report
@@ -194,8 +241,12 @@ def render_markdown(report: dict) -> str:
     g, p, c = report["gate"], report["parent"], report["child"]
     head = {"published": "PUBLISHED", "forced": "PUBLISHED BY --force (beyond tolerance)", "refused": "REFUSED (not published)"}
     lines = [f"# Compression report: {report['child']['name']} ({report['step']})", "",
-             f"**{head[g['verdict']]}**: drop {g['drop_points']:.2f} points of {g['metric']} ({g['level']} level) "
-             f"against the parent `{p['ref']}`; tolerance {g['tolerance_points']:.2f} points.", ""]
+             f"**{head[g['verdict']]}**: worst drop {g['drop_points']:.2f} points ({g.get('worst', g['metric'])}, "
+             f"{g['level']} level) against the parent `{p['ref']}`{' and the root' if report.get('root') else ''}; "
+             f"tolerance {g['tolerance_points']:.2f} points.", ""]
+    if g.get("checks"):
+        lines += ["| against | what | drop (points) |", "|---|---|---|"]
+        lines += [f"| {c['against']} | {c['what']} | {c['drop_points']:.2f} |" for c in g["checks"]] + [""]
     if g["verdict"] == "refused":
         lines += [f"The child was kept at `{report.get('location', '')}` and is not in the store. "
                   "Publish it anyway with `--force`, or raise `--tolerance`.", ""]

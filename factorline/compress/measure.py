@@ -91,8 +91,15 @@ def evaluate(parent: Stage, child: Stage, root: Stage, fs: D.FrameSet, step: str
                      parent.threshold, level)
     paths = [fs.items[i].path for i in test_items[:3]] if parent.kind == "pipeline" else None
     parent_latency, child_latency = measure(parent, child, fs, options, paths)
-    g = {"metric": scored["metric"], "level": scored["level"], "drop_points": scored["drop_points"],
-         "tolerance_points": options.tolerance}
+    checks = G.gate_checks(scored, "parent")
+    root_scored = None
+    if root is not parent:
+        root_scored = G.score(root.proba(fs, rows), child_p, item, len(test_items), labels, fs.classes, root.positive,
+                              root.threshold, root.level)
+        checks += G.gate_checks(root_scored, "root")
+    worst = G.worst_check(checks)
+    g = {"metric": scored["metric"], "level": scored["level"], "drop_points": worst["drop_points"],
+         "worst": f"{worst['what']} vs {worst['against']}", "checks": checks, "tolerance_points": options.tolerance}
     g["verdict"] = G.verdict(g["drop_points"], options.tolerance, options.force)
     report = {
         "step": step, "params": params, "gate": g,
@@ -105,9 +112,7 @@ def evaluate(parent: Stage, child: Stage, root: Stage, fs: D.FrameSet, step: str
         "machine": G.machine(options.threads), "runs": {"batch_1": options.bench_runs, "batch_32": _runs32(options)},
         "classes": fs.classes,
     }
-    if root is not parent:
-        root_scored = G.score(root.proba(fs, rows), child_p, item, len(test_items), labels, fs.classes, root.positive,
-                              root.threshold, root.level)
+    if root_scored is not None:
         report["root"] = {"ref": root.ref, "level": root.level,
                           "agreement": root_scored["frame" if root.level == "frame" else "item"]["agreement"]}
     return report
