@@ -19,6 +19,7 @@ second); the reference tools run on the same files:
 | speech | has_speech F1 (speech vs music vs silence vs no audio), segment IoU | none |
 | upscaled | native_height MAE, ratio within 15 % | none |
 | faces / nsfw | time; faces = 1 on the astronaut clips; nsfw hits on this (safe) set | none |
+| onscreen_text | per class (title_card, lower_third, scene_text, watermark) item-level P/R/F1 of has_<class> on a ``factorline synth`` set (``_onscreen.py``: the clips above carry no text classes) | full-frame OCR "any text", and a position rule, both on the same OCR lines |
 
 Targets: every factor with a reference at least as accurate as it, the blurred-fill case
 handled (fill "blurred", every side within 4 px), and a 10 s 1280x720 clip through the whole
@@ -33,6 +34,7 @@ by the first step needing it) and from each operator run alone on the 720p clip.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -45,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _accuracy_set as dataset
+import _onscreen
 from _catalogue import catalogue_pipeline
 from _common import update_readme_row, write_result
 from _metrics import _mean, binary_f1, box_iou, interval_iou, match_segments, match_times, prf, spearman
@@ -577,7 +580,14 @@ def run_references(rows: list[dict]) -> tuple[dict, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, default=None, help="build the set into this folder and keep it")
+    parser.add_argument("--onscreen-only", type=int, default=None, metavar="N",
+                        help="only score onscreen_text on an N-clip synth set; print it, write no result")
     args = parser.parse_args()
+    if args.onscreen_only:
+        with tempfile.TemporaryDirectory(prefix="factorline-onscreen-") as tmp:
+            items = _onscreen.build_and_run(Path(tmp) / "onscreen", SAMPLING, count=args.onscreen_only)
+        print(json.dumps(_onscreen.score_onscreen(items), indent=2, ensure_ascii=False))
+        return 0
     started = time.perf_counter()
     doc, skipped_ops = pipeline_doc()
     plan = compile_pipeline(doc)
@@ -640,6 +650,10 @@ def main() -> int:
         ocr_refs = {r["name"]: ref_ocr(ocr, r["path"], plan.sampling, SUBTITLE_BAND) for r in ocr_rows}
         print(f"full-frame OCR on {len(ocr_rows)} clips in {time.perf_counter() - t0:.1f} s", flush=True)
 
+        t0 = time.perf_counter()
+        onscreen_items = _onscreen.build_and_run(dest / "onscreen_synth", SAMPLING)
+        print(f"onscreen_text on {len(onscreen_items)} synth clips in {time.perf_counter() - t0:.1f} s", flush=True)
+
     factors = {
         "black_border": score_border(rows, recs, refs),
         "clarity": score_clarity(rows, recs, refs),
@@ -652,6 +666,7 @@ def main() -> int:
         "speech": score_speech(rows, recs),
         "upscaled": score_upscaled(rows, recs),
         "people": score_people(rows, recs),
+        "onscreen_text": _onscreen.score_onscreen(onscreen_items),
     }
     scored_ops = {
         "black_border",
@@ -666,11 +681,13 @@ def main() -> int:
         "upscaled",
         "nsfw",
         "faces",
+        "onscreen_text",
     }
     unscored = sorted(set(steps) - scored_ops)
     missing = sorted(scored_ops - set(steps))
 
     fb, fc, fs, fsub, fbl = (factors[k] for k in ("black_border", "clarity", "shot_cuts", "subtitles", "black_frames"))
+    fon = factors["onscreen_text"]
     comparisons = {
         "black_border vs cropdetect (MAE px, lower is better)": (
             fb["ours"]["mae_px"],
@@ -691,6 +708,16 @@ def main() -> int:
             "higher",
         ),
         "black_frames vs blackdetect (segment F1)": (fbl["ours"]["f1"], fbl["blackdetect"]["f1"], "higher"),
+        "onscreen_text vs full-frame OCR any text (macro F1 of has_<class>)": (
+            fon["ours"]["macro"]["f1"],
+            fon["any_text"]["macro"]["f1"],
+            "higher",
+        ),
+        "onscreen_text vs a position rule (macro F1 of has_<class>)": (
+            fon["ours"]["macro"]["f1"],
+            fon["layout_rule"]["macro"]["f1"],
+            "higher",
+        ),
     }
     verdicts = {}
     for name, (ours, ref, better) in comparisons.items():
@@ -770,12 +797,15 @@ def main() -> int:
         f"{fsub['full_frame_ocr']['char_accuracy']:.3f} (F1 {fsub['ours']['has_subtitles']['f1']:.2f} vs "
         f"{fsub['full_frame_ocr']['has_subtitles']['f1']:.2f}, {fsub['ours']['ms_per_frame']:.0f} vs "
         f"{fsub['full_frame_ocr']['ms_per_frame']:.0f} ms/frame); black F1 {fbl['ours']['f1']:.2f} vs blackdetect {fbl['blackdetect']['f1']:.2f}; "
+        f"on-screen text classes macro F1 {fon['ours']['macro']['f1']:.2f} vs any text {fon['any_text']['macro']['f1']:.2f} / "
+        f"position rule {fon['layout_rule']['macro']['f1']:.2f} ({fon['items']} synth clips); "
         f"{ratio:.1f}x real time"
     )
     update_readme_row(
         "factor_accuracy",
         f"every factor on {len(rows)} labeled clips (levels of bars, blur, cuts, subtitles, logo opacity, black spans, "
-        "upscales; speech/music/silence) vs the reference tools on the same files; 10 s 720p clip through the whole catalogue",
+        "upscales; speech/music/silence) vs the reference tools on the same files; on-screen text classes on a synth "
+        "set; 10 s 720p clip through the whole catalogue",
         "≥ reference on each factor; blurred fill; ≥5x real time",
         summary,
         "pass" if passed else "FAIL: " + "; ".join(failures),
@@ -824,6 +854,13 @@ def print_table(payload: dict) -> None:
             "upscaled",
             f"MAE {f['upscaled']['ours']['native_height_mae_px']} px, ratio acc {f['upscaled']['ours']['ratio_accuracy']}",
             "-",
+        ),
+        (
+            "onscreen_text",
+            "macro P {precision} R {recall} F1 {f1}".format(**f["onscreen_text"]["ours"]["macro"]),
+            "any text F1 {}, position rule F1 {}".format(
+                f["onscreen_text"]["any_text"]["macro"]["f1"], f["onscreen_text"]["layout_rule"]["macro"]["f1"]
+            ),
         ),
         ("faces", f"astronaut ok: {f['people']['faces_astronaut_ok']}", "-"),
         ("nsfw", f"hits on safe set: {len(f['people']['nsfw_hits_on_safe_set'])}", "-"),

@@ -42,6 +42,11 @@ _SEGMENT = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])
 _LINE = pa.struct(
     [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("score", pa.float64())]
 )
+# Text lines with the class a classifier gave them (onscreen_text): label, its probability, box [x, y, w, h].
+_LABELED_LINE = pa.struct(
+    [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("label", pa.string()),
+     ("confidence", pa.float64()), ("box", pa.list_(pa.float64()))]
+)
 _EVIDENCE = pa.struct(
     [("t", pa.float64()), ("box", pa.list_(pa.float64())), ("text", pa.string()), ("score", pa.float64())]
 )
@@ -57,6 +62,7 @@ DTYPES: dict[str, tuple[pa.DataType, Kind, str]] = {
     "list[str]": (pa.list_(pa.string()), Kind.FACTOR, "list"),
     "segments": (pa.list_(_SEGMENT), Kind.SEGMENTS, "list"),
     "lines": (pa.list_(_LINE), Kind.TEXT, "list"),
+    "labeled_lines": (pa.list_(_LABELED_LINE), Kind.TEXT, "list"),
     "evidence": (pa.list_(_EVIDENCE), Kind.FACTOR, "list"),
     "embedding": (pa.list_(pa.float32()), Kind.EMBEDDING, "list"),
 }
@@ -87,6 +93,7 @@ _CHECKS = {
     "list[str]": lambda v: _is_list_of(v, lambda x: isinstance(x, str)),
     "segments": lambda v: _is_list_of(v, _is_record({"start_s", "end_s"})),
     "lines": lambda v: _is_list_of(v, _is_record({"start_s", "end_s", "text", "score"})),
+    "labeled_lines": lambda v: _is_list_of(v, _is_record({"start_s", "end_s", "text", "label", "confidence", "box"})),
     "evidence": lambda v: _is_list_of(v, _is_record({"t", "box", "text", "score"})),
     "embedding": lambda v: _is_list_of(v, _is_number),
 }

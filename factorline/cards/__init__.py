@@ -66,8 +66,9 @@ def summary_line(card: dict | None, current: str | None = None) -> str:
 def render_markdown(card: dict, limits: tuple[str, ...] | list[str] = ()) -> str:
     """The whole card as Markdown (``factorline operators --card``, ``docs/cards.md``)."""
     lines = [f"## {card['operator']} — {card.get('title', '')}", ""]
-    if card.get("measured_elsewhere"):
-        lines += [card["measured_elsewhere"], ""]
+    for note in ("measured_elsewhere", "not_measured"):
+        if card.get(note):
+            lines += [card[note], ""]
     for label, metrics in (("Real media", card.get("real") or {}), ("Synthetic media", {"synthetic": card["synthetic"]} if card.get("synthetic") else {})):
         if not metrics:
             continue

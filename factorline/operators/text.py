@@ -36,7 +36,8 @@ see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtit
 ``coverage`` is the share of sampled frames that carry a kept subtitle line's reading (a time
 share at the sampling rate); ``text`` is the distinct line texts joined by newlines, in time order.
 
-``text_policy@1`` lives in :mod:`factorline.operators.policy`.
+``text_policy@1`` lives in :mod:`factorline.operators.policy`; ``onscreen_text@1``, which reads the
+whole frame with :func:`read_bands` and classifies every line, in :mod:`factorline.operators.onscreen`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,50 @@ MAX_COMPARE_CHARS = 400
 COVER_TOLERANCE = 0.1
 
 
+# Parameters shared by every operator that reads text with :func:`read_bands` (``onscreen_text``
+# declares the same fields from these).
+MIN_SCORE = P(
+    0.6,
+    ge=0.0,
+    le=1.0,
+    title="Minimum OCR confidence",
+    description="Recognised text boxes scoring under this (0..1) are ignored.",
+)
+MAX_WIDTH = P(
+    960,
+    ge=160,
+    le=4096,
+    title="OCR width",
+    description="The band (the whole frame for onscreen_text) is downscaled to at most this many pixels wide "
+    "before OCR (smaller is faster; text under about 14 px high starts to be missed).",
+)
+CHANGE_THRESHOLD = P(
+    2.0,
+    ge=0.0,
+    le=255.0,
+    title="Change threshold",
+    description="A band whose small grayscale thumbnail differs from the last OCR'd band by "
+    "less than this mean absolute difference (luma levels 0-255) reuses that reading "
+    "instead of running OCR again; 0 runs OCR on every frame.",
+)
+MIN_CHARS = P(
+    2,
+    ge=1,
+    le=100,
+    title="Minimum characters",
+    description="A frame's reading (one text block, for onscreen_text) with fewer letters or digits than this "
+    "is ignored.",
+)
+MERGE_SIMILARITY = P(
+    0.7,
+    ge=0.0,
+    le=1.0,
+    title="Merge similarity",
+    description="Readings of consecutive frames whose texts are at least this similar "
+    "(1 - normalised edit distance) belong to the same line.",
+)
+
+
 class SubtitlesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,45 +129,11 @@ class SubtitlesParams(BaseModel):
         description="Height of the band read for subtitles, as a share of the frame height "
         "measured from the bottom (0.3 = the bottom 30 %; 1.0 = the whole frame).",
     )
-    min_score: float = P(
-        0.6,
-        ge=0.0,
-        le=1.0,
-        title="Minimum OCR confidence",
-        description="Recognised text boxes scoring under this (0..1) are ignored.",
-    )
-    max_width: int = P(
-        960,
-        ge=160,
-        le=4096,
-        title="OCR width",
-        description="The band is downscaled to at most this many pixels wide before OCR "
-        "(smaller is faster; text under about 14 px high starts to be missed).",
-    )
-    change_threshold: float = P(
-        2.0,
-        ge=0.0,
-        le=255.0,
-        title="Change threshold",
-        description="A band whose small grayscale thumbnail differs from the last OCR'd band by "
-        "less than this mean absolute difference (luma levels 0-255) reuses that reading "
-        "instead of running OCR again; 0 runs OCR on every frame.",
-    )
-    min_chars: int = P(
-        2,
-        ge=1,
-        le=100,
-        title="Minimum characters",
-        description="A frame's reading with fewer letters or digits than this is not a subtitle.",
-    )
-    merge_similarity: float = P(
-        0.7,
-        ge=0.0,
-        le=1.0,
-        title="Merge similarity",
-        description="Readings of consecutive frames whose texts are at least this similar "
-        "(1 - normalised edit distance) belong to the same subtitle line.",
-    )
+    min_score: float = MIN_SCORE
+    max_width: int = MAX_WIDTH
+    change_threshold: float = CHANGE_THRESHOLD
+    min_chars: int = MIN_CHARS
+    merge_similarity: float = MERGE_SIMILARITY
     classify: bool = P(
         True,
         title="Classify lines",
@@ -419,29 +430,37 @@ def coverage(readings: Sequence[FrameText | None]) -> float:
     return round(sum(r is not None for r in readings) / len(readings), 4)
 
 
-def read_bands(frames: FrameBatch, engine: Any, params: SubtitlesParams) -> list[FrameText | None]:
-    """Per-frame subtitle readings: crop, skip unchanged bands, OCR, map boxes to source px.
-
-    ``engine`` is any callable ``(rgb crop) -> list[OcrBox]`` (the ``ocr`` resource).
-    """
+def band_reading(boxes: Sequence[OcrBox], crop: BandCrop, params: Any, frames: FrameBatch) -> FrameText | None:
+    """One frame's reading of its band: every box :func:`frame_reading` keeps, as one text whose
+    box is mapped to source px, with its ink contrast (None when nothing is read)."""
     import cv2
 
+    found = frame_reading(boxes, min_score=params.min_score, min_chars=params.min_chars)
+    if found is None:
+        return None
     scale = float(frames.scale) or 1.0
-    readings: list[FrameText | None] = []
+    box = box_to_source(found.box, crop, scale, frames.source_width, frames.source_height)
+    gray = cv2.cvtColor(crop.pixels, cv2.COLOR_RGB2GRAY)
+    contrast = round(reading_contrast(gray, boxes, params.min_score), 4)
+    return FrameText(found.text, found.score, box, found.rows, contrast)
+
+
+def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_reading) -> list:
+    """Per-frame readings: crop the band, skip unchanged bands, OCR, turn the boxes into a reading.
+
+    ``engine`` is any callable ``(rgb crop) -> list[OcrBox]`` (the ``ocr`` resource); ``params``
+    carries ``band``, ``max_width``, ``change_threshold``, ``min_score`` and ``min_chars``;
+    ``read(boxes, crop, params, frames)`` makes a frame's reading (default :func:`band_reading`:
+    one :class:`FrameText` or None). An unchanged band repeats the last OCR'd frame's reading.
+    """
+    readings: list = []
     last_thumb: np.ndarray | None = None
-    last_reading: FrameText | None = None
+    last_reading: Any = None
     for image in frames.images:
         crop = crop_band(image, params.band, params.max_width)
         thumb = band_thumbnail(crop.pixels)
         if not band_unchanged(last_thumb, thumb, params.change_threshold):
-            boxes = engine(crop.pixels)
-            found = frame_reading(boxes, min_score=params.min_score, min_chars=params.min_chars)
-            last_reading = None
-            if found is not None:
-                box = box_to_source(found.box, crop, scale, frames.source_width, frames.source_height)
-                gray = cv2.cvtColor(crop.pixels, cv2.COLOR_RGB2GRAY)
-                contrast = round(reading_contrast(gray, boxes, params.min_score), 4)
-                last_reading = FrameText(found.text, found.score, box, found.rows, contrast)
+            last_reading = read(engine(crop.pixels), crop, params, frames)
             last_thumb = thumb
         readings.append(last_reading)
     return readings

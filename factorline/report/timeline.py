@@ -35,7 +35,7 @@ def field_roles(dtypes: dict[str, dict[str, str]], units: dict[str, str | None])
     """``step.field`` -> role for every field that belongs on a timeline.
 
     Times: number lists in seconds. Per-frame scores: ``list[float]`` without a unit (a
-    ``list[int]`` in px is a box, not a series). Spans: ``segments`` and ``lines``."""
+    ``list[int]`` in px is a box, not a series). Spans: ``segments``, ``lines`` and ``labeled_lines``."""
     roles = {}
     for step, fields in dtypes.items():
         for name, dtype in fields.items():
@@ -44,7 +44,7 @@ def field_roles(dtypes: dict[str, dict[str, str]], units: dict[str, str | None])
                 roles[key] = MARKERS
             elif dtype == "list[float]" and not unit:
                 roles[key] = SERIES
-            elif dtype in {"segments", "lines"}:
+            elif dtype in {"segments", "lines", "labeled_lines"}:
                 roles[key] = SPANS
     return roles
 

@@ -8,7 +8,7 @@ Value types:
 
     bool | number | string                    scalars (number is always a float64)
     list[bool] | list[number] | list[string]  lists of scalars (elements may be missing)
-    records[segments|lines|evidence]          lists of records; project one key with step.field.key
+    records[segments|lines|labeled_lines|evidence]  lists of records; project one key with step.field.key
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ DTYPE_TYPES = {
     "list[str]": "list[string]",
     "segments": "records[segments]",
     "lines": "records[lines]",
+    "labeled_lines": "records[labeled_lines]",
     "evidence": "records[evidence]",
 }
 
@@ -40,6 +41,7 @@ DTYPE_TYPES = {
 RECORD_KEYS = {
     "segments": {"start_s": NUMBER, "end_s": NUMBER},
     "lines": {"start_s": NUMBER, "end_s": NUMBER, "text": STRING, "score": NUMBER},
+    "labeled_lines": {"start_s": NUMBER, "end_s": NUMBER, "text": STRING, "label": STRING, "confidence": NUMBER},
     "evidence": {"t": NUMBER, "text": STRING, "score": NUMBER},
 }
 
