@@ -1,4 +1,4 @@
-"""Train the text-line classifier behind ``subtitles@2`` (factorline/operators/text_lines.json).
+"""Train the text-line classifier behind ``subtitles@3`` (factorline/operators/text_lines.json).
 
     python benchmarks/train_text_lines.py --synth /tmp/tl/synth-s11 --heldout /tmp/tl/synth-s12 \\
         --real data/realset-own --workers 2
@@ -58,7 +58,7 @@ from factorline.operators.text import (
     similarity,
     track_lines,
 )
-from factorline.operators.text_lines import FEATURES, MODEL_FORMAT, MODEL_PATH, LineClassifier, line_features
+from factorline.operators.text_lines import FEATURES, MODEL_FORMAT, MODEL_PATH, Z_CLIP, LineClassifier, line_features
 
 CLASSES = ("subtitle", "title_card", "lower_third", "scene_text", "watermark", "other")
 MATCH = 0.5  # a line is a truth text when their similarity reaches this
@@ -309,13 +309,13 @@ def fit(x: np.ndarray, y: list[str], seed: int) -> LineClassifier:
     scale = np.where(scale > 1e-9, scale, 1.0)
     present = [c for c in CLASSES if c in set(y)]
     model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=seed)
-    model.fit((x - mean) / scale, [present.index(v) for v in y])
+    model.fit(np.clip((x - mean) / scale, -Z_CLIP, Z_CLIP), [present.index(v) for v in y])
     coef = np.zeros((len(CLASSES), x.shape[1]))
     intercept = np.full(len(CLASSES), -30.0)  # a class without examples is never predicted
     for k, cls in enumerate(present):
         coef[CLASSES.index(cls)] = model.coef_[k] if len(present) > 2 else (model.coef_[0] * (1 if k else -1) / 2)
         intercept[CLASSES.index(cls)] = model.intercept_[k] if len(present) > 2 else (model.intercept_[0] * (1 if k else -1) / 2)
-    return LineClassifier(FEATURES, CLASSES, mean, scale, coef, intercept, {"format": MODEL_FORMAT})
+    return LineClassifier(FEATURES, CLASSES, mean, scale, coef, intercept, {"format": MODEL_FORMAT, "z_clip": Z_CLIP})
 
 
 def binary_metrics(truth: list[bool], pred: list[bool]) -> dict:
@@ -451,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     final_meta = {
         "format": MODEL_FORMAT,
         "trained_by": "benchmarks/train_text_lines.py",
-        "model": f"multinomial logistic regression (sklearn, C={C}, class_weight=balanced), standardised features",
+        "model": f"multinomial logistic regression (sklearn, C={C}, class_weight=balanced), standardised features "
+                 f"clipped to +-{Z_CLIP} sd",
+        "z_clip": Z_CLIP,
         "threshold": args.threshold,
         "seeds": {"fit": args.seed, "render": args.seed, "split": SPLIT_SEED},
         "sampling_fps": FPS,

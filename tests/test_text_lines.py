@@ -1,4 +1,4 @@
-"""subtitles@2's text-line classifier: features of tracked lines, the stored weights, the operator.
+"""subtitles@3's text-line classifier: features of tracked lines, the stored weights, the operator.
 
 Features run on hand-made readings (a centred two-row subtitle that changes, a static document of
 many rows, a digits-only sign); the classifier is the one stored in text_lines.json; the operator
@@ -91,7 +91,7 @@ def test_given_static_document_when_featurised_then_many_rows_whole_item_and_jit
     lines, x = features(document_readings())
     assert len(lines) == 1
     row = x[0]
-    assert row[f("rows")] == 5 and row[f("doc_share")] == 1.0 and row[f("whole_item")] == 1.0
+    assert row[f("rows")] == 4 and row[f("doc_share")] == 1.0 and row[f("whole_item")] == 1.0  # 5 rows, counted up to MAX_ROWS
     assert row[f("time_share")] == 1.0 and row[f("log_lines")] == pytest.approx(np.log1p(1))
     assert row[f("jitter")] == pytest.approx(0.5 / H)  # the box moves by 1 px every other frame
 
@@ -184,7 +184,7 @@ def _clip(tmp_path, name, frames):
 
 
 def _run(info, frames, ocr, **params) -> dict:
-    spec = get_operator("subtitles@2")
+    spec = get_operator("subtitles@3")
     item = MediaInfo(id="sha256:" + "1" * 64, path=str(info.path) if hasattr(info, "path") else "x.mp4", kind="video",
                      duration_s=info.duration_s, width=frames.source_width, height=frames.source_height, fps=4.0)
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr})
@@ -205,7 +205,7 @@ def test_given_encoded_clip_with_changing_subtitles_when_run_then_lines_kept(tmp
     font = _font(24)
     frames = [tf.draw_subtitle(bg, SUBS[i // 12], font) for i, bg in enumerate(_backgrounds(48))]
     info, decoded = _clip(tmp_path, "subs.mp4", frames)
-    # when subtitles@2 runs with its classifier (the default)
+    # when subtitles@3 runs with its classifier (the default)
     out = _run(info, decoded, engine)
     # then the subtitles are kept
     assert out["has_subtitles"] and out["rejected"] == 0, out
@@ -225,9 +225,31 @@ def test_given_encoded_clip_with_static_document_when_run_then_dropped_but_read_
         image.paste(panel, (30, 256))
         frames.append(np.asarray(image))
     info, decoded = _clip(tmp_path, "doc.mp4", frames)
-    # when subtitles@2 runs: the document is read but rejected
+    # when subtitles@3 runs: the document is read but rejected
     out = _run(info, decoded, engine)
     assert not out["has_subtitles"] and out["rejected"] >= 1 and out["lines"] == [] and out["coverage"] == 0.0, out
     # and with classify off it is called a subtitle, as version 1 did
     legacy = _run(info, decoded, engine, classify=False)
     assert legacy["has_subtitles"] and legacy["rejected"] == 0
+
+
+def test_features_are_bounded_so_a_page_of_text_cannot_extrapolate_into_a_subtitle():
+    from factorline.operators.text_lines import MAX_ROWS, RATE_MIN_S, Z_CLIP, LineClassifier
+
+    model = load_classifier()
+    assert model.meta["z_clip"] == Z_CLIP
+    # a feature far outside the training range moves the probabilities no further than the clip
+    x = np.tile(model.mean, (3, 1))
+    rows = FEATURES.index("rows")
+    x[1, rows] = model.mean[rows] + Z_CLIP * model.scale[rows]
+    x[2, rows] = model.mean[rows] + 50 * model.scale[rows]
+    p = model.proba(x)
+    assert np.allclose(p[1], p[2]) and not np.allclose(p[0], p[1])
+    unclipped = LineClassifier(model.features, model.classes, model.mean, model.scale, model.coef, model.intercept, {})
+    assert not np.allclose(unclipped.proba(x)[1], unclipped.proba(x)[2])
+    # 11 stacked rows count as MAX_ROWS; 3 lines in a 2-s item are not 90 lines a minute
+    page = FrameText("a" * 300, 0.95, (10, 500, 900, 250), 11, 0.6)
+    lines = track_lines([page, page])
+    feats = line_features(lines, [page, page], [0.0, 1.0], (1024, 768), duration_s=2.0)
+    assert feats[0, rows] == MAX_ROWS
+    assert feats[0, FEATURES.index("log_rate")] == pytest.approx(np.log1p(60.0 / RATE_MIN_S))

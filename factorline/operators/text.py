@@ -1,6 +1,6 @@
 """Burned-in subtitles read by OCR.
 
-``subtitles@2`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
+``subtitles@3`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
 see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtitle lines:
 
 1. **Band.** Only the bottom ``band`` share of the frame is read (subtitles live there; the
@@ -523,7 +523,7 @@ def subtitle_factor(
         "Two stacked rows are joined into one line and a bilingual pair is not split by language.",
         "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
     ),
-    version=2,
+    version=3,
     title="Burned-in subtitles",
     group="text",
     params=SubtitlesParams,

@@ -1,6 +1,6 @@
 """What kind of on-screen text a tracked line is: features and a small trained classifier.
 
-``subtitles@2`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
+``subtitles@3`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
 subtitles. Real subtitles are one or two centred rows of a consistent size that change every
 few seconds; a document on a screen has many rows, a sign persists for the whole shot, a street
 number is digits only. :func:`line_features` turns each tracked line (the per-frame readings it
@@ -37,13 +37,22 @@ MODEL_FORMAT = "factorline.text_lines/1"
 DOC_ROWS = 3
 # A line spanning at least this share of the sampled frames persists for the whole item.
 WHOLE_ITEM = 0.9
+# Rows per reading are counted up to this: subtitles hold 1-2 rows, a reading of 4 or more is
+# a block of text whatever its count, and a linear model must not extrapolate 11 rows.
+MAX_ROWS = 4
+# Lines per minute are counted over at least this many seconds: a 2-s item showing 3 lines
+# does not change text 90 times a minute.
+RATE_MIN_S = 10.0
+# Standardised features are clipped to +-this many standard deviations of the training data,
+# so an item unlike any seen in training cannot push a class by a linear extrapolation.
+Z_CLIP = 3.0
 
 FEATURES = (
     "cx_offset",      # |box centre x / width - 0.5| (0: centred)
     "cy",             # box centre y / height (1: bottom)
     "height",         # box height / frame height (median over the line's frames)
     "width",          # box width / frame width
-    "rows",           # text rows per reading (mean)
+    "rows",           # text rows per reading (mean, each counted up to MAX_ROWS)
     "row_height",     # box height / rows / frame height: glyph size
     "log_aspect",     # log(box width / box height)
     "log_chars",      # log(1 + letters and digits in the line's text)
@@ -53,7 +62,7 @@ FEATURES = (
     "log_seconds",    # log(1 + the line's duration in s)
     "time_share",     # the line's duration / the item's duration
     "log_lines",      # log(1 + distinct lines the item has)
-    "log_rate",       # log(1 + lines per minute of the item): subtitles change
+    "log_rate",       # log(1 + lines per minute over max(duration, RATE_MIN_S)): subtitles change
     "whole_item",     # 1 when the line spans >= WHOLE_ITEM of the sampled frames
     "jitter",         # std of the box centre across frames / frame height
     "size_change",    # std / mean of the box height across frames
@@ -114,7 +123,7 @@ def line_features(
     duration = item_duration(times, duration_s)
     doc_share = sum(r is not None and r.rows >= DOC_ROWS for r in readings) / n_frames
     log_lines = math.log1p(len(lines))
-    log_rate = math.log1p(len(lines) * 60.0 / max(duration, 1.0))
+    log_rate = math.log1p(len(lines) * 60.0 / max(duration, RATE_MIN_S))
     out = np.zeros((len(lines), len(FEATURES)), dtype=np.float64)
     for k, line in enumerate(lines):
         frames = [r for r in readings[line.first : line.last + 1] if r is not None]
@@ -123,7 +132,7 @@ def line_features(
         cx = (boxes[:, 0] + boxes[:, 2] / 2) / width
         cy = (boxes[:, 1] + boxes[:, 3] / 2) / height
         bw, bh = np.median(boxes[:, 2]), np.median(boxes[:, 3])
-        rows = float(np.mean([max(1, r.rows) for r in frames]))
+        rows = float(np.mean([min(MAX_ROWS, max(1, r.rows)) for r in frames]))
         letters, digits = char_shares(line.text)
         start, end = line_span(times, line.first, line.last)
         span_frames = line.last - line.first + 1
@@ -160,7 +169,8 @@ class LineClassifier:
     """Multinomial logistic regression over standardised :data:`FEATURES`.
 
     ``classes`` name the outputs (``subtitle`` among them); ``mean`` / ``scale`` standardise
-    the features; ``coef`` is (classes, features), ``intercept`` (classes,).
+    the features, clipped to +-``meta["z_clip"]`` when the model records one (:data:`Z_CLIP`
+    in training); ``coef`` is (classes, features), ``intercept`` (classes,).
     """
 
     features: tuple[str, ...]
@@ -199,7 +209,10 @@ class LineClassifier:
     def proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities, (n, classes), for an (n, features) matrix."""
         x = np.asarray(x, dtype=np.float64).reshape(-1, len(self.features))
-        logits = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
+        z = (x - self.mean) / self.scale
+        if self.meta.get("z_clip"):
+            z = np.clip(z, -float(self.meta["z_clip"]), float(self.meta["z_clip"]))
+        logits = z @ self.coef.T + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
