@@ -255,7 +255,7 @@ def test_given_readings_when_factor_built_then_fields_coverage_and_evidence():
     assert [e["t"] for e in out["evidence"]] == [0.5, 2.0, 3.0]
     assert all(set(e) == {"t", "box", "text", "score"} for e in out["evidence"])
     assert subtitle_factor([None], [0.0], 0.7) == {
-        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "rejected": 0, "evidence": []}
+        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "evidence": []}
 
 
 # ------------------------------------------------------------------ real OCR on rendered frames
@@ -279,7 +279,7 @@ def test_given_burned_subtitle_on_photo_when_run_then_text_recognised(text, font
 def test_given_clean_photos_when_run_then_no_subtitles(engine):
     frames = batch([photo("astronaut"), photo("coffee"), photo("chelsea")])
     assert run_op(frames, engine) == {
-        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "rejected": 0, "evidence": []}
+        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "evidence": []}
 
 
 def test_given_lines_over_static_shot_when_run_then_times_and_no_repeated_ocr(engine, en_font, zh_font):
@@ -358,7 +358,7 @@ def test_given_real_clip_encoded_and_decoded_when_run_then_lines_and_times(tmp_p
 def test_operator_is_declared_with_the_design_fields():
     spec = get_operator("subtitles@3")
     assert spec.group == "text" and spec.resources == ("ocr",)
-    assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "rejected"]
+    assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "scripts", "rejected"]
     json.dumps(spec.schema())
 
 
@@ -419,3 +419,16 @@ def test_given_single_stray_character_or_jitter_when_line_text_then_majority_rea
     # When / Then: the most frequent reading is kept (1 extra character is no fuller reading)
     assert line_text(stray) == "Run!"
     assert line_text(jitter) == "slowly."
+
+
+def test_given_two_row_bilingual_caption_then_two_lines_and_their_scripts():
+    from factorline.operators.text import FrameText, char_script, text_scripts
+
+    # a Chinese row over its English translation, read in the same frames: one caption,
+    # classified as one, reported as the two lines a person reads
+    both = FrameText(f"{ZH} {EN}", 0.95, [100, 600, 1000, 90], 2, 0.8, (ZH, EN))
+    out = subtitle_factor([both, both, None], [0.0, 1.0, 2.0], 0.7)
+    assert [(ln["start_s"], ln["end_s"], ln["text"]) for ln in out["lines"]] == [(0.0, 2.0, ZH), (0.0, 2.0, EN)]
+    assert out["text"] == f"{ZH}\n{EN}" and out["scripts"] == ["Han", "Latin"] and len(out["evidence"]) == 1
+    assert text_scripts("Привет, world") == ["Cyrillic", "Latin"] and text_scripts("12 !") == []
+    assert [char_script(c) for c in "aЖ字かア한1"] == ["Latin", "Cyrillic", "Han", "Kana", "Kana", "Hangul", None]

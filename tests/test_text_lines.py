@@ -153,7 +153,7 @@ def test_given_classifier_when_factor_built_then_document_left_out_and_counted()
     readings = document_readings()
     times = np.arange(12, dtype=float)
     out = subtitle_factor(readings, times, 0.7, classifier=model, size=(W, H), duration_s=12.0)
-    assert out == {"has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "rejected": 1, "evidence": []}
+    assert out == {"has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 1, "evidence": []}
     kept = subtitle_factor(subtitle_readings(), times, 0.7, classifier=model, size=(W, H), duration_s=12.0)
     assert kept["has_subtitles"] and len(kept["lines"]) == 4 and kept["rejected"] == 0 and kept["coverage"] == 1.0
     with pytest.raises(ValueError, match="frame size"):

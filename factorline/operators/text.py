@@ -171,6 +171,7 @@ class Reading:
     score: float
     box: tuple[float, float, float, float]
     rows: int = 1
+    row_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class FrameText:
     box: list[int]
     rows: int = 1
     contrast: float = 0.0
+    row_texts: tuple[str, ...] = ()  # the text of each row, top to bottom (empty: one row, ``text``)
 
 
 @dataclass(frozen=True)
@@ -313,17 +315,19 @@ def frame_reading(boxes: Sequence[OcrBox], *, min_score: float, min_chars: int) 
         return None
     text = ""
     rows = group_rows(kept)
+    row_texts = []
     for row in rows:
         row_text = ""
         for box in row:
             row_text = join_text(row_text, box.text.strip())
+        row_texts.append(row_text)
         text = join_text(text, row_text)
     if len(normalize_for_compare(text)) < min_chars:
         return None
     weights = np.array([max(1, len(b.text.strip())) for b in kept], dtype=np.float64)
     score = float(np.average([b.score for b in kept], weights=weights))
     box = (min(b.x0 for b in kept), min(b.y0 for b in kept), max(b.x1 for b in kept), max(b.y1 for b in kept))
-    return Reading(text, score, box, len(rows))
+    return Reading(text, score, box, len(rows), tuple(row_texts))
 
 
 def reading_contrast(gray: np.ndarray, boxes: Sequence[OcrBox], min_score: float) -> float:
@@ -442,7 +446,7 @@ def band_reading(boxes: Sequence[OcrBox], crop: BandCrop, params: Any, frames: F
     box = box_to_source(found.box, crop, scale, frames.source_width, frames.source_height)
     gray = cv2.cvtColor(crop.pixels, cv2.COLOR_RGB2GRAY)
     contrast = round(reading_contrast(gray, boxes, params.min_score), 4)
-    return FrameText(found.text, found.score, box, found.rows, contrast)
+    return FrameText(found.text, found.score, box, found.rows, contrast, found.row_texts)
 
 
 def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_reading) -> list:
@@ -493,26 +497,64 @@ def subtitle_factor(
         keep = classifier.subtitle_proba(line_features(lines, readings, times, size, duration_s)) >= threshold
         rejected = int((~keep).sum())
         lines = [line for line, ok in zip(lines, keep) if ok]
-    out_lines, evidence, distinct = [], [], []
+    out_lines, evidence, distinct, scripts = [], [], [], []
     shown: set[int] = set()
     for line in lines:
         start, end = line_span(times, line.first, line.last)
-        out_lines.append({"start_s": round(start, 3), "end_s": round(end, 3), "text": line.text,
-                          "score": round(line.score, 4)})
         best = readings[line.best]
+        # Rows are lines as a person reads them: a two-row subtitle or a bilingual pair is two
+        # lines (classified together, as one caption, above).
+        for row in reading_rows(best, line.text):  # type: ignore[arg-type]
+            out_lines.append({"start_s": round(start, 3), "end_s": round(end, 3), "text": row,
+                              "score": round(line.score, 4)})
+            if row not in distinct:
+                distinct.append(row)
+            for script in text_scripts(row):
+                if script not in scripts:
+                    scripts.append(script)
         evidence.append({"t": round(float(times[line.best]), 3), "box": list(best.box),  # type: ignore[union-attr]
                          "text": line.text, "score": round(best.score, 4)})  # type: ignore[union-attr]
-        if line.text not in distinct:
-            distinct.append(line.text)
         shown.update(i for i in range(line.first, line.last + 1) if readings[i] is not None)
     return {
         "has_subtitles": bool(lines),
         "coverage": round(len(shown) / len(readings), 4) if readings else 0.0,
         "text": "\n".join(distinct),
         "lines": out_lines,
+        "scripts": scripts,
         "rejected": rejected,
         "evidence": evidence,
     }
+
+
+# Unicode script of a character, by the first word of its Unicode name (Latin, Cyrillic, Greek,
+# Arabic, Hebrew, Thai, Devanagari, Hangul...); CJK ideographs are "Han", kana "Kana".
+_SCRIPT_ALIASES = {"CJK": "Han", "HIRAGANA": "Kana", "KATAKANA": "Kana", "FULLWIDTH": "Latin"}
+
+
+def char_script(ch: str) -> str | None:
+    """The script of a letter (None for digits, punctuation, spaces and unnamed characters)."""
+    if not ch.isalpha():
+        return None
+    name = unicodedata.name(ch, "")
+    if not name:
+        return None
+    first = name.split()[0]
+    return _SCRIPT_ALIASES.get(first, first.capitalize())
+
+
+def text_scripts(text: str) -> list[str]:
+    """Scripts of a text's letters, most used first (e.g. ["Han"], ["Latin", "Cyrillic"])."""
+    counts = Counter(s for s in map(char_script, unicodedata.normalize("NFKC", text)) if s)
+    return [s for s, _ in counts.most_common()]
+
+
+def reading_rows(reading: FrameText, text: str) -> list[str]:
+    """The rows of a line as a person reads them: the row texts of its best reading when it
+    has several and they make up the line's text, else the text itself."""
+    rows = [r for r in reading.row_texts if r.strip()]
+    if len(rows) >= 2 and reading.text == text:
+        return rows
+    return [text]
 
 
 @operator(
@@ -520,7 +562,7 @@ def subtitle_factor(
     limits=(
         "Which text is a subtitle is decided per line by a small classifier trained on synthetic clips (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents and number signs, and real negatives only: centred one- or two-row captions that change (ad captions, karaoke, quotes) are still called subtitles, and unusual subtitle styles (tiny, left-aligned, scrolling) may be rejected.",
         "A sign, screen or document sharing a frame's band with a subtitle is read into the same line and can make the classifier reject it.",
-        "Two stacked rows are joined into one line and a bilingual pair is not split by language.",
+        "Stacked rows are classified together as one caption and reported as one line each; scripts are named by Unicode script (Han, Latin, Cyrillic...), not by language (Chinese and Japanese kanji are both Han).",
         "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
     ),
     version=3,
@@ -532,7 +574,8 @@ def subtitle_factor(
         "has_subtitles": Field("bool", "whether any subtitle line was read"),
         "coverage": Field("float", "share of sampled frames showing subtitle text (0..1)"),
         "text": Field("str", "the distinct subtitle lines, in time order, one per line"),
-        "lines": Field("lines", "subtitle lines with start_s, end_s (s), text and mean OCR score"),
+        "lines": Field("lines", "subtitle lines as read, one per row (a two-row or bilingual caption is two lines with the same times), with start_s, end_s (s), text and mean OCR score"),
+        "scripts": Field("list[str]", "Unicode scripts of the subtitle text, most used first (Han, Latin, Cyrillic...): two for a bilingual pair"),
         "rejected": Field("int", "text lines read in the band that the classifier says are not subtitles"),
     },
 )
