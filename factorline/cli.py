@@ -21,48 +21,31 @@ from .errors import ConfigError, FactorlineError, PipelineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TABLE_ROWS = 50  # a run of thousands of items prints a sample; report.html holds them all
+TABLE_ROWS = 50  # --verbose on a run of thousands of items prints a sample; report.html holds them all
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"factorline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Explainable factors and readable rules for video and images.
+
+    Start-up imports no model runtime (torch, onnxruntime, ray): each command loads what it uses.
+    """
 
 
 def _load(pipeline: Path) -> dict:
     from .core.document import load_text
 
     return load_text(pipeline)
-
-
-def _short(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, str):
-        return value if len(value) <= 24 else value[:21] + "..."
-    return str(value)
-
-
-def _factor_cell(fields: dict | None) -> str:
-    if not fields:
-        return "-"
-    # Zero counts and empty strings say little in a summary cell; floats, flags and labels say more.
-    scalars = [(k, v) for k, v in fields.items() if isinstance(v, (bool, float)) or (isinstance(v, (int, str)) and v)]
-    return " ".join(f"{k}={_short(v)}" for k, v in scalars[:3])
-
-
-def results_table(records: list[dict], title: str) -> Table:
-    """Items as rows: one line per factor step, then each table's outcome and deciding rule."""
-    table = Table(title=title, show_lines=True, expand=False)
-    table.add_column("item", overflow="fold", max_width=24)
-    table.add_column("factors", overflow="fold")
-    table.add_column("decisions", overflow="fold")
-    for r in records:  # every value here can be user text: escaped, never read as markup
-        item = escape(Path(r["item"]["path"]).name)
-        if r["error"]:
-            item += f"\n[red]{escape(r['error']['type'] + ': ' + r['error']['message'][:80])}[/]"
-        factors = "\n".join(f"[cyan]{escape(step)}[/] {escape(_factor_cell(fields))}" for step, fields in r["factors"].items())
-        decisions = "\n".join(
-            f"{escape(name)}: [bold]{escape(', '.join(map(str, d.get('outcomes') or [d.get('outcome')])))}[/] ({escape(str(d.get('rule')))})"
-            for name, d in r["decisions"].items()
-        )
-        table.add_row(item, factors or "-", decisions)
-    return table
 
 
 @app.command()
@@ -130,34 +113,52 @@ def run(
     engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (one actor per worker)."),
     address: str | None = typer.Option(None, "--address", help="With --engine ray: host:port, ray://host:10001 or 'auto' (default: $RAY_ADDRESS, else a private local Ray)."),
     max_rss_mb: int = typer.Option(4096, "--max-rss-mb", min=64, help="A worker over this memory is killed and its item recorded as failed."),
+    item_timeout: float | None = typer.Option(None, "--item-timeout", min=1, help="Seconds one item may take (default 300); past it, plus a grace, its worker is killed."),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", min=1, help="Largest frame, width x height, before an item is refused (default 8192x8192)."),
+    max_duration: float | None = typer.Option(None, "--max-duration", min=1, help="Longest video in seconds before it is refused (default 6 h)."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty run when the inputs hold no media (otherwise exit 2)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also a table of every item and every input passed over (report.html has it all)."),
 ) -> None:
     """Run a pipeline over items and write results.jsonl, results.parquet and report.html."""
-    from .batch import expand_inputs, run_pipeline
-    from .core.records import read_jsonl
+    from .batch import run_pipeline, scan_inputs
+    from .core.items import Limits
 
     try:
         doc = _load(pipeline)
-        paths = expand_inputs(inputs)
-        if not paths and not allow_empty:
-            raise ConfigError(f"no media found in {', '.join(inputs)}: folders are walked for image and video "
+        scan = scan_inputs(inputs)
+        if not scan.paths and not allow_empty:
+            passed = f" ({len(scan.skipped)} passed over, first: {scan.skipped[0].path}: {scan.skipped[0].reason})" if scan.skipped else ""
+            raise ConfigError(f"no media found in {', '.join(inputs)}{passed}: folders are walked for image and video "
                               "files, globs and manifests must name some; pass --allow-empty to write an empty run",
                               path="inputs")
+        caps = {"item_timeout_s": item_timeout, "max_pixels": max_pixels, "max_duration_s": max_duration}
+        limits = Limits(**{name: value for name, value in caps.items() if value is not None})
         cache = None if no_cache else (cache_dir or "default")
-        summary = run_pipeline(doc, paths, out, workers=workers, cache_dir=cache, resume=resume, engine=engine,
-                               address=address, max_rss_mb=max_rss_mb)
+        summary = run_pipeline(doc, scan.paths, out, workers=workers, cache_dir=cache, resume=resume, engine=engine,
+                               address=address, max_rss_mb=max_rss_mb, limits=limits)
     except FactorlineError as exc:
         _fail(exc)
-    records = list(read_jsonl(out / "results.jsonl"))
-    shown = records[:TABLE_ROWS]
-    console.print(results_table(shown, escape(f"{summary.pipeline}: {summary.total} items") + (f" (first {TABLE_ROWS} shown)" if len(records) > TABLE_ROWS else "")))
     report_path = _write_report(out, pictures=report)
-    console.print(
-        f"[bold]{summary.succeeded}[/] succeeded, [bold]{summary.failed}[/] failed, {summary.skipped} skipped "
-        f"in {summary.seconds:.1f} s → " + escape(f"{out}/results.jsonl, {out}/results.parquet, {report_path}")
-    )
+    _print_run(out, summary, str(doc.get("input", "video")), report_path, skipped=scan.skipped, verbose=verbose)
     if strict and summary.failed:
         raise typer.Exit(1)
+
+
+def _print_run(out: Path, summary, pipeline_input: str, report_path: Path, *, skipped: list, verbose: bool) -> None:
+    """A few lines whatever the run's size (batch/summary.py); ``verbose`` adds the item table."""
+    from .batch.summary import digest, print_skips, results_table, summary_lines
+    from .core.records import read_jsonl
+
+    records = list(read_jsonl(out / "results.jsonl"))
+    if verbose:
+        more = f" (first {TABLE_ROWS} shown)" if len(records) > TABLE_ROWS else ""
+        console.print(results_table(records[:TABLE_ROWS], escape(f"{summary.pipeline}: {summary.total} items") + more))
+        print_skips(console, skipped)
+    console.print(f"[bold]{escape(summary.pipeline)}[/]: {summary.total} items, [bold]{summary.succeeded}[/] succeeded, "
+                  f"[bold]{summary.failed}[/] failed, {summary.skipped} skipped (finished before) in {summary.seconds:.1f} s")
+    files = [f"{out}/results.jsonl", f"{out}/results.parquet", str(report_path)]
+    for line in summary_lines(digest(records, pipeline_input), skipped, files=files):
+        console.print("  " + line, highlight=False)
 
 
 @app.command()
@@ -165,10 +166,10 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder to write."),
     samples: Path | None = typer.Option(None, "--samples", help="Where to build the sample set (default ./data/samples)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", "-w", min=1, max=64),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also a table of every item (report.html has it all)."),
 ) -> None:
     """Build the bundled sample set if missing, run examples/video_audit.yaml on it, show the results."""
     from .batch import expand_inputs, run_pipeline
-    from .core.records import read_jsonl
     from .samples import build_sample_set, default_sample_dir
 
     try:
@@ -180,14 +181,13 @@ def demo(
         _fail(exc)
     from .report import evaluate_run
 
-    records = list(read_jsonl(out / "results.jsonl"))
-    console.print(results_table(records, f"{summary.pipeline} on the sample set ({dest})"))
     report_path = _write_report(out)
+    _print_run(out, summary, str(doc.get("input", "video")), report_path, skipped=[], verbose=verbose)
     evaluation = evaluate_run(out, dest / "ground_truth.jsonl", sweeps=[])
     for table, accuracy in evaluation.accuracy.items():
         if accuracy is not None:
-            console.print(f"{table}: decisions agree with the sample set's ground truth on [bold]{accuracy:.0%}[/] of items")
-    console.print(f"results: {out}/results.jsonl, {out}/results.parquet; pictures: {report_path}; evaluation: {evaluation.html_path}")
+            console.print(f"{escape(table)}: decisions agree with the sample set's ground truth on [bold]{accuracy:.0%}[/] of items")
+    console.print(escape(f"evaluation: {evaluation.html_path}"))
 
 
 def _write_report(run_dir: Path, *, pictures: bool = True) -> Path:
@@ -273,14 +273,28 @@ def serve(
     workers: int = typer.Option(4, "--workers", min=1, max=64, help="Items analysed at once."),
     queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests admitted (running + waiting) before 429."),
     batching: str = typer.Option("auto", "--batching", help="Cross-request model batching: auto (GPU only), on, off."),
+    allowed_hosts: list[str] = typer.Option([], "--allowed-hosts", help="Host names clients use besides 127.0.0.1, "
+                                            "localhost, [::1] (name or name:port; repeat or comma-separate; * for any)."),
+    model_roots: list[Path] = typer.Option([], "--model-root", help="Folder whose model folders pipelines may name by "
+                                           "path (repeatable); otherwise models come only from the store, by name."),
+    upload_stall_s: float = typer.Option(30.0, "--upload-stall-s", min=0.1, help="Cut off an upload silent this long (408)."),
+    upload_min_rate: float = typer.Option(1024.0, "--upload-min-rate", min=0,
+                                          help="Bytes/s an upload must average after its first --upload-stall-s (0: off)."),
 ) -> None:
     """Serve pipelines over HTTP (FastAPI): run, decide, validate, save; /docs for the OpenAPI page."""
+    from pydantic import ValidationError
+
     from .serve import ServeSettings
     from .serve import serve as run_server
 
+    hosts = tuple(h.strip() for entry in allowed_hosts for h in entry.split(",") if h.strip())
     try:
         settings = ServeSettings(host=host, port=port, token_file=token_file, data_root=data_root, workers=workers,
-                                 queue_size=queue_size, batching=batching)
+                                 queue_size=queue_size, batching=batching, allowed_hosts=hosts, model_roots=tuple(model_roots),
+                                 upload_stall_s=upload_stall_s, upload_min_bytes_per_s=upload_min_rate)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    try:
         run_server(pipelines, settings)
     except FactorlineError as exc:
         _fail(exc)

@@ -23,6 +23,7 @@ Every error renders as "<path>: <message>" and serialises to the record shape
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 
 
@@ -136,3 +137,27 @@ def error_record(exc: BaseException, *, path: str = "") -> dict:
     if isinstance(exc, FactorlineError):
         return exc.to_record()
     return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__, "path": path or None}
+
+
+
+class _Brief(reprlib.Repr):
+    def __init__(self, limit: int):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, limit, limit, limit
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = self.maxarray = 6
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4 * self.maxlong:  # repr() of a huge int is slow, or refused past 4300 digits
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters *while it is built*.
+
+    A user's value can be huge, or small on disk and huge once walked (a YAML alias nested
+    in aliases shares one list a billion times): ``f"{value!r:.60}"`` would build the whole
+    text first. This stops at 6 items per level, 3 levels deep, ``limit`` characters a string.
+    """
+    text = _Brief(limit).repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,9 +8,8 @@ value type the rules layer reasons about.
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
-
-import pyarrow as pa
 
 
 class Kind(str, Enum):
@@ -38,33 +37,44 @@ def kinds_fit(produced: Kind, wanted: Kind) -> bool:
     return wanted == Kind.FACTOR and produced in {Kind.SEGMENTS, Kind.TEXT}
 
 
-_SEGMENT = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])
-_LINE = pa.struct(
-    [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("score", pa.float64())]
-)
-# Text lines with the class a classifier gave them (onscreen_text): label, its probability, box [x, y, w, h].
-_LABELED_LINE = pa.struct(
-    [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("label", pa.string()),
-     ("confidence", pa.float64()), ("box", pa.list_(pa.float64()))]
-)
-_EVIDENCE = pa.struct(
-    [("t", pa.float64()), ("box", pa.list_(pa.float64())), ("text", pa.string()), ("score", pa.float64())]
-)
+@functools.cache
+def _arrow_types() -> dict:
+    """dtype -> Arrow type, built on first use: pyarrow loads only when records are written
+    (``factorline --help``, ``validate`` and ``operators`` never need it)."""
+    import pyarrow as pa
 
-# dtype -> (arrow type, kind the field carries on an edge, rules value type)
-DTYPES: dict[str, tuple[pa.DataType, Kind, str]] = {
-    "bool": (pa.bool_(), Kind.FACTOR, "bool"),
-    "int": (pa.int64(), Kind.FACTOR, "number"),
-    "float": (pa.float64(), Kind.FACTOR, "number"),
-    "str": (pa.string(), Kind.TEXT, "string"),
-    "list[float]": (pa.list_(pa.float64()), Kind.FACTOR, "list"),
-    "list[int]": (pa.list_(pa.int64()), Kind.FACTOR, "list"),
-    "list[str]": (pa.list_(pa.string()), Kind.FACTOR, "list"),
-    "segments": (pa.list_(_SEGMENT), Kind.SEGMENTS, "list"),
-    "lines": (pa.list_(_LINE), Kind.TEXT, "list"),
-    "labeled_lines": (pa.list_(_LABELED_LINE), Kind.TEXT, "list"),
-    "evidence": (pa.list_(_EVIDENCE), Kind.FACTOR, "list"),
-    "embedding": (pa.list_(pa.float32()), Kind.EMBEDDING, "list"),
+    segment = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])
+    line = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("score", pa.float64())])
+    # Text lines with the class a classifier gave them (onscreen_text): label, its probability, box [x, y, w, h].
+    labeled_line = pa.struct(
+        [("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()), ("label", pa.string()),
+         ("confidence", pa.float64()), ("box", pa.list_(pa.float64()))]
+    )
+    evidence = pa.struct(
+        [("t", pa.float64()), ("box", pa.list_(pa.float64())), ("text", pa.string()), ("score", pa.float64())]
+    )
+    return {
+        "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string(),
+        "list[float]": pa.list_(pa.float64()), "list[int]": pa.list_(pa.int64()), "list[str]": pa.list_(pa.string()),
+        "segments": pa.list_(segment), "lines": pa.list_(line), "labeled_lines": pa.list_(labeled_line),
+        "evidence": pa.list_(evidence), "embedding": pa.list_(pa.float32()),
+    }
+
+
+# dtype -> (kind the field carries on an edge, rules value type); the Arrow type: arrow_type()
+DTYPES: dict[str, tuple[Kind, str]] = {
+    "bool": (Kind.FACTOR, "bool"),
+    "int": (Kind.FACTOR, "number"),
+    "float": (Kind.FACTOR, "number"),
+    "str": (Kind.TEXT, "string"),
+    "list[float]": (Kind.FACTOR, "list"),
+    "list[int]": (Kind.FACTOR, "list"),
+    "list[str]": (Kind.FACTOR, "list"),
+    "segments": (Kind.SEGMENTS, "list"),
+    "lines": (Kind.TEXT, "list"),
+    "labeled_lines": (Kind.TEXT, "list"),
+    "evidence": (Kind.FACTOR, "list"),
+    "embedding": (Kind.EMBEDDING, "list"),
 }
 
 
@@ -104,13 +114,14 @@ def value_fits(dtype: str, value: object) -> bool:
     return value is None or _CHECKS[dtype](value)
 
 
-def arrow_type(dtype: str) -> pa.DataType:
-    return DTYPES[dtype][0]
+def arrow_type(dtype: str):
+    """The ``pyarrow.DataType`` of a dtype (Parquet columns)."""
+    return _arrow_types()[dtype]
 
 
 def edge_kind(dtype: str) -> Kind:
-    return DTYPES[dtype][1]
+    return DTYPES[dtype][0]
 
 
 def rule_type(dtype: str) -> str:
-    return DTYPES[dtype][2]
+    return DTYPES[dtype][1]

@@ -1,7 +1,8 @@
 """A malformed corpus built from small real clips: the ways a media file can be wrong.
 
 ``build_corpus(dest, mutants=300, seed=0)`` writes the files and returns ``Corpus``: every
-path in a fixed order and what each one must give. Named cases have a precise expectation;
+path in a fixed order and what each one must give. Named cases have a precise expectation
+("ok", "partial": a record without error whose ``item.partial`` is true, or error types);
 random mutants (bit flips, overwritten, deleted, duplicated or inserted spans, truncation,
 zeroed headers, spliced files) must give either a sane result or a media error record.
 
@@ -40,7 +41,7 @@ PIPELINE = {
 @dataclass
 class Corpus:
     paths: list[str] = field(default_factory=list)
-    expect: dict[str, str | set[str]] = field(default_factory=dict)  # path -> "ok" | "either" | error types
+    expect: dict[str, str | set[str]] = field(default_factory=dict)  # path -> "ok" | "partial" | "either" | error types
 
     def add(self, path: Path, expect: str | set[str]) -> None:
         self.paths.append(str(path))
@@ -90,7 +91,7 @@ def _named(dest: Path, seeds: dict[str, Path], corpus: Corpus) -> None:
     (dest / "video_named.png").write_bytes(letterbox.read_bytes())  # content decides, not the name
     corpus.add(dest / "video_named.png", "ok")
     (dest / "still_named.mp4").write_bytes(seeds["jpeg"].read_bytes())  # an image given to a video pipeline
-    corpus.add(dest / "still_named.mp4", {"FactorlineError"})
+    corpus.add(dest / "still_named.mp4", {"UnsupportedMediaError"})
     corpus.add(fx.make_audio_only(dest / "audio_only.m4a"), {"UnsupportedMediaError"})
     (dest / "audio_only.mp4").write_bytes((dest / "audio_only.m4a").read_bytes())
     corpus.add(dest / "audio_only.mp4", {"UnsupportedMediaError"})
@@ -98,6 +99,27 @@ def _named(dest: Path, seeds: dict[str, Path], corpus: Corpus) -> None:
     corpus.add(_huge_gif(dest / "huge.gif"), {"MediaLimitError", "CorruptMediaError", "UnsupportedMediaError"})
     (dest / "folder.mp4").mkdir(exist_ok=True)
     corpus.add(dest / "folder.mp4", {"UnsupportedMediaError"})
+    _cut_and_damaged(dest, seeds, corpus)
+
+
+def _cut_and_damaged(dest: Path, seeds: dict[str, Path], corpus: Corpus) -> None:
+    """Clips cut mid-stream (records that say ``partial``), damaged images (named as such, not
+    as a container that is not accepted) and still-image formats FFmpeg would take for movies."""
+    for suffix in (".mkv", ".ts", ".gif"):
+        whole = fx.ffmpeg_clip(dest / f"whole{suffix}", seconds=4.0)
+        assert whole is not None, "Debian's ffmpeg is missing: run `make setup`"
+        corpus.add(fx.cut_mid_stream(whole, dest / f"cut_short{suffix}", 0.3), "partial")
+    jpeg = seeds["jpeg"].read_bytes()
+    (dest / "cut_photo.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    corpus.add(dest / "cut_photo.jpg", {"CorruptMediaError"})
+    (dest / "zeroed.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(400))
+    corpus.add(dest / "zeroed.png", {"CorruptMediaError"})
+    (dest / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(400))
+    corpus.add(dest / "phone.heic", {"UnsupportedMediaError"})
+    from PIL import Image
+
+    Image.open(seeds["jpeg"]).save(dest / "photo.avif")  # a picture: refused by a video pipeline, not decoded as a movie
+    corpus.add(dest / "photo.avif", {"UnsupportedMediaError"})
 
 
 def _huge_gif(path: Path) -> Path:

@@ -223,3 +223,43 @@ def letterboxed_clip(path: Path, seconds: float = 3.0, bar: int = 24) -> Path:
         canvas[bar : 240 - bar] = content
         frames.append(canvas)
     return write_video(path, frames, fps=10.0)
+
+
+def ffmpeg_clip(path: Path, seconds: float = 6.0, *, fps: int = 10, audio: bool = True) -> Path | None:
+    """A test-pattern clip written by Debian's ffmpeg in the container of ``path``'s suffix
+    (.mkv, .ts: H.264 + AAC; .gif: palette frames, no audio); None without ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        return None
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size=160x120:rate={fps}:duration={seconds}"]
+    if path.suffix == ".gif":
+        cmd += [str(path)]
+    else:
+        if audio:
+            cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}", "-c:a", "aac"]
+        cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(cmd, check=True, timeout=120)
+    return path
+
+
+def cut_mid_stream(src: Path, dst: Path, fraction: float = 0.25) -> Path:
+    """The first ``fraction`` of ``src``'s bytes, never a whole number of 188-byte TS packets
+    (an interrupted copy or download rarely stops on a packet boundary)."""
+    data = src.read_bytes()
+    keep = int(len(data) * fraction)
+    keep -= keep % 188 == 0
+    dst.write_bytes(data[:keep])
+    return dst
+
+
+def held_picture_theora(path: Path) -> Path | None:
+    """2 s of moving test pattern, 6 s held still, 1 s moving again, in Ogg/Theora: libtheora
+    codes each held frame as an empty packet (what GNOME's screen recorder writes). None
+    without ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        return None
+    pattern = "testsrc=size=160x120:rate=10"
+    graph = "[0][1]concat=n=2:v=1"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{pattern}:duration=2,tpad=stop_mode=clone:stop_duration=6",
+           "-f", "lavfi", "-i", f"{pattern}:duration=1", "-filter_complex", graph, "-c:v", "libtheora", str(path)]
+    subprocess.run(cmd, check=True, timeout=120)
+    return path

@@ -66,3 +66,38 @@ def test_dump_keeps_unicode_and_order():
     doc = PipelineDoc.model_validate({"name": "p", "description": "字幕", "steps": {"b": {"op": "clarity"}, "a": {"op": "black_border"}}})
     text = dump_text(doc)
     assert "字幕" in text and text.index("b:") < text.index("a:")
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    """A billion-laughs document: each anchor a list of ``width`` aliases of the previous one,
+    the last used as a case's factor value (``width ** levels`` values once walked)."""
+    anchors = ["  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    anchors += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]" for i in range(1, levels + 1)]
+    return ("anchors:\n" + "\n".join(anchors) + "\nname: bomb\ninput: image\nsteps:\n  border: {op: black_border}\n"
+            "decisions:\n  m:\n    on_missing: review\n    on_error: review\n    rules: [{id: ok, default: true, outcome: accept}]\n"
+            f"    cases:\n      - expect: accept\n        factors: {{border: {{top: *l{levels}}}}}\n")
+
+
+def test_billion_laughs_is_refused_before_it_is_walked():
+    import tracemalloc
+
+    text = _laughs(9)
+    assert len(text) < 1000  # ~10**9 values once expanded
+    tracemalloc.start()
+    try:
+        with pytest.raises(PipelineError, match=r"YAML aliases expand this document to [\d,]+ values from \d+ written"):
+            parse_text(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024**2, peak
+
+
+def test_aliases_within_the_limit_still_load():
+    data = parse_text("name: x\nshared: &p {threshold: 30}\nsteps:\n  a: {op: black_border, params: *p}\n"
+                      "  b: {op: black_border, params: *p}\n")
+    assert data["steps"]["a"]["params"] == data["steps"]["b"]["params"] == {"threshold": 30}
+    with pytest.raises(PipelineError, match="refers to the anchor it is inside"):
+        parse_text("name: x\nsteps: &s {a: *s}\n")
+    with pytest.raises(PipelineError, match="nested too deeply"):
+        parse_text("[" * 5000 + "]" * 5000)

@@ -37,7 +37,8 @@ VIDEO_DOC = {
 }
 IMAGE_DOC = {**VIDEO_DOC, "name": "t_image", "input": "image"}
 RECORD_KEYS = {"item", "factors", "decisions", "error", "pipeline", "timings_ms"}
-ITEM_KEYS = {"id", "path", "kind", "duration_s", "width", "height", "fps", "display_width", "display_height", "pixel_aspect"}
+ITEM_KEYS = {"id", "path", "kind", "duration_s", "width", "height", "fps", "display_width", "display_height", "pixel_aspect",
+             "partial", "partial_reason", "decoded_s", "frames", "frames_planned"}
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +120,17 @@ def test_item_time_limit(clip):
     assert record["error"]["type"] == "ItemTimeoutError"
 
 
-def test_wrong_item_kind_is_an_error_record(clip):
+def test_wrong_item_kind_is_an_error_record_naming_the_file(clip, tmp_path):
     record = Engine(compile_pipeline(IMAGE_DOC)).run_item(clip)
-    assert record["error"]["message"] == "pipeline 't_image' takes image items, this is a video"
+    assert record["error"]["type"] == "UnsupportedMediaError" and record["error"]["path"] == "input"
+    assert record["error"]["message"] == (
+        f"{clip} is a video, but pipeline 't_image' reads images (input: image); run it with a pipeline whose "
+        "input is video, or leave videos out of the inputs")
+    assert record["item"]["kind"] == "video"  # probed: the record says what the item is
+    still = fx.make_jpeg(tmp_path / "photo.jpg")
+    record = Engine(compile_pipeline(VIDEO_DOC)).run_item(still)
+    assert record["error"]["message"].startswith(f"{still} is an image, but pipeline 't_video' reads videos")
+    assert record["item"]["kind"] == "image" and record["item"]["partial"] is None
 
 
 @pytest.fixture(scope="module")

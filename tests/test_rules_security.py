@@ -197,3 +197,26 @@ def _source(tree: ast.AST) -> str | None:
 @given(random_trees.map(_source).filter(lambda s: s is not None))
 def test_random_syntax_trees_give_only_rule_errors(text):
     _check_clean(text)
+
+
+def test_huge_values_are_shown_briefly_in_messages():
+    """A value that is small in memory but huge when walked (one list shared 9**7 times) is
+    named in a case issue without building its whole repr."""
+    import tracemalloc
+
+    bomb: list = ["lol"] * 9
+    for _ in range(7):
+        bomb = [bomb] * 9
+    tables = {"t": {"on_missing": "review", "on_error": "review", "rules": [{"id": "ok", "default": True, "outcome": "accept"}],
+                    "cases": [{"expect": "accept", "factors": {"a": {"x": bomb, "flag": 10**5000}}}]}}
+    tracemalloc.start()
+    try:
+        _, issues = compile_decisions(tables, FIELDS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    messages = {i.path: i.message for i in issues}
+    assert messages["decisions.t.cases[0].factors.a.x"].startswith("a.x holds float, found [[[[...]")
+    assert len(messages["decisions.t.cases[0].factors.a.x"]) < 100
+    assert messages["decisions.t.cases[0].factors.a.flag"] == "a.flag holds bool, found <int of 16610 bits>"
+    assert peak < 2 * 1024**2, peak

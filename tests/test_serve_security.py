@@ -88,7 +88,8 @@ def test_exposure_warnings(tmp_path, caplog):
     assert startup_warnings(ServeSettings(), None) == []
     assert startup_warnings(ServeSettings(host="::1"), None) == []
     notes = startup_warnings(ServeSettings(host="0.0.0.0"), None)
-    assert len(notes) == 1 and "WITHOUT a token" in notes[0]
+    assert len(notes) == 2 and "WITHOUT a token" in notes[0] and "no --allowed-hosts" in notes[1]
+    assert len(startup_warnings(ServeSettings(host="0.0.0.0", allowed_hosts=("media.example",)), None)) == 1
     token = tmp_path / "t"
     token.write_text("short")
     token.chmod(0o644)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..core.cache import default_cache_dir
@@ -88,9 +89,26 @@ def _progress(console: Console) -> Progress:
         TextColumn("{task.fields[rate]} items/s"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
         console=console,
         transient=False,
     )
+
+
+def _workers(job: _Job) -> str:
+    if job.engine == "ray":
+        return f"{job.workers} Ray actor{'s' if job.workers > 1 else ''}"
+    if job.isolate:
+        return f"{job.workers} worker process{'es' if job.workers > 1 else ''}"
+    return "in this process"
+
+
+def _status(record: dict) -> str:
+    """The last finished item, for the progress line: its name and how it went."""
+    item, error = record.get("item") or {}, record.get("error")
+    state = f"[red]{escape(str(error.get('type')))}[/]" if error else "[yellow]ended early[/]" if item.get("partial") else "[green]ok[/]"
+    seconds = ((record.get("timings_ms") or {}).get("total") or 0.0) / 1000
+    return f"{escape(Path(str(item.get('path'))).name)} {state} ({seconds:.1f} s)"
 
 
 def _check_engine(engine: str, address: str | None, workers: int) -> None:
@@ -176,15 +194,16 @@ def _execute(job: _Job, todo: list[str], skipped: int, total: int, writer: PartW
     succeeded = failed = 0
     started = time.perf_counter()
     label = job.plan.name + (f" (resumed, {skipped} done before)" if skipped else "")
+    starting = f"starting ({_workers(job)}); models load with the first item" if todo else ""
     with writer, _progress(console) as bar, contextlib.closing(_records(job, todo)) as records:
-        task = bar.add_task(label, total=total, completed=skipped, rate="0.0")
+        task = bar.add_task(escape(label), total=total, completed=skipped, rate="0.0", last=starting)
         for record in records:
             record, line = _serialized(record, job.plan)
             writer.add_line(line)
             failed += bool(record["error"])
             succeeded += not record["error"]
             rate = (succeeded + failed) / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=1, rate=f"{rate:.1f}")
+            bar.update(task, advance=1, rate=f"{rate:.1f}", last=_status(record))
             if on_record:
                 on_record(record)
     return succeeded, failed

@@ -122,7 +122,7 @@ def _current(record: dict, plan: Plan) -> dict:
     (run.json's fingerprints were checked, so its factors are this pipeline's factors)."""
     if (record.get("pipeline") or {}).get("fingerprint") == plan.fingerprint:
         return record
-    decisions = plan.decisions.decide(record.get("factors") or {}, error=record.get("error"))
+    decisions = plan.decisions.decide(record.get("factors") or {}, error=record.get("error"), item=record.get("item"))
     return {**record, "decisions": jsonable(decisions), "pipeline": {"name": plan.name, "fingerprint": plan.fingerprint}}
 
 

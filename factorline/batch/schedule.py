@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..core.cache import NullCache, StepCache, jsonable
 from ..core.compiler import Plan, compile_pipeline
-from ..core.executor import Engine
+from ..core.executor import Engine, empty_item
 from ..core.items import Limits
 from ..errors import ItemTimeoutError, MediaError, MediaLimitError, ResourceError
 
@@ -82,9 +82,8 @@ def failure_record(plan: Plan, path: str, error: dict, elapsed_ms: float) -> dic
 
     Built in the parent without reading the file: the file is the suspect (its digest could
     hang on a FIFO or take long on a huge file), so ``item.id`` is None."""
-    item = {"id": None, "path": path, "kind": None, "duration_s": None, "width": None, "height": None, "fps": None}
     return {
-        "item": item,
+        "item": empty_item(path),
         "factors": {},
         "decisions": jsonable(plan.decisions.decide({}, error=error)),
         "error": error,
@@ -111,14 +110,14 @@ def _verdict(seat: _Seat, watch: Watch) -> dict | None:
     if seat.path is None:
         return None
     if time.monotonic() - seat.started > watch.hard_s:
-        return ItemTimeoutError(f"item ran past the hard time limit of {watch.hard_s:g} s (limits.item_timeout_s "
-                                f"{watch.item_timeout_s:g} s + grace) and its worker process was killed; "
-                                "raise item_timeout_s if such items are legitimate").to_record()
+        return ItemTimeoutError(f"item ran past the hard time limit of {watch.hard_s:g} s (the item time limit "
+                                f"{watch.item_timeout_s:g} s + grace) and its worker process was killed; raise "
+                                "--item-timeout (factorline run) if such items are legitimate").to_record()
     rss = seat.worker.rss() if watch.max_rss_bytes else None
     if rss is not None and rss > watch.max_rss_bytes:
         return MediaLimitError(f"the worker's memory went over the cap of {watch.max_rss_bytes / 2**20:.0f} MiB while "
-                               "running this item and its worker process was killed; raise max_rss_mb if such items "
-                               "are legitimate").to_record()
+                               "running this item and its worker process was killed; raise --max-rss-mb (factorline run) if "
+                               "such items are legitimate").to_record()
     return None
 
 

@@ -28,7 +28,16 @@ child refused by its gate raises :class:`~factorline.errors.GateError` after it 
 under the store's ``.rejected/`` area with its report).
 """
 
-from .chain import compress
-from .stages import Options, StepResult
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["Options", "StepResult", "compress"]
+# Loaded on first use: ``factorline --help`` mounts commands.py without importing torch.
+_HOMES = {"compress": "chain", "Options": "stages", "StepResult": "stages"}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Issue, PipelineError
+from ..errors import ConfigError, Issue, PipelineError, brief
 from ..kinds import SOURCE_KINDS, Kind, kinds_fit
 from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
 from .items import Sampling
@@ -76,7 +76,7 @@ def _pydantic_issues(exc: ValidationError, prefix: str) -> list[Issue]:
         found = err.get("input")
         detail = err["msg"]
         if err["type"] not in {"missing", "extra_forbidden"} and not isinstance(found, (dict, list)):
-            detail += f" (found {found!r:.60})"
+            detail += f" (found {brief(found)})"
         issues.append(Issue(path, detail, err["type"]))
     return issues
 
@@ -181,7 +181,7 @@ def fingerprint(doc: PipelineDoc, steps: list[PlannedStep]) -> str:
 
 def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     """Compile ``data`` (a parsed document); return the plan (None on errors) and all issues."""
-    from ..rules import compile_decisions
+    from ..rules import ITEM, ITEM_FIELDS, compile_decisions
 
     issues: list[Issue] = []
     header = _compile_header(data, issues)
@@ -194,7 +194,10 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     # Steps with bad parameters still declare their fields, so rules reading them are checked too.
     dtypes = {n: {f: fd.dtype for f, fd in spec.output_fields.items()} for n, spec in specs.items()}
     raw_tables = data.get("decisions") if isinstance(data.get("decisions"), dict) else {}
-    decisions, rule_issues = compile_decisions(raw_tables, dtypes)
+    if ITEM in raw_steps:
+        issues.append(Issue(f"steps.{ITEM}", f"the step name '{ITEM}' is reserved: rules read the item's own fields as "
+                            f"{ITEM}.<field> ({ITEM}.partial, {ITEM}.duration_s...); rename the step", "reserved"))
+    decisions, rule_issues = compile_decisions(raw_tables, {**dtypes, ITEM: ITEM_FIELDS})
     issues.extend(rule_issues)
     if issues or header is None or any(s.params is None for s in ordered):
         return None, issues

@@ -14,10 +14,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, Issue, PipelineError
+from ..errors import ConfigError, Issue, PipelineError, brief
 
 STEP_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
 MAX_DOCUMENT_BYTES = 1_000_000
+# Nodes that YAML aliases (*name) may add beyond those written. Aliases share one object, so a
+# ~800-byte "billion laughs" (aliases of aliases of lists) loads fast and small, but anything that
+# walks it (a repr, json.dumps, pydantic) meets 10**9 values. Real pipelines repeat a few params.
+MAX_ALIAS_NODES = 10_000
+_SIZE_CAP = 10**12  # sizes are counted up to here, so the arithmetic stays small too
 
 
 class SamplingDoc(BaseModel):
@@ -72,7 +77,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             line = key_node.start_mark.line + 1
-            loader.duplicates.append(Issue(f"line {line}", f"duplicate key {key!r} (first at line {seen[key]})", "duplicate"))
+            loader.duplicates.append(Issue(f"line {line}", f"duplicate key {brief(key)} (first at line {seen[key]})", "duplicate"))
         else:
             seen[key] = key_node.start_mark.line + 1
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
@@ -81,11 +86,72 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _alias_issue(root: yaml.Node) -> Issue | None:
+    """An issue when aliases make the document much larger than written, or contain themselves.
+
+    Counts the nodes of the document as a tree (every alias counted as a full copy of what it
+    names) on the composed node graph, once per distinct node: linear in what was written.
+    """
+    size: dict[int, int] = {}
+    uses: dict[int, int] = {}
+    nodes: dict[int, yaml.Node] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    walking: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [])
+        if children_done:
+            walking.discard(key)
+            size[key] = min(_SIZE_CAP, 1 + sum(size[id(k)] for k in kids))
+            continue
+        if key in size:
+            continue
+        if key in walking:
+            line = node.start_mark.line + 1
+            return Issue(f"line {line}", "a YAML alias refers to the anchor it is inside (a recursive document); "
+                                         "pipelines are trees: replace the alias with the values it should hold", "alias")
+        walking.add(key)
+        nodes[key] = node
+        stack.append((node, True))
+        for kid in kids:
+            uses[id(kid)] = uses.get(id(kid), 0) + 1
+            stack.append((kid, False))
+    total, written = size[id(root)], len(size)
+    if total - written <= MAX_ALIAS_NODES:
+        return None
+    worst = max((k for k, n in uses.items() if n > 1), key=lambda k: size[k] * uses[k])
+    line = nodes[worst].start_mark.line + 1
+    expanded = f"{total:,}" if total < _SIZE_CAP else f"more than {_SIZE_CAP:,}"
+    return Issue(f"line {line}", f"YAML aliases expand this document to {expanded} values from {written:,} written "
+                                 f"(the anchor at line {line} is used {uses[worst]} times); at most {MAX_ALIAS_NODES:,} "
+                                 "more than written are allowed: write the repeated values out or nest fewer aliases",
+                 "alias")
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problem = _alias_issue(node)
+        if problem is not None:
+            raise PipelineError([problem], source=source)
+        data = loader.construct_document(node)
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise PipelineError(loader.duplicates, source=source)
+    return data
+
+
 def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ConfigError(f"duplicate key {key!r}", path=key)
+            raise ConfigError(f"duplicate key {brief(key)}", path=key)
         out[key] = value
     return out
 
@@ -99,19 +165,16 @@ def parse_text(text: str, *, source: str = "<text>") -> dict:
         if stripped.startswith("{"):
             data = json.loads(text, object_pairs_hook=_reject_duplicate_json_keys)
         else:
-            loader = _UniqueKeyLoader(text)
-            try:
-                data = loader.get_single_data()
-            finally:
-                loader.dispose()
-            if loader.duplicates:
-                raise PipelineError(loader.duplicates, source=source)
+            data = _load_yaml(text, source)
     except ConfigError as exc:
         if isinstance(exc, PipelineError):
             raise
         raise PipelineError([Issue(exc.path, exc.message, "duplicate")], source=source) from exc
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise PipelineError([Issue("", f"not valid YAML or JSON: {exc}", "syntax")], source=source) from exc
+    except RecursionError as exc:
+        raise PipelineError([Issue("", "the document is nested too deeply to read; a pipeline needs a few levels", "too_deep")],
+                            source=source) from exc
     if not isinstance(data, dict):
         found = type(data).__name__
         raise PipelineError([Issue("", f"expected a mapping with name/steps, found {found}", "type")], source=source)

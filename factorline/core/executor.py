@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FactorlineError, ItemTimeoutError, OperatorError, error_record
+from ..errors import FactorlineError, ItemTimeoutError, OperatorError, UnsupportedMediaError, error_record
 from ..kinds import Kind
 from ..media import check_size, decode_audio, decode_frames, file_digest, probe
+from ..media.coverage import DecodeFacts, coverage
 from .cache import NullCache, StepCache, cache_key, jsonable
 from .compiler import Plan, PlannedStep
 from .items import AudioTrack, FrameBatch, Limits, MediaInfo
@@ -24,6 +25,9 @@ from .registry import GLOBAL_POOL, ResourcePool
 # Cache namespace of probes; the suffix changes with MediaInfo's fields (2: pixel_aspect),
 # so probes cached by an older version are made again instead of read without them.
 PROBE_CACHE = "probe-2"
+DECODE_CACHE = "decode"  # what decoding found (media/coverage.py), per digest and sampling
+# The coverage fields of an item section (see media/coverage.py), unknown before a probe.
+NO_COVERAGE = {"partial": None, "partial_reason": None, "decoded_s": None, "frames": None, "frames_planned": None}
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Engine:
         state: _ItemState | None = None
         try:
             state = self._open(path, started)
+            self._check_kind(state)
             for step in self.plan.steps:
                 state.check_deadline(f"steps.{step.name}")
                 self._run_step(step, state)
@@ -91,11 +96,17 @@ class Engine:
         if not cached:
             self.cache.put(PROBE_CACHE, digest, info.to_dict())
         info = MediaInfo(**{**info.to_dict(), "path": path})
-        if info.kind != self.plan.doc.input:
-            raise FactorlineError(f"pipeline {self.plan.name!r} takes {self.plan.doc.input} items, this is a {info.kind}", path="input")
         state = _ItemState(path=path, info=info, deadline=time.monotonic() + self.limits.item_timeout_s)
         state.timings["probe"] = _ms(t0)
         return state
+
+    def _check_kind(self, state: _ItemState) -> None:
+        wanted, found = self.plan.doc.input, state.info.kind
+        if found != wanted:
+            article = "an" if found == "image" else "a"
+            raise UnsupportedMediaError(
+                f"{state.path} is {article} {found}, but pipeline {self.plan.name!r} reads {wanted}s (input: {wanted}); "
+                f"run it with a pipeline whose input is {found}, or leave {found}s out of the inputs", path="input")
 
     def _step_key(self, step: PlannedStep, state: _ItemState) -> str:
         upstream = {name: [state.keys[w.step], w.field] for name, w in sorted(step.wires.items())}
@@ -151,10 +162,25 @@ class Engine:
         return state.audio
 
     # -- record -------------------------------------------------------------------------
+    def _coverage(self, state: _ItemState) -> dict:
+        """Whether the media ended early (media/coverage.py); what decoding found is cached with
+        the steps, so a run that decodes nothing still knows."""
+        if state.info.kind != self.plan.doc.input:
+            return dict(NO_COVERAGE)
+        key = cache_key(state.info.id, self.plan.doc.sampling.model_dump(mode="json"))
+        facts = DecodeFacts.from_dict(self.cache.get(DECODE_CACHE, key))
+        if state.frames is not None:
+            facts.add_frames(state.frames, state.info)
+        if state.audio is not None:
+            facts.add_audio(state.audio, state.info)
+        if state.frames is not None or state.audio is not None:
+            self.cache.put(DECODE_CACHE, key, facts.to_dict())
+        return coverage(state.path, state.info, facts)
+
     def _record(self, path: str, state: _ItemState | None, error: dict | None, started: float) -> dict:
-        item = state.info.record() if state else _unprobed_item(path, self.limits)
+        item = {**state.info.record(), **self._coverage(state)} if state else _unprobed_item(path, self.limits)
         factors = state.factors if state else {}
-        decisions = self.plan.decisions.decide(factors, error=error)
+        decisions = self.plan.decisions.decide(factors, error=error, item=item)
         timings = dict(state.timings) if state else {}
         timings["total"] = _ms(started)
         return {
@@ -175,5 +201,10 @@ def _unprobed_item(path: str, limits: Limits) -> dict:
         digest = file_digest(path)
     except Exception:
         digest = None
-    return {"id": digest, "path": path, "kind": None, "duration_s": None, "width": None, "height": None, "fps": None,
-            "display_width": None, "display_height": None, "pixel_aspect": None}
+    return {**empty_item(path), "id": digest}
+
+
+def empty_item(path: str) -> dict:
+    """The item section of a record with nothing known but the path (every documented key)."""
+    keys = ("id", "kind", "duration_s", "width", "height", "fps", "display_width", "display_height", "pixel_aspect")
+    return {"path": path, **dict.fromkeys(keys), **NO_COVERAGE}

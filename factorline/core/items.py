@@ -94,6 +94,8 @@ class FrameBatch:
     source_height: int
     scale: float = 1.0
     preview: Preview | None = None  # videos only; None for images and hand-made batches
+    planned: int | None = None  # sampled frames the sampling asked for (more than len() when the media ended early)
+    end_s: float | None = None  # where the decoded stream ended: its last frame shown, or its last packet (videos)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
@@ -170,5 +172,5 @@ class Limits:
         )
     )
     image_formats: frozenset[str] = field(
-        default_factory=lambda: frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+        default_factory=lambda: frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "AVIF"})
     )

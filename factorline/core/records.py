@@ -32,6 +32,11 @@ _ITEM = pa.struct(
         ("display_width", pa.int64()),
         ("display_height", pa.int64()),
         ("pixel_aspect", pa.float64()),
+        ("partial", pa.bool_()),  # the media ended before its declared end (media/coverage.py)
+        ("partial_reason", pa.string()),
+        ("decoded_s", pa.float64()),
+        ("frames", pa.int64()),
+        ("frames_planned", pa.int64()),
     ]
 )
 _ERROR = pa.struct([("type", pa.string()), ("message", pa.string()), ("path", pa.string())])

@@ -17,12 +17,13 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
-from PIL import Image
 
 from factorline.core.items import AudioTrack, FrameBatch, Limits, MediaInfo, Sampling
 from factorline.errors import CorruptMediaError, ItemTimeoutError, MediaLimitError
 from factorline.media.preview import PreviewCollector
-from factorline.media.probe import exif_orientation, open_container, open_image, translate_errors, video_stream
+from factorline.media.probe import open_container, video_stream
+from factorline.media.reasons import ffmpeg_reason, translate_errors
+from factorline.media.still import image_batch
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +35,7 @@ SEEK_MARGIN_S = 0.5
 # MPEG-TS/PS seek by byte search and land on the next keyframe after it: decode those forward.
 SEEKABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
 _MAX_BAD_PACKETS = 32  # tolerate some damaged packets, then give up on the rest of the file
-
-# EXIF orientation -> Pillow transpose that brings the stored image to display orientation.
-_EXIF_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
+_KEYFRAME_WAIT = 600  # packets dropped after a seek while waiting for a keyframe (a stream may flag none)
 
 def decode_frames(
     path: str | Path,
@@ -58,7 +48,7 @@ def decode_frames(
     path = Path(path)
     check_deadline(deadline, path, "before decoding")
     if info.kind == "image":
-        return _image_batch(path, info, sampling, limits)
+        return image_batch(path, info, sampling, limits)
     cap = max(1, min(sampling.max_frames, limits.max_frames))
     targets = target_times(info.duration_s, sampling.fps, cap, info.fps)
     with open_container(path, limits) as container:
@@ -72,7 +62,8 @@ def decode_frames(
     batch = np.stack([_rotate(image, info.rotation) for image in images])
     scale = max(info.width, info.height) / max(batch.shape[1], batch.shape[2])
     times = np.asarray(times, dtype=np.float64)
-    return FrameBatch(batch, times, info.width, info.height, float(scale), preview=preview.result())
+    return FrameBatch(batch, times, info.width, info.height, float(scale), preview=preview.result(),
+                      planned=len(targets), end_s=sampler.stream_end(info.fps))
 
 
 def target_times(duration: float | None, fps: float, cap: int, source_fps: float | None = None) -> list[float]:
@@ -122,6 +113,8 @@ class _Sampler:
         self.can_seek = container.format.name in SEEKABLE
         self.errors: list[BaseException] = []
         self.decoded = self.seeks = 0
+        self.end_t: float | None = None  # time of the last frame decoded (the stream's end unless it broke off)
+        self.packet_end = -math.inf  # end of the last packet read: a held frame (Theora, VFR) decodes to nothing
 
     def run(self, targets: list[float], size: tuple[int, int]) -> tuple[list[float], list[np.ndarray]]:
         times: list[float] = []
@@ -150,6 +143,7 @@ class _Sampler:
             for frame in frames:
                 last_t = self._time(frame, last_t)
                 self.preview.add(frame, last_t)
+        self.end_t = last_t if last_t > -math.inf else None
         log.debug("%s: %d frames decoded, %d seeks, %d picked", self.path, self.decoded, self.seeks, len(images))
         return times, images
 
@@ -190,15 +184,20 @@ class _Sampler:
             with translate_errors(self.path, f"seeking to {goal:.2f} s in"):
                 offset = int((goal + self.origin) / self.time_base)
                 self.container.seek(offset, stream=self.stream, backward=True)
-            frames = self._frames()
+            frames = self._frames(from_keyframe=True)
             first = next(frames, None)
             if first is not None and self._time(first, goal) <= target + 1e-6:
                 break
         return itertools.chain([first] if first is not None else [], frames)
 
-    def _frames(self):
-        """Decoded frames, packet by packet, checking the deadline and skipping bad packets."""
+    def _frames(self, from_keyframe: bool = False):
+        """Decoded frames, packet by packet, checking the deadline and skipping bad packets.
+
+        ``from_keyframe``: after a seek, packets before the first keyframe are dropped: a demuxer
+        without an index (Matroska without cues) may land between keyframes, and VP8/VP9 refuse
+        such packets as invalid data, which is not damage (at most ``_KEYFRAME_WAIT`` of them)."""
         demuxer = self.container.demux(self.stream)
+        waited = 0
         while True:
             check_deadline(self.deadline, self.path, f"after {self.decoded} decoded frames")
             try:
@@ -209,7 +208,13 @@ class _Sampler:
             if packet is None:  # drain what the (threaded) decoder still holds
                 yield from self._decode(None)
                 return
-            yield from self._decode(packet)
+            if packet.pts is not None:
+                end = float((packet.pts + (packet.duration or 0)) * self.time_base) - self.origin
+                self.packet_end = max(self.packet_end, end)
+            waited = waited + 1 if from_keyframe else 0
+            from_keyframe = from_keyframe and not packet.is_keyframe and waited < _KEYFRAME_WAIT
+            if not from_keyframe and packet.size:  # an empty packet holds the previous frame (Theora)
+                yield from self._decode(packet)
             if len(self.errors) > _MAX_BAD_PACKETS:
                 return
 
@@ -229,7 +234,8 @@ class _Sampler:
                     raise MediaLimitError(
                         f"{self.path}: frame {self.decoded} is {frame.width}x{frame.height} = "
                         f"{frame.width * frame.height} pixels, over the cap of {self.max_pixels} pixels "
-                        "(limits.max_pixels): the stream changed size after its header"
+                        "(the stream changed size after its header); raise the cap (factorline run --max-pixels) "
+                        "if such frames are expected"
                     )
         return frames
 
@@ -237,7 +243,7 @@ class _Sampler:
         if frame.pts is None:  # no timestamp: assume the nominal frame step
             rate = self.stream.average_rate or 25
             return previous + 1.0 / float(rate) if previous > -math.inf else 0.0
-        return float(frame.pts * frame.time_base) - self.origin
+        return float(frame.pts * (frame.time_base or self.time_base)) - self.origin
 
     def _rgb(self, frame, size: tuple[int, int]) -> np.ndarray:
         width, height = size
@@ -246,49 +252,15 @@ class _Sampler:
         with translate_errors(self.path, "converting a frame of"):
             return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=interpolation)
 
+    def stream_end(self, fps: float | None) -> float | None:
+        """Where the decoded stream ended: the last frame shown for one frame step, or the end of
+        the last packet read when that is later."""
+        ends = [self.packet_end] + ([self.end_t + (1.0 / fps if fps else 0.0)] if self.end_t is not None else [])
+        end = max(ends)
+        return round(end, 3) if end > -math.inf else None
+
     def first_error_text(self) -> str:
-        return f" ({type(self.errors[0]).__name__}: {self.errors[0]})" if self.errors else ""
-
-
-def _image_batch(path: Path, info: MediaInfo, sampling: Sampling, limits: Limits) -> FrameBatch:
-    """A still image as one frame at t=0, downscaled while decoding where the codec allows."""
-    with open_image(path, limits) as image:
-        if image is None:
-            raise CorruptMediaError(f"{path}: probed as an image but Pillow no longer recognises it")
-        orientation = exif_orientation(image)
-        side = sampling.max_side
-        image.draft("RGB", (side, side))  # JPEG: decode at 1/2, 1/4, 1/8 scale directly
-        rgb = to_rgb8(image)
-        rgb.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        if orientation in _EXIF_TRANSPOSE:
-            rgb = rgb.transpose(_EXIF_TRANSPOSE[orientation])
-        array = np.asarray(rgb, dtype=np.uint8)
-    scale = max(info.width, info.height) / max(array.shape[0], array.shape[1])
-    return FrameBatch(array[None], np.zeros(1), info.width, info.height, float(scale))
-
-
-# Pillow modes holding more than 8 bits per sample: its convert("RGB") clips them at 255.
-_DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-
-
-def to_rgb8(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB picture of any Pillow image. Samples deeper than 8 bits (16-bit PNG, 32-bit
-    integer or float TIFF) are scaled by their range, not clipped: a value is divided by the
-    smallest full scale it fits (1.0 for floats in 0..1, 255, 65535 or 2^32 - 1), so the same
-    picture at 8, 16 or 32 bits gives the same pixels (to a level) and the same factors."""
-    if image.mode not in _DEEP_MODES:
-        return image.convert("RGB")
-    values = np.asarray(image, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    top = float(finite.max()) if finite.size else 0.0
-    low = float(finite.min()) if finite.size else 0.0
-    full = next(f for f in (1.0, 255.0, 65535.0, 4294967295.0, float("inf")) if top <= f)
-    if image.mode != "F" and full == 1.0:
-        full = 255.0  # integer samples of 0 and 1 are dark 8-bit levels, not a 0..1 scale
-    if math.isinf(full):  # floats beyond every scale: stretch what is there
-        full, values = max(top - low, 1e-12), values - low
-    gray = np.clip(np.nan_to_num(values) * (255.0 / full), 0, 255).round().astype(np.uint8)
-    return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), "RGB")
+        return f" ({ffmpeg_reason(self.errors[0])})" if self.errors else ""
 
 
 def decode_audio(

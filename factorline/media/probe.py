@@ -21,12 +21,18 @@ import av.error
 from PIL import Image, UnidentifiedImageError
 
 from factorline.core.items import Limits, MediaInfo
-from factorline.errors import (
-    CorruptMediaError,
-    FactorlineError,
-    MediaError,
-    MediaLimitError,
-    UnsupportedMediaError,
+from factorline.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from factorline.media.reasons import (
+    IMAGE_ERRORS,
+    IMAGE_SIGNATURES,
+    content,
+    damaged_image,
+    ffmpeg_reason,
+    head,
+    known_signature,
+    not_a_file,
+    translate_errors,
+    unreadable_image,
 )
 
 _CHUNK = 1 << 20
@@ -35,21 +41,6 @@ _FIRST_FRAME_PACKETS = 512  # a stream that yields no picture in this many packe
 # EXIF orientation -> clockwise rotation part (2, 4, 5, 7 also mirror; decode honours that).
 EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}
 
-# Magic bytes of containers we accept: a file that starts like one of these but cannot be
-# opened is damaged (CorruptMediaError), not merely of the wrong kind.
-_SIGNATURES = {
-    b"\x1a\x45\xdf\xa3": "Matroska/WebM",
-    b"RIFF": "RIFF/AVI",
-    b"FLV": "FLV",
-    b"OggS": "Ogg",
-    b"GIF8": "GIF",
-    b"\x00\x00\x01\xba": "MPEG-PS",
-    b"\x89PNG": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-}
-
-# Pillow raises all of these on damaged image data.
-_IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError)
 
 
 def file_digest(path: str | Path) -> str:
@@ -83,9 +74,11 @@ def check_size(path: Path, limits: Limits) -> int:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise MediaError(f"cannot read {path}: {exc.strerror or exc}", cause=exc) from exc
-    if not path.is_file():
-        raise UnsupportedMediaError(f"{path} is not a regular file")
+        detail = f"it is {not_a_file(path)}" if path.is_symlink() else exc.strerror or str(exc)
+        raise MediaError(f"cannot read {path}: {detail}", cause=exc) from exc
+    what = not_a_file(path)
+    if what:
+        raise UnsupportedMediaError(f"{path} is not a regular file: it is {what}; give the media file itself")
     if size == 0:
         raise CorruptMediaError(f"{path} is empty (0 bytes); expected an image or a video")
     if size > limits.max_file_bytes:
@@ -110,16 +103,47 @@ def open_image(path: Path, limits: Limits) -> Iterator[Image.Image | None]:
             image = Image.open(path, formats=sorted(limits.image_formats))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _pixel_error(path, _bomb_size(exc), limits, exc) from exc
-    except UnidentifiedImageError:
+    except UnidentifiedImageError as exc:
+        _check_not_an_image(path, limits, exc)
         image = None
-    except _IMAGE_ERRORS as exc:
-        raise CorruptMediaError(f"cannot read image {path}: {exc}", cause=exc) from exc
+    except IMAGE_ERRORS as exc:
+        raise damaged_image(path, known_signature(head(path)) or "image", exc) from exc
     try:
-        with translate_errors(path, "reading image", _IMAGE_ERRORS):
-            yield image
+        yield image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaLimitError(f"{path}: {exc}", cause=exc) from exc
+    except IMAGE_ERRORS as exc:
+        if isinstance(exc, MediaError):
+            raise
+        raise damaged_image(path, image.format if image is not None else "image", exc) from exc
     finally:
         if image is not None:
             image.close()
+
+
+def _check_not_an_image(path: Path, limits: Limits, exc: BaseException) -> None:
+    """Pillow did not take the file: refuse it here when its bytes say it is a still image
+    (damaged, undecodable here, or of a format outside the allowlist); FFmpeg would read a
+    damaged PNG as 'png_pipe' and an AVIF as an MP4 movie."""
+    announced = known_signature(head(path))
+    if announced not in IMAGE_SIGNATURES:
+        return
+    if announced in limits.image_formats and _pillow_decodes(announced):
+        raise damaged_image(path, announced, exc) from exc
+    if not _pillow_decodes(announced):
+        raise unreadable_image(path, announced) from exc
+    raise UnsupportedMediaError(f"{path}: image format {announced} is not accepted; accepted: {_accepted(limits)}", cause=exc)
+
+
+def _pillow_decodes(image_format: str) -> bool:
+    """Whether this Pillow build has a decoder for ``image_format`` (HEIC needs a plugin; AVIF
+    needs a Pillow built with libavif)."""
+    Image.init()
+    if image_format == "AVIF":
+        from PIL import AvifImagePlugin
+
+        return bool(getattr(AvifImagePlugin, "SUPPORTED", False))
+    return image_format in Image.OPEN
 
 
 def _is_animated_gif(image: Image.Image, limits: Limits) -> bool:
@@ -169,8 +193,8 @@ def _bomb_size(exc: BaseException) -> str:
 
 def _pixel_error(path: Path, found: str, limits: Limits, cause: BaseException | None = None) -> MediaLimitError:
     return MediaLimitError(
-        f"{path}: frame size {found} is over the cap of {limits.max_pixels} pixels (limits.max_pixels);"
-        " refused from its header, before decoding",
+        f"{path}: frame size {found} is over the cap of {limits.max_pixels} pixels; refused from its header, before "
+        "decoding: downscale it, or raise the cap (factorline run --max-pixels) if such frames are expected",
         cause=cause,
     )
 
@@ -188,7 +212,8 @@ def _probe_video(path: Path, limits: Limits) -> MediaInfo:
         duration = stream_duration(container, stream)
         if duration is not None and duration > limits.max_duration_s:
             raise MediaLimitError(
-                f"{path} lasts {duration:.1f} s, over the cap of {limits.max_duration_s:.0f} s (limits.max_duration_s)"
+                f"{path} lasts {duration:.1f} s, over the cap of {limits.max_duration_s:.0f} s: cut it into parts, "
+                "or raise the cap (factorline run --max-duration)"
             )
         rotation = _first_frame_rotation(container, stream, path)
         rate = stream.average_rate or stream.guessed_rate
@@ -239,7 +264,7 @@ def open_container(path: Path, limits: Limits) -> Iterator[av.container.InputCon
         name = container.format.name
         if name not in limits.containers:
             image_format = _foreign_image_format(path)
-            found = f"image format {image_format}" if image_format else f"container '{name}' ({_content(path)})"
+            found = f"image format {image_format}" if image_format else f"container '{name}' ({content(path)})"
             raise UnsupportedMediaError(f"{path}: {found} is not accepted; accepted: {_accepted(limits)}")
         with translate_errors(path, "reading"):
             yield container
@@ -301,7 +326,7 @@ def _first_frame_rotation(container, stream, path: Path) -> int:
             continue
         if frames:
             return int(round(-frames[0].rotation / 90.0)) % 4 * 90
-    detail = f" (first error: {error})" if error else ""
+    detail = f" (first error: {ffmpeg_reason(error)})" if error else ""
     raise CorruptMediaError(f"{path}: no decodable video frame found; the video stream is empty or damaged{detail}")
 
 
@@ -320,50 +345,10 @@ def _accepted(limits: Limits) -> str:
 
 def _unreadable(path: Path, limits: Limits, exc: BaseException) -> MediaError:
     """Neither Pillow nor FFmpeg could open the file: damaged if it looks like media, else foreign."""
-    known = _known_signature(_head(path))
+    known = known_signature(head(path))
     if known:
-        return CorruptMediaError(f"{path} looks like {known} but cannot be opened: {exc}", cause=exc)
+        return CorruptMediaError(f"{path} looks like {known} but cannot be opened: {ffmpeg_reason(exc)}", cause=exc)
     return UnsupportedMediaError(
-        f"{path} is not a recognised image or video: found {_content(path)}; accepted: {_accepted(limits)}",
+        f"{path} is not a recognised image or video: found {content(path)}; accepted: {_accepted(limits)}",
         cause=exc,
     )
-
-
-def _head(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(64)
-
-
-def _content(path: Path) -> str:
-    head = _head(path)
-    return _known_signature(head) or describe_bytes(head)
-
-
-def _known_signature(head: bytes) -> str | None:
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide"):
-        return "MP4/QuickTime"
-    return next((name for magic, name in _SIGNATURES.items() if head.startswith(magic)), None)
-
-
-def describe_bytes(head: bytes) -> str:
-    """A short human description of unknown content, for error messages."""
-    text = head.decode("utf-8", "ignore")  # "ignore": the 64-byte cut may split a character
-    if len(text) >= len(head) // 2 and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
-        return f"text ({text[:32].replace(chr(10), ' ')!r}...)"
-    return f"unrecognised binary data starting with {head[:8].hex(' ')}"
-
-
-@contextlib.contextmanager
-def translate_errors(path: Path, doing: str, errors: tuple = (av.error.FFmpegError,)) -> Iterator[None]:
-    """Turn decoder exceptions into a CorruptMediaError naming the file and the step.
-
-    Only the decoder's own exception types are caught, so a bug of ours still surfaces as one.
-    """
-    try:
-        yield
-    except FactorlineError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaLimitError(f"{path}: {exc}", cause=exc) from exc
-    except (*errors, MemoryError) as exc:
-        raise CorruptMediaError(f"{doing} {path} failed: {type(exc).__name__}: {exc}", cause=exc) from exc

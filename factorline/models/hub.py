@@ -20,6 +20,7 @@ optional :class:`~factorline.models.embed.EmbeddingCache` keeps frame embeddings
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from ..errors import StoreError
 from .backbones import Backbone, get_backbone
 from .embed import EmbeddingCache
 from .heads import Head
-from .store import ModelStore
+from .store import ModelStore, StoredModel, is_confined
 
 BUILTIN_IMAGENET, BUILTIN_ZEROSHOT = "builtin:imagenet", "builtin:zeroshot"
 BUILTINS = {BUILTIN_IMAGENET: "image", BUILTIN_ZEROSHOT: "text"}
@@ -39,6 +40,7 @@ ZEROSHOT_TEMPLATE = "This text is about {}."
 # 0.1 lead into ~99% and a 0.02 lead into ~73%.
 ZEROSHOT_TEMPERATURE = 0.02
 _MEMO = "_factorline_embeddings"
+log = logging.getLogger("factorline.models")
 
 
 @dataclass
@@ -97,28 +99,42 @@ class ModelHub:
             return self._models[key]
 
     def _load(self, key: str) -> LoadedModel:
-        if key == BUILTIN_IMAGENET:
+        if key.startswith("builtin:") and key != BUILTIN_IMAGENET:
+            raise StoreError(f"{key} is not a model of its own here (the zero-shot head needs labels)", path=key)
+        stored = None if key == BUILTIN_IMAGENET else self.store.load(key)  # confined: its errors name only the reference
+        try:
+            backbone, head = self._network(stored)
+        except Exception as exc:
+            if not is_confined():
+                raise
+            # A server's client: what failed below the store (a backbone, an ONNX file) may name
+            # server paths; the log has it in full, the client gets the reference.
+            log.warning("model %s could not be loaded", key, exc_info=exc)
+            raise StoreError(f"model {key!r} could not be loaded ({type(exc).__name__}); the server log has the details",
+                             path=key) from exc
+        if stored is None:
+            return LoadedModel(key, "image", backbone, head)
+        recorded = None if stored.compressed else stored.card["backbone"]["revision"]
+        if recorded is not None and backbone.revision != recorded:
+            raise StoreError(f"model {stored.ref} was trained on {stored.backbone_id} revision {recorded}, "
+                             f"but this machine has {backbone.revision}", path=key)
+        return LoadedModel(stored.ref, stored.task, backbone, head, stored.threshold, stored.positive)
+
+    @staticmethod
+    def _network(stored: StoredModel | None) -> tuple[Backbone, Head]:
+        """Backbone and head of a stored model, or of ``builtin:imagenet`` (``stored`` None)."""
+        if stored is None:
             from ._imagenet_labels import IMAGENET_LABELS
 
             backbone = get_backbone("effnet-lite0")
             clf = backbone.extras["classifier"]
-            head = Head("linear", list(IMAGENET_LABELS), {"weight": clf["weight"], "bias": clf["bias"]}, normalize="none")
-            return LoadedModel(key, "image", backbone, head)
-        if key.startswith("builtin:"):
-            raise StoreError(f"{key} is not a model of its own here (the zero-shot head needs labels)", path=key)
-        stored = self.store.load(key)
+            return backbone, Head("linear", list(IMAGENET_LABELS), {"weight": clf["weight"], "bias": clf["bias"]}, normalize="none")
         if stored.compressed:  # a whole network from `factorline compress` (ONNX or torch)
             from .compressed import load_compressed
 
-            backbone, head = load_compressed(stored.path, stored.card)
-            return LoadedModel(stored.ref, stored.task, backbone, head, stored.threshold, stored.positive)
+            return load_compressed(stored.path, stored.card)
         assert stored.head is not None
-        backbone = get_backbone(stored.backbone_id)
-        recorded = stored.card["backbone"]["revision"]
-        if backbone.revision != recorded:
-            raise StoreError(f"model {stored.ref} was trained on {stored.backbone_id} revision {recorded}, "
-                             f"but this machine has {backbone.revision}", path=key)
-        return LoadedModel(stored.ref, stored.task, backbone, stored.head, stored.threshold, stored.positive)
+        return get_backbone(stored.backbone_id), stored.head
 
     def frame_embeddings(self, backbone: Backbone, frames: FrameBatch, digest: str) -> np.ndarray:
         """Embeddings of a frame batch, computed once per batch and backbone (two heads on

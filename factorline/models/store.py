@@ -14,6 +14,11 @@ version fails, and the loser takes the next number). Versions are never rewritte
 References: ``name`` (newest version), ``name@N``, or the path of a version folder. Loading
 verifies the sha256 of every file listed in the card and the card's own digest, and refuses a
 model whose bytes changed since it was written.
+
+Inside :func:`confined_models` (the server compiles and runs its clients' pipelines there)
+a reference is a store name only, or a version folder under one of the given roots: any
+other path (absolute, ``../``, a symlink out of a root) is refused, and errors name the
+reference, never the store's or a folder's place on the server's disk.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,25 @@ REJECTED = ".rejected"
 # Writes a model's own files into a folder and returns their names (relative paths), given the
 # card as it will be stored (name and version set).
 FileWriter = Callable[[Path, dict], list[str]]
+
+
+# Folders whose model folders references may name by path; None: any path (the CLI's own use).
+_CONFINED: ContextVar[tuple[Path, ...] | None] = ContextVar("factorline_model_roots", default=None)
+
+
+@contextmanager
+def confined_models(roots: Iterable[str | Path] = ()) -> Iterator[None]:
+    """Within the block (this thread, this task): models come from the store by name, or from
+    version folders under ``roots``; errors do not reveal server paths."""
+    token = _CONFINED.set(tuple(Path(r).expanduser().resolve() for r in roots))
+    try:
+        yield
+    finally:
+        _CONFINED.reset(token)
+
+
+def is_confined() -> bool:
+    return _CONFINED.get() is not None
 
 
 def default_store_dir() -> Path:
@@ -101,15 +127,21 @@ class ModelStore:
 
     def resolve(self, ref: str) -> Path:
         """The folder of a model reference (``name``, ``name@N`` or a version folder path)."""
-        as_path = Path(ref).expanduser()
-        if (as_path / CARD_JSON).is_file():
-            return as_path.resolve()
         name, sep, ver = ref.partition("@")
-        versions = self.versions(name) if re.match(NAME_PATTERN, name) else []
+        is_name = bool(re.match(NAME_PATTERN, name))
+        roots = _CONFINED.get()
+        if roots is not None and not is_name:
+            return _confined_folder(ref, roots)
+        as_path = Path(ref).expanduser()
+        if roots is None and (as_path / CARD_JSON).is_file():
+            return as_path.resolve()
+        versions = self.versions(name) if is_name else []
         if not versions:
             known = ", ".join(self.names()) or "none"
-            raise StoreError(f"no model {name!r} in the store at {self.root.resolve()} (models there: {known}); "
-                             "expected a name, name@version or a model folder path", path=ref)
+            where = "the model store" if roots is not None else f"the store at {self.root.resolve()}"
+            paths = "" if roots is not None else " or a model folder path"
+            raise StoreError(f"no model {name!r} in {where} (models there: {known}); "
+                             f"expected a name, name@version{paths}", path=ref)
         if not sep or ver == "latest":
             return self.root / name / f"v{versions[-1]}"
         if not ver.isdigit() or int(ver) not in versions:
@@ -119,23 +151,29 @@ class ModelStore:
     def pin(self, ref: str) -> str:
         """A reference that always means the same bytes: ``name@N`` for store names."""
         path = self.resolve(ref)
-        if Path(ref).expanduser().is_dir():
+        as_folder = not re.match(NAME_PATTERN, ref.partition("@")[0]) if is_confined() else Path(ref).expanduser().is_dir()
+        if as_folder:
             return str(path)
         return f"{path.parent.name}@{path.name[1:]}"
 
     def read_card(self, ref: str) -> dict:
-        path = self.resolve(ref) / CARD_JSON
+        return self._card(self.resolve(ref), ref)
+
+    def _card(self, folder: Path, ref: str) -> dict:
+        path = folder / CARD_JSON
+        shown = f"model {ref!r}" if is_confined() else str(path)
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise StoreError(f"{path}: unreadable model card: {exc}", path=str(path), cause=exc) from exc
+            why = type(exc).__name__ if is_confined() else str(exc)
+            raise StoreError(f"{shown}: unreadable model card: {why}", path=ref if is_confined() else str(path), cause=exc) from exc
 
     # -- load -----------------------------------------------------------------------------
     def load(self, ref: str) -> StoredModel:
         """The model, after checking every file against the card's checksums."""
         folder = self.resolve(ref)
-        card = self.read_card(str(folder))
-        verify(folder, card)
+        card = self._card(folder, ref)
+        verify(folder, card, label=f"model {ref!r}" if is_confined() else None)
         if card.get("kind") == "compressed":
             return StoredModel(folder, card, None)
         return StoredModel(folder, card, Head.load(folder / card["head"]["file"]))
@@ -230,16 +268,39 @@ def _write_version(folder: Path, card: dict, write: FileWriter) -> dict:
     return card
 
 
-def verify(folder: Path, card: dict) -> None:
-    """Raise StoreError naming the file whose bytes differ from the card's record."""
+def verify(folder: Path, card: dict, *, label: str | None = None) -> None:
+    """Raise StoreError naming the file whose bytes differ from the card's record (with
+    ``label``, messages name the model by it instead of by its folder)."""
+    at = label or str(folder)
+
+    def where(name: str) -> str:
+        return f"{label}: {name}" if label else str(folder / name)
+
     if card.get("format") != FORMAT:
-        raise StoreError(f"{folder}: card format {card.get('format')!r}, expected {FORMAT!r}", path=str(folder))
+        raise StoreError(f"{at}: card format {card.get('format')!r}, expected {FORMAT!r}", path=at)
     if card.get("card_digest") != card_digest(card):
-        raise StoreError(f"{folder / CARD_JSON} was modified after it was written (card digest mismatch)", path=str(folder))
+        raise StoreError(f"{where(CARD_JSON)} was modified after it was written (card digest mismatch)", path=at)
     for name, expected in card.get("checksums", {}).items():
         path = folder / name
         if not path.is_file():
-            raise StoreError(f"{path} is missing; the card lists it with {expected}", path=str(folder))
+            raise StoreError(f"{where(name)} is missing; the card lists it with {expected}", path=at)
         found = sha256_file(path)
         if found != expected:
-            raise StoreError(f"{path} checksum mismatch: card says {expected}, file has {found}", path=str(folder))
+            raise StoreError(f"{where(name)} checksum mismatch: card says {expected}, file has {found}", path=at)
+
+
+def _confined_folder(ref: str, roots: tuple[Path, ...]) -> Path:
+    """A version folder named by path, accepted only under one of ``roots`` (symlinks followed)."""
+    if not roots:
+        raise StoreError(f"model {ref!r} is not a store name: here models come only from the model store, named "
+                         "name or name@version (folder paths are refused; the server's --model-root allows a folder)", path=ref)
+    try:
+        folder = Path(ref).expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a name too long
+        folder = None
+    if folder is None or not any(folder == root or root in folder.parents for root in roots):
+        raise StoreError(f"model folder {ref!r} is outside the allowed model roots; name a model in the store "
+                         "(name or name@version) or a version folder under a root the server allows", path=ref)
+    if not (folder / CARD_JSON).is_file():
+        raise StoreError(f"no model at {ref!r}: expected a version folder holding {CARD_JSON} (…/name/vN)", path=ref)
+    return folder

@@ -13,8 +13,9 @@ A pipeline's ``decisions`` section holds named tables::
       cases:
         - {given: {border.area_ratio: 0.3, slides.is_slideshow: false}, expect: review}
 
-Conditions (``language``) read factors as ``step.field``; see that module for the grammar and
-its limits. They compile to a typed tree (``ir``) which both evaluators read: ``decide`` per
+Conditions (``language``) read factors as ``step.field``, and the item's own record fields as
+``item.<field>`` (``ITEM_FIELDS``: ``item.partial``, ``item.duration_s``, ``item.kind``...), so
+no step may be named ``item``; see ``language`` for the grammar and its limits. They compile to a typed tree (``ir``) which both evaluators read: ``decide`` per
 item (``evaluate``) and ``decide_frame`` over a polars table (``vectorized``).
 
 Missing values. NaN, None, a missing key and a step that did not run are all *missing*; inf is a
@@ -47,12 +48,14 @@ from __future__ import annotations
 
 from .cases import case_factors, redecide, run_cases
 from .compiler import compile_condition, compile_decisions
-from .docs import ON_ERROR, ON_MISSING, CaseDoc, DecisionTableDoc, RuleDoc
+from .docs import ITEM, ITEM_FIELDS, ON_ERROR, ON_MISSING, CaseDoc, DecisionTableDoc, RuleDoc
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
 from .vectorized import ERROR_COLUMN, factor_frame
 
 __all__ = [
     "ERROR_COLUMN",
+    "ITEM",
+    "ITEM_FIELDS",
     "ON_ERROR",
     "ON_MISSING",
     "CaseDoc",

@@ -51,7 +51,7 @@ def redecide(compiled: CompiledDecisions, records: Iterable[dict]) -> tuple[list
     out: list[dict] = []
     changes: list[dict] = []
     for record in records:
-        decisions = compiled.decide(record.get("factors"), error=record.get("error"))
+        decisions = compiled.decide(record.get("factors"), error=record.get("error"), item=record.get("item"))
         before = record.get("decisions") or {}
         item = (record.get("item") or {}).get("path") or (record.get("item") or {}).get("id")
         for table, decision in decisions.items():

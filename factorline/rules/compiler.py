@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import Issue, RuleError
+from ..errors import Issue, RuleError, brief
 from ..kinds import DTYPES, value_fits
 from .docs import ON_ERROR, ON_MISSING, TABLE_NAME_PATTERN, DecisionTableDoc, RuleDoc
 from .ir import BOOL, Const, Node
@@ -95,7 +95,7 @@ def _pydantic_issue(err: dict, where: str) -> Issue:
         message = "rule ids are letters, digits, _ and -, starting with a letter or _"
     found = err.get("input")
     if err["type"] not in {"missing", "extra_forbidden"} and not isinstance(found, (dict, list)):
-        message += f" (found {found!r:.60})"
+        message += f" (found {brief(found)})"
     return Issue(where + loc, message, err["type"])
 
 
@@ -210,5 +210,5 @@ def _case_value_problem(key: str, value: Any, fields: Fields) -> str | None:
         return f"unknown field '{key}'; write step.field, one of: {known}"
     dtype = fields[step][name]
     if dtype in DTYPES and not value_fits(dtype, value):
-        return f"{key} holds {dtype}, found {value!r:.60}"
+        return f"{key} holds {dtype}, found {brief(value)}"
     return None

@@ -10,6 +10,12 @@ RULE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 TABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 # Rule ids a decision reports when no rule of the table decided.
 ON_MISSING, ON_ERROR = "on_missing", "on_error"
+# Rules read the item's own record fields as ``item.<field>`` next to the steps' factors, so a
+# step may not be called ``item``. ``partial``: the media ended before its declared end.
+ITEM = "item"
+ITEM_FIELDS = {"kind": "str", "duration_s": "float", "width": "int", "height": "int", "fps": "float",
+               "display_width": "int", "display_height": "int", "pixel_aspect": "float", "partial": "bool",
+               "decoded_s": "float", "frames": "int", "frames_planned": "int"}
 MAX_RULES, MAX_CASES = 500, 1000
 
 _OUTCOME = {"min_length": 1, "max_length": 64}

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
 
 import polars as pl
 
-from ..errors import RuleError
+from ..errors import RuleError, brief
 
 MAX_PATTERN = 256
 MAX_REPEAT = 1000
@@ -36,7 +36,7 @@ _ANY = "any"  # a first-character set that may overlap with everything
 
 
 def _fail(pattern: str, why: str) -> RuleError:
-    err = RuleError(f"regex {pattern!r:.80} rejected: {why}")
+    err = RuleError(f"regex {brief(pattern, 80)} rejected: {why}")
     err.code = "rule_regex"  # type: ignore[attr-defined]
     return err
 

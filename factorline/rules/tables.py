@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .docs import ON_ERROR, ON_MISSING
+from .docs import ITEM, ON_ERROR, ON_MISSING
 from .evaluate import Fn, compile_node
 from .explain import evidence_of, leaves, record_value, render, sentence
 from .ir import Node, refs
@@ -122,9 +122,13 @@ class CompiledDecisions:
     def names(self) -> list[str]:
         return list(self.tables)
 
-    def decide(self, factors: dict[str, dict] | None, *, error: dict | None = None) -> dict[str, dict]:
-        """One item: ``{table: {outcome, rule, reason, explanation, hits[, outcomes][, missing]}}``."""
+    def decide(self, factors: dict[str, dict] | None, *, error: dict | None = None,
+               item: dict | None = None) -> dict[str, dict]:
+        """One item: ``{table: {outcome, rule, reason, explanation, hits[, outcomes][, missing]}}``.
+        ``item``: the record's item section, which rules read as ``item.<field>`` (``item.partial``)."""
         factors = factors if isinstance(factors, dict) else {}
+        if isinstance(item, dict):
+            factors = {**factors, ITEM: item}
         return {name: table.decide(factors, error) for name, table in self.tables.items()}
 
     def decide_frame(self, df):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .docs import ON_ERROR, ON_MISSING
+from .docs import ITEM, ON_ERROR, ON_MISSING
 from .evaluate import aggregate_name
 from .ir import (
     BOOL,
@@ -259,12 +259,18 @@ def factor_frame(results: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
     """The ``step.field`` columns (and ``__error``) that ``decide_frame`` reads, from result
     records as Parquet stores them: a ``factors`` struct of step structs and an ``error`` struct.
     A step or field the records do not hold is left out (it reads as missing)."""
-    steps = results.schema.get("factors")
+    steps, item = results.schema.get("factors"), results.schema.get(ITEM)
     held = {f.name: {g.name for g in f.dtype.fields} for f in steps.fields} if isinstance(steps, pl.Struct) else {}
+    held_item = {f.name for f in item.fields} if isinstance(item, pl.Struct) else set()
+
+    def column(step: str, name: str) -> pl.Expr:  # item.<field> reads the record's item section
+        base = pl.col(ITEM) if step == ITEM else pl.col("factors").struct.field(step)
+        return base.struct.field(name).alias(f"{step}.{name}")
+
     exprs = [
-        pl.col("factors").struct.field(step).struct.field(name).alias(f"{step}.{name}")
+        column(step, name)
         for step, _, name in (c.partition(".") for c in sorted(columns))
-        if name in held.get(step, ())
+        if name in (held_item if step == ITEM else held.get(step, ()))
     ]
     if "error" in results.columns:
         exprs.append(pl.col("error").is_not_null().alias(ERROR_COLUMN))

@@ -39,17 +39,26 @@ Design (modules are small; routes only read input and call them):
 - ``settings``  :class:`ServeSettings`; ``auth`` bearer token for ``/api/*`` and ``/metrics``
   (probes, docs and the editor's static files stay open), startup warnings (bound beyond
   loopback without a token; short or world-readable token file).
-- ``limits``  body cap (413, from Content-Length or while streaming) and the admission queue:
-  ``queue_size`` runs running or waiting, counted from before the upload is read until the
-  worker thread is done (a timed-out run still holds its slot: the bound is real); beyond it
-  429 with ``Retry-After``; 503 while shutting down.
+- ``hosts``  every request's ``Host`` must name this server (loopback names, the bound
+  address, ``allowed_hosts``; else 421) and its ``Origin``, when sent, must be the server's
+  own origin or an allowed host (else 403): no DNS rebinding, no cross-site writes.
+- ``limits``  body cap (413, from Content-Length or while streaming), uploads received at once
+  (``max_uploads``) and the admission queue: ``queue_size`` runs running or waiting, counted
+  from when the upload has been received until the worker thread is done (a timed-out run
+  still holds its slot: the bound is real); beyond it 429 with ``Retry-After`` (a full queue
+  refuses an upload before reading it); 503 while shutting down.
 - ``runner``  ``workers`` threads run items (decoding, numpy and onnxruntime release the
   GIL); ``request_timeout_s`` bounds the whole request, upload included (408 for a slow
   upload, 504 for a slow run), and is also the engine's item deadline so a thread stops at
   its next step. Shutdown (uvicorn drains open requests, ``shutdown_grace_s``) then waits for
   admitted runs, stops the batchers and removes the upload folder.
 - ``uploads``  multipart streamed with python-multipart into a ``mkdtemp`` folder (0700),
-  files 0600 under random names, removed when the run ends; an incomplete body is a 400.
+  files 0600 under random names, removed when the run ends; an incomplete body, a boundary
+  over 70 characters are 400; an upload silent for ``upload_stall_s`` or slower than
+  ``upload_min_bytes_per_s`` is a 408, so a trickling client holds only its connection.
+- models  documents are compiled and items run inside
+  :func:`~factorline.models.store.confined_models`: ``params.model`` names the store, or a
+  folder under ``model_roots``; model errors name the reference, never a server path.
 - ``paths``  ``run-path`` only under ``data_root``: absolute, ``..``, backslash and control
   characters refused before touching the disk; symlinks out of the root refused after
   ``resolve``; the file is opened ``O_NOFOLLOW|O_NONBLOCK`` and read via ``/proc/self/fd``
@@ -67,8 +76,9 @@ Design (modules are small; routes only read input and call them):
   2-core CPU a batch of N frames costs N single calls and serialising the calls into one
   lane lost throughput (``benchmarks/serve_load.py`` measures on vs off).
 
-No request can execute code on the server: documents are YAML/JSON data (safe loader),
-conditions are parsed under the rules whitelist, operators come only from the registry.
+No request can execute code on the server: documents are YAML/JSON data (safe loader,
+alias expansion bounded), conditions are parsed under the rules whitelist, operators come
+only from the registry.
 """
 
 from .app import create_app, serve

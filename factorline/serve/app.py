@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import PipelineError
 from .auth import TokenAuthMiddleware, is_protected, load_token, startup_warnings
 from .errors import SafeJSONResponse, install_handlers
+from .hosts import HostCheckMiddleware, HostPolicy
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .pipelines import PipelineStore, default_save_dir
@@ -38,7 +39,7 @@ def create_app(pipelines: dict[str, dict] | list[Path], *, settings: ServeSettin
     metrics = Metrics()
     runner = Runner(settings, metrics)
     save_dir = settings.pipelines_dir or (default_save_dir(list(pipelines)) if isinstance(pipelines, list) else None)
-    store = PipelineStore(runner.make_engine, save_dir)
+    store = PipelineStore(runner.make_engine, save_dir, settings.model_roots)
     store.load(pipelines)
     state = ServerState(settings, store, runner, metrics, token)
 
@@ -56,6 +57,7 @@ def create_app(pipelines: dict[str, dict] | list[Path], *, settings: ServeSettin
     # Added innermost first: metrics see every answer, auth runs before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TokenAuthMiddleware, token=token)
+    app.add_middleware(HostCheckMiddleware, policy=HostPolicy(settings))  # before auth: a rebinding page is refused first
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if token is not None:
         _document_bearer_auth(app)

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError
 from .errors import AuthError, error_response
-from .settings import ServeSettings, is_loopback
+from .settings import ServeSettings, is_loopback, is_specific
 
 log = logging.getLogger("factorline.serve")
 
@@ -47,6 +47,11 @@ def startup_warnings(settings: ServeSettings, token: str | None) -> list[str]:
         notes.append(
             f"bound to {settings.host} beyond loopback WITHOUT a token: anyone who reaches this port can run "
             "pipelines and overwrite them; pass a token file"
+        )
+    if not is_specific(settings.host) and not settings.allowed_hosts:
+        notes.append(
+            f"bound to every interface ({settings.host or '*'}) but no --allowed-hosts: only requests whose Host is "
+            "127.0.0.1, localhost or [::1] are answered (421 otherwise); pass --allowed-hosts with the names clients use"
         )
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         notes.append(f"the token has {len(token)} characters; use at least {MIN_TOKEN_CHARS} random ones")

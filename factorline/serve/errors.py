@@ -75,6 +75,12 @@ class PayloadTooLargeError(HttpError):
     status = 413
 
 
+class MisdirectedError(HttpError):
+    """The request names a host this server does not answer to (DNS rebinding, a wrong name)."""
+
+    status = 421
+
+
 class UnsupportedContentError(HttpError):
     status = 415
 

@@ -1,9 +1,13 @@
-"""Back-pressure: the request body cap (413) and the bounded run queue (429 / 503).
+"""Back-pressure: the request body cap (413), uploads in progress and the bounded run queue
+(429 / 503).
 
 The queue counts every run that holds a slot: running in a worker thread or waiting for
-one. A slot is taken before the upload is read (a full server does not spend bandwidth and
-disk on work it will refuse) and given back when the item's thread finishes, not when the
-client gives up: a request that timed out still occupies a worker until the engine's own
+one. An upload is received *before* it takes a slot (a client trickling its bytes holds its
+connection and an upload place, never a run slot), but a server whose queue is already full
+refuses before reading anything (:meth:`Admission.check`). At most ``max_uploads`` uploads are
+received at once (:class:`UploadGate`), which bounds the disk they use; a stalled or too slow
+one is cut off (``uploads``). A slot is given back when the item's thread finishes, not when
+the client gives up: a request that timed out still occupies a worker until the engine's own
 deadline stops it, and the bound must count that, or it would not bound anything.
 """
 
@@ -13,7 +17,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Self
 
 from starlette.exceptions import HTTPException
@@ -136,13 +141,17 @@ class Admission:
         ahead = max(1, self.depth - self.workers + 1)
         return int(min(60, max(1, math.ceil(ahead * self._item_s / self.workers))))
 
+    def check(self) -> None:
+        """Raise what :meth:`admit` would raise now, taking nothing (refuse before reading a body)."""
+        if self.draining:
+            raise UnavailableError("the server is shutting down", headers={"Retry-After": "5"})
+        if self.depth >= self.capacity:
+            headers = {"Retry-After": str(self.retry_after())}
+            raise QueueFullError(f"the run queue is full ({self.capacity} items running or waiting)", headers=headers)
+
     def admit(self) -> Slot:
         with self._lock:
-            if self.draining:
-                raise UnavailableError("the server is shutting down", headers={"Retry-After": "5"})
-            if self.depth >= self.capacity:
-                headers = {"Retry-After": str(self.retry_after())}
-                raise QueueFullError(f"the run queue is full ({self.capacity} items running or waiting)", headers=headers)
+            self.check()
             self.depth += 1
             depth = self.depth
         if self.on_change:
@@ -166,3 +175,22 @@ class Admission:
                 return True
             time.sleep(0.05)
         return self.depth == 0
+
+
+class UploadGate:
+    """At most ``capacity`` uploads being received at once (each up to the body cap on disk)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.active = 0
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        if self.active >= self.capacity:  # only the event loop counts: no lock needed
+            raise QueueFullError(f"{self.active} uploads are being received; at most {self.capacity} at once: retry shortly",
+                                 headers={"Retry-After": "5"})
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from ..core.compiler import Plan, check_pipeline
 from ..core.document import dump_text, load_text, parse_text
 from ..core.executor import Engine
 from ..errors import ConfigError, FactorlineError, Issue, PipelineError
+from ..models.store import confined_models
 from .errors import ForbiddenError, NotFoundError, RequestValidationFailed
 
 log = logging.getLogger("factorline.serve")
@@ -74,8 +75,17 @@ class Checked:
         }
 
 
-def check_document(body: Any, *, source: str = "<request>") -> Checked:
-    """Validate a document given as a JSON object or as ``{"text": "<yaml or json>"}``."""
+def check_document(body: Any, *, source: str = "<request>", model_roots: Sequence[Path] = ()) -> Checked:
+    """Validate a document given as a JSON object or as ``{"text": "<yaml or json>"}``.
+
+    Model references must name the model store, or folders under ``model_roots``
+    (:func:`~factorline.models.store.confined_models`).
+    """
+    with confined_models(model_roots):
+        return _check(body, source)
+
+
+def _check(body: Any, source: str) -> Checked:
     from ..rules import run_cases
 
     try:
@@ -130,16 +140,17 @@ def default_save_dir(paths: list[Path]) -> Path | None:
 class PipelineStore:
     """Name -> compiled pipeline and its engine; replaced whole on PUT (readers never lock)."""
 
-    def __init__(self, make_engine: Callable[[Plan], Engine], save_dir: Path | None):
+    def __init__(self, make_engine: Callable[[Plan], Engine], save_dir: Path | None, model_roots: Sequence[Path] = ()):
         self.make_engine = make_engine
         self.save_dir = save_dir
+        self.model_roots = tuple(model_roots)
         self._entries: dict[str, Entry] = {}
         self._lock = threading.Lock()  # serialises PUTs
 
     # -- loading -------------------------------------------------------------------------
     def add_document(self, data: dict, source: Path | None) -> Entry:
         where = str(source) if source else f"pipelines[{data.get('name')!r}]"
-        checked = check_document(data, source=where)
+        checked = check_document(data, source=where, model_roots=self.model_roots)
         if not checked.ok:
             raise PipelineError(checked.issues, source=where)
         assert checked.plan is not None
@@ -179,7 +190,7 @@ class PipelineStore:
         check_name(name)
         if isinstance(body, dict) and "text" not in body:
             body = {**body, "name": body.get("name", name)}
-        checked = check_document(body)
+        checked = check_document(body, model_roots=self.model_roots)
         if checked.ok and checked.plan is not None and checked.plan.name != name:
             checked.issues.append(Issue("name", f"the document is named {checked.plan.name!r}, the URL {name!r}", "name"))
         if checked.ok and checked.plan is not None:

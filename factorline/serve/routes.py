@@ -123,9 +123,9 @@ async def pipeline(name: str, request: Request) -> dict:
 
 
 @router.post("/api/validate", tags=["pipelines"], responses=ERRORS)
-async def validate(body: DocumentBody) -> dict:
+async def validate(body: DocumentBody, request: Request) -> dict:
     """Compile a document and run its rule cases: ``{ok, issues: [{path, message, code}], fingerprint, document}``."""
-    checked = await asyncio.to_thread(check_document, body)
+    checked = await asyncio.to_thread(check_document, body, model_roots=state_of(request).settings.model_roots)
     return checked.reply()
 
 
@@ -162,8 +162,14 @@ async def run_upload(name: str, request: Request, thumbnails: ThumbnailsFlag = F
     state = state_of(request)
     entry = state.store.get(name)
     deadline = state.runner.deadline()
-    with state.runner.admit() as slot:  # before the body is read: a full server reads nothing
-        upload = await _receive_before(deadline, request, state)
+    state.runner.check_room()  # a full queue refuses before reading the body
+    upload = await _receive_before(deadline, request, state)  # holds no run slot: a slow sender blocks no one
+    try:
+        slot = state.runner.admit()
+    except BaseException:
+        upload.remove()
+        raise
+    with slot:
         slot.on_release(upload.remove)
         record = await state.runner.run(slot, entry, str(upload.path), deadline, thumbnails=thumbnails)
     return _shown_as(record, str(upload.path), upload.filename)
@@ -186,12 +192,18 @@ async def run_path(name: str, body: RunPathBody, request: Request, thumbnails: T
 
 
 async def _receive_before(deadline: float, request: Request, state: ServerState):
-    """The upload, or a 408 when the client sends it too slowly (a slow sender holds a slot)."""
-    try:
-        async with asyncio.timeout_at(deadline):
-            return await receive_upload(request, state.uploads)
-    except TimeoutError:
-        raise UploadTimeoutError("the upload did not finish within the request time limit", path="body") from None
+    """The upload, or a 408 when it stalls, crawls or is not done by the request's deadline."""
+    with state.runner.uploading.enter():
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await receive_upload(request, state.uploads, pace=state.runner.pace)
+        except UploadTimeoutError:  # stalled or too slow
+            state.runner.metrics.rejected.labels("upload_timeout").inc()
+            raise
+        except TimeoutError:
+            state.runner.metrics.rejected.labels("upload_timeout").inc()
+            raise UploadTimeoutError("the upload did not finish within the request time limit", path="body",
+                                     headers={"Connection": "close"}) from None
 
 
 def _shown_as(record: dict, real: str, shown: str) -> dict:

@@ -21,13 +21,15 @@ from ..core.compiler import Plan
 from ..core.executor import Engine
 from ..core.items import Limits
 from ..errors import Issue
+from ..models.store import confined_models
 from .batching import BatchingPool, make_pool, warm
 from .errors import HttpError, RequestTimeoutError, UnavailableError
-from .limits import Admission, Slot
+from .limits import Admission, Slot, UploadGate
 from .metrics import Metrics
 from .pictures import with_thumbnails
 from .pipelines import Entry
 from .settings import ServeSettings
+from .uploads import Pace
 
 log = logging.getLogger("factorline.serve")
 
@@ -43,6 +45,8 @@ class Runner:
         self.admission.on_change = metrics.queue_depth.set
         metrics.queue_capacity.set(settings.queue_size)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="factorline-item")
+        self.uploading = UploadGate(settings.max_uploads)
+        self.pace = Pace(settings.upload_stall_s, settings.upload_min_bytes_per_s)
 
     def make_engine(self, plan: Plan) -> Engine:
         return Engine(plan, cache=self.cache, resources=self.pool, limits=self.limits)
@@ -54,8 +58,19 @@ class Runner:
         try:
             return self.admission.admit()
         except HttpError:
-            self.metrics.rejected.labels("draining" if self.admission.draining else "queue_full").inc()
+            self._count_refusal()
             raise
+
+    def check_room(self) -> None:
+        """429/503 now if a run could not be admitted (an upload is refused before it is read)."""
+        try:
+            self.admission.check()
+        except HttpError:
+            self._count_refusal()
+            raise
+
+    def _count_refusal(self) -> None:
+        self.metrics.rejected.labels("draining" if self.admission.draining else "queue_full").inc()
 
     def deadline(self) -> float:
         """Loop time by which a request admitted now must be answered (upload included)."""
@@ -68,7 +83,7 @@ class Runner:
         because the file is gone (or its descriptor closed) once the slot is released.
         """
         started = time.perf_counter()
-        job = partial(_run_with_thumbnails, entry, path) if thumbnails else partial(entry.engine.run_item, path)
+        job = partial(_run_item, entry, path, self.settings.model_roots, thumbnails)
         try:
             future = self.executor.submit(job)
         except RuntimeError as exc:  # the pool is shut down
@@ -109,5 +124,8 @@ class Runner:
             self.pool.close()
 
 
-def _run_with_thumbnails(entry: Entry, path: str) -> dict:
-    return with_thumbnails(entry.engine.run_item(path), path)
+def _run_item(entry: Entry, path: str, model_roots: tuple, thumbnails: bool) -> dict:
+    """One item in a worker thread, models confined as when the pipeline was checked."""
+    with confined_models(model_roots):
+        record = entry.engine.run_item(path)
+    return with_thumbnails(record, path) if thumbnails else record

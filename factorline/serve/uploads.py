@@ -6,26 +6,32 @@ name is never used as a path (only a short, sanitised suffix is kept, for humans
 directory listing). The multipart body is parsed with python-multipart's streaming parser,
 so an upload never sits whole in memory, and Starlette's own spooling (which writes to the
 system temp folder) is not used.
+
+A client must keep sending: :class:`Pace` cuts an upload off (408) when nothing arrives for
+``stall_s`` or when, past its first ``stall_s``, it averages under ``min_bytes_per_s``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
 import shutil
 import stat
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from .errors import BadRequestError, RequestValidationFailed, UnsupportedContentError
+from .errors import BadRequestError, RequestValidationFailed, UnsupportedContentError, UploadTimeoutError
 
 MAX_PART_HEADER_BYTES = 16 * 1024
 MAX_PARTS = 16
+MAX_BOUNDARY_CHARS = 70  # RFC 2046 section 5.1.1: 1 to 70 characters (browsers and HTTP libraries use 16-70)
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 
 
@@ -143,7 +149,38 @@ class _FilePart:
             self.fd = None
 
 
-async def receive_upload(request: Request, folder: PrivateDir, field: str = "file") -> Upload:
+@dataclass(frozen=True)
+class Pace:
+    """How slowly a client may send: a gap of ``stall_s`` without data, or an average under
+    ``min_bytes_per_s`` once ``stall_s`` has passed, ends the upload (0 turns the rate off)."""
+
+    stall_s: float = 30.0
+    min_bytes_per_s: float = 0.0
+
+    async def chunks(self, request: Request) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        stream = request.stream().__aiter__()
+        started, received = loop.time(), 0
+        while True:
+            try:
+                async with asyncio.timeout(self.stall_s):
+                    chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UploadTimeoutError(
+                    f"the upload stalled: no data for {self.stall_s:g} s after {received} bytes; send the body without pauses",
+                    path="body", headers={"Connection": "close"}) from None
+            received += len(chunk)
+            elapsed = loop.time() - started
+            if self.min_bytes_per_s and elapsed > self.stall_s and received < self.min_bytes_per_s * elapsed:
+                raise UploadTimeoutError(
+                    f"the upload is too slow: {received} bytes in {elapsed:.0f} s, expected at least {self.min_bytes_per_s:g} "
+                    "bytes/s; retry over a faster link", path="body", headers={"Connection": "close"})
+            yield chunk
+
+
+async def receive_upload(request: Request, folder: PrivateDir, field: str = "file", pace: Pace | None = None) -> Upload:
     """The ``field`` file of a multipart/form-data request, written into ``folder``."""
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
@@ -151,10 +188,14 @@ async def receive_upload(request: Request, folder: PrivateDir, field: str = "fil
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadRequestError("multipart/form-data without a boundary", path="headers.content-type")
+    if len(boundary) > MAX_BOUNDARY_CHARS:
+        raise BadRequestError(f"the multipart boundary has {len(boundary)} characters; at most {MAX_BOUNDARY_CHARS} are "
+                              "allowed (RFC 2046): send a shorter boundary (HTTP libraries choose one for you)",
+                              path="headers.content-type")
     state = _FilePart(folder, field)
-    parser = MultipartParser(boundary, state.callbacks())
     try:
-        async for chunk in request.stream():
+        parser = MultipartParser(boundary, state.callbacks())
+        async for chunk in (pace or Pace()).chunks(request):
             parser.write(chunk)
         parser.finalize()
     except ClientDisconnect:
