@@ -200,3 +200,22 @@ def test_markdown_card_shows_metrics_and_lineage():
     text = render_markdown({**card(), "name": "cats", "version": 3, "created": "today"})
     assert "# cats v3" in text and "| accuracy | 1.0000 | [0.300, 1.000] |" in text
     assert "git commit `abc`" in text and "factorline eval cats@3" in text
+
+
+def test_forged_card_dropping_a_file_from_its_checksums_is_refused(store):
+    # a forged card: the head's entry removed and the card digest recomputed, so the digest
+    # check passes; the head file is then loaded unchecked unless every file must be listed
+    from factorline.models.store import card_digest
+
+    saved = store.save("cats", head(), card())
+    body = json.loads((saved.path / "card.json").read_text())
+    del body["checksums"]["head.safetensors"]
+    body["card_digest"] = card_digest(body)
+    (saved.path / "card.json").write_text(json.dumps(body))
+    with pytest.raises(StoreError, match=r"head.safetensors is not covered by the card's checksums \(1 file\(s\) unlisted\)"):
+        store.load("cats")
+    # a stray file dropped into the folder is refused the same way
+    other = store.save("dogs", head(), card())
+    (other.path / "extra.bin").write_bytes(b"\0")
+    with pytest.raises(StoreError, match=r"extra.bin is not covered by the card's checksums"):
+        store.load("dogs")

@@ -280,7 +280,17 @@ def verify(folder: Path, card: dict, *, label: str | None = None) -> None:
         raise StoreError(f"{at}: card format {card.get('format')!r}, expected {FORMAT!r}", path=at)
     if card.get("card_digest") != card_digest(card):
         raise StoreError(f"{where(CARD_JSON)} was modified after it was written (card digest mismatch)", path=at)
-    for name, expected in card.get("checksums", {}).items():
+    listed = card.get("checksums") or {}
+    # Every file the model could load is covered: a card that leaves one out (a forged card
+    # dropping its head file's entry) is refused, as is a file the card does not know.
+    needed = [card["head"]["file"]] if isinstance(card.get("head"), dict) and card["head"].get("file") else []
+    unlisted = sorted({*needed, *(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                                  if p.is_file() and p.name != CARD_JSON)} - set(listed))
+    if unlisted:
+        raise StoreError(f"{where(unlisted[0])} is not covered by the card's checksums "
+                         f"({len(unlisted)} file(s) unlisted): the card was edited or the folder changed; "
+                         "re-save the model", path=at)
+    for name, expected in listed.items():
         path = folder / name
         if not path.is_file():
             raise StoreError(f"{where(name)} is missing; the card lists it with {expected}", path=at)
