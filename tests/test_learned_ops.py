@@ -209,3 +209,22 @@ def test_pipeline_with_an_unknown_model_reports_the_param_path(in_store):
     doc = {"name": "x", "input": "image", "steps": {"cls": {"op": "learned", "params": {"model": "ghost"}}}}
     with pytest.raises(PipelineError, match=r"steps.cls.params.model: .*no model 'ghost' in the store"):
         compile_pipeline(doc)
+
+
+def test_a_model_that_cannot_load_fails_validation_not_every_item(store, tmp_path, monkeypatch):
+    import shutil
+
+    from factorline.core.compiler import compile_pipeline
+    from factorline.errors import PipelineError
+
+    copy = tmp_path / "models"
+    shutil.copytree(store.root, copy)
+    monkeypatch.setenv("FACTORLINE_MODELS", str(copy))
+    head_file = next((copy / "digits" / "v1").glob("*.safetensors"))
+    head_file.write_bytes(head_file.read_bytes()[:-8] + b"\0" * 8)  # corrupt weights
+    with pytest.raises(ValidationError, match=r"safetensors checksum mismatch: card says sha256:\w+, file has sha256:\w+"):
+        get_operator("learned").params(model="digits")
+    doc = {"name": "uses_digits", "input": "image", "steps": {"digits": {"op": "learned", "params": {"model": "digits"}}}}
+    with pytest.raises(PipelineError) as caught:
+        compile_pipeline(doc)
+    assert "steps.digits.params.model" in str(caught.value) and "checksum mismatch" in str(caught.value)

@@ -58,14 +58,16 @@ class LoadedModel:
 
 
 def model_task(ref: str, store: ModelStore | None = None) -> tuple[str, str]:
-    """(pinned reference, task) of a reference, reading only the card (cheap: for validation)."""
+    """(pinned reference, task) of a reference, for validation: the model is load-checked (every
+    file against the card's checksums, a head read; numpy only), so a pipeline naming a model
+    that cannot load fails validation instead of every item of its runs."""
     if ref.startswith("builtin:"):
         if ref not in BUILTINS:
             raise StoreError(f"unknown built-in model {ref!r}; expected one of {', '.join(BUILTINS)}", path=ref)
         return ref, BUILTINS[ref]
     store = store or ModelStore()
     pinned = store.pin(ref)
-    return pinned, store.read_card(pinned)["task"]
+    return pinned, store.load(pinned).card["task"]
 
 
 class ModelHub:
