@@ -14,7 +14,6 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-import polars as pl
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
@@ -48,6 +47,7 @@ def pattern_problem(pattern: str) -> str | None:
         check_pattern(pattern)
     except RuleError as exc:
         return exc.message
+    import polars as pl  # lazily: validate and --help stay light
     if pl.select(pl.lit("").str.contains(pattern)).item():
         return "matches the empty string, so it would match every text"
     return None
@@ -121,6 +121,7 @@ def find_term(text: str, term: str, *, whole_words: bool, limit: int) -> list[tu
 def find_pattern(text: str, pattern: str, *, case_sensitive: bool, limit: int) -> list[str]:
     """Up to ``limit`` matches of ``pattern`` (linear-time engine), as snippets."""
     flagged = unicodedata.normalize("NFKC", pattern) if case_sensitive else "(?i)" + unicodedata.normalize("NFKC", pattern)
+    import polars as pl  # lazily: validate and --help stay light
     matches = pl.select(pl.lit(text, dtype=pl.String).str.extract_all(flagged)).to_series().to_list()[0]
     return [m[:MAX_SNIPPET_CHARS] for m in (matches or [])[:limit]]
 

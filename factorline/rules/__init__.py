@@ -50,7 +50,16 @@ from .cases import case_factors, redecide, run_cases
 from .compiler import compile_condition, compile_decisions
 from .docs import ITEM, ITEM_FIELDS, ON_ERROR, ON_MISSING, CaseDoc, DecisionTableDoc, RuleDoc
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
-from .vectorized import ERROR_COLUMN, factor_frame
+
+
+def __getattr__(name: str):
+    # The vectorized evaluator needs polars: imported when first asked for, so validate and
+    # --help stay light.
+    if name in ("ERROR_COLUMN", "factor_frame"):
+        from . import vectorized
+
+        return getattr(vectorized, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ERROR_COLUMN",
