@@ -1,5 +1,7 @@
-"""logo@2: a static overlay in a corner, by the persistence of its edges over distinct frames."""
+"""logo@3: a static overlay in a corner, by the persistence of its edges over distinct frames where
+the picture moves, and by the corners' appearance (logo_model) on stills and static shots."""
 
+import base64
 import json
 import time
 
@@ -12,8 +14,17 @@ from pydantic import ValidationError
 
 from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.core.registry import get_operator
+from factorline.errors import ResourceError
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
+from factorline.operators.logo_model import (
+    MODEL_PATH,
+    appearance_frames,
+    cell_box,
+    corner_crops,
+    corner_region,
+    load_model,
+)
 from factorline.operators.overlay import (
     LogoParams,
     colour_planes,
@@ -55,6 +66,13 @@ def run_op(images: np.ndarray, times=None, scale: float = 1.0, **params) -> dict
 
 def close(box, truth, tol=8) -> bool:
     return len(box) == 4 and max(abs(a - b) for a, b in zip(box, truth)) <= tol
+
+
+def iou(a, b) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if len(a) == 4 else 0.0
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +191,16 @@ def test_given_logo_in_half_the_frames_then_persistence_decides(bikes):
 def test_given_real_clips_without_logo_then_none(bbb, bikes):
     for batch in (bbb, bikes):
         out = run_op(batch.images, batch.times)
-        assert out == {"has_logo": False, "box": [], "persistence": 0.0, "corner": "", "evidence": []}
+        confidence = out.pop("confidence")
+        assert out == {
+            "has_logo": False,
+            "box": [],
+            "persistence": 0.0,
+            "corner": "",
+            "method": "persistence",
+            "evidence": [],
+        }
+        assert 0.0 <= confidence < 0.5
 
 
 def test_given_letterbox_bars_then_their_edges_are_not_a_logo(bbb):
@@ -184,20 +211,24 @@ def test_given_letterbox_bars_then_their_edges_are_not_a_logo(bbb):
 
 def test_given_static_slideshow_then_no_logo():
     images = np.stack([photo(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "camera") for _ in range(2)])
-    assert not run_op(images)["has_logo"]
+    out = run_op(images)
+    assert not out["has_logo"] and out["method"] == "persistence"  # five distinct slides: persistence decides
 
 
-def test_given_still_or_static_video_with_logo_then_no_logo():
-    # a still with a badge: persistence over copies of one picture says nothing
+def test_given_still_or_static_video_with_logo_then_persistence_finds_none():
+    # a still with a badge: persistence over copies of one picture says nothing (the appearance
+    # model answers instead: tests/test_op_logo.py's appearance section)
     still = with_logo(np.stack([photo("coffee")] * 8), [544, 16, 80, 48])
-    assert not run_op(still)["has_logo"]
-    assert not run_op(still[:1])["has_logo"]
+    assert detect_logo(still).box == [] and detect_logo(still[:1]).box == []
 
 
-def test_given_fewer_distinct_frames_than_min_frames_then_no_logo(bbb):
+def test_given_fewer_distinct_frames_than_min_frames_then_appearance_decides(bbb):
     images = with_logo(bbb.images[[0, 4, 8]], [544, 16, 80, 48])
-    assert not run_op(images)["has_logo"]
-    assert run_op(images, min_frames=3)["has_logo"]
+    assert detect_logo(images).box == []
+    out = run_op(images)
+    assert out["method"] == "appearance" and out["has_logo"] and out["corner"] == "top_right"
+    out = run_op(images, min_frames=3)
+    assert out["method"] == "persistence" and out["has_logo"] and close(out["box"], [544, 16, 80, 48])
 
 
 def test_given_subtitles_over_grass_then_no_logo(bbb):
@@ -209,9 +240,21 @@ def test_given_subtitles_over_grass_then_no_logo(bbb):
 
 
 def test_given_grey_tiny_and_8k_frames_then_handled():
-    assert not run_op(np.full((6, 90, 160, 3), 128, np.uint8))["has_logo"]
+    grey = run_op(np.full((6, 90, 160, 3), 128, np.uint8))
+    assert not grey["has_logo"] and grey["method"] == "appearance"
     rng = np.random.default_rng(0)
-    assert not run_op(rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8))["has_logo"]
+    noise = run_op(rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8))
+    assert not noise["has_logo"] and noise["method"] == "persistence"  # distinct frames, too small to see a logo
+    tiny = run_op(np.full((6, 16, 16, 3), 90, np.uint8))  # a static shot too small for the appearance model
+    assert tiny == {
+        "has_logo": False,
+        "box": [],
+        "persistence": 0.0,
+        "corner": "",
+        "confidence": 0.0,
+        "method": "none",
+        "evidence": [],
+    }
     frame = np.kron(rng.integers(0, 255, (1, 270, 480, 3), dtype=np.uint8), np.ones((1, 16, 16, 1), np.uint8))
     start = time.perf_counter()
     assert not run_op(frame)["has_logo"]
@@ -225,9 +268,9 @@ def test_detect_logo_accepts_luma_free_call(bikes):
 
 
 def test_operator_declared_serializable_and_deterministic(bikes):
-    spec = get_operator("logo@2")
+    spec = get_operator("logo@3")
     assert spec.group == "overlay"
-    assert list(spec.fields)[:3] == ["has_logo", "box", "persistence"]
+    assert list(spec.fields) == ["has_logo", "box", "persistence", "corner", "confidence", "method"]
     json.dumps(spec.schema())
     images = with_logo(bikes.images, [560, 16, 64, 40])
     assert run_op(images) == run_op(images)
@@ -248,7 +291,7 @@ def test_given_bad_params_then_validation_error(params, match):
         LogoParams(**params)
 
 
-# ------------------------------------------------------------------ logo@2 regressions
+# ------------------------------------------------------------------ logo@2 regressions (persistence)
 
 
 def moving_frames(n: int = 8, size=(352, 288), seed: int = 0) -> np.ndarray:
@@ -305,14 +348,17 @@ def test_given_static_shot_with_motion_around_badge_then_found():
     assert out["has_logo"] and close(out["box"], [544, 16, 80, 48]), out
 
 
-def test_given_static_shot_without_change_around_badge_then_none():
-    # the same static shot, but what changes is far from the badge: no evidence, no logo
+def test_given_static_shot_without_change_around_badge_then_appearance_finds_it():
+    # the same static shot, but what changes is far from the badge: no evidence for persistence
+    # (logo@2 said no logo); the appearance model answers for the static shot
     base = photo("coffee")
     images = np.stack([base.copy() for _ in range(8)])
     for i, f in enumerate(images):
         f[290:360, 0:100] = (i * 30) % 255
     images = with_logo(images, [544, 16, 80, 48], opacity=1.0)
-    assert not run_op(images)["has_logo"]
+    assert detect_logo(images).box == []
+    out = run_op(images)
+    assert out["method"] == "appearance" and out["has_logo"] and out["corner"] == "top_right", out
 
 
 def test_trace_gives_each_rejected_shape_its_reasons():
@@ -328,3 +374,101 @@ def test_trace_gives_each_rejected_shape_its_reasons():
     assert all(t["rejected"] for t in trace)
     in_badge = [t for t in trace if t["corner"] == "top_right" and t["pixels"] >= 40]
     assert in_badge and all("still" in t["rejected"] for t in in_badge), in_badge
+
+
+# ------------------------------------------------------------------ appearance (logo@3)
+
+
+def test_corner_crops_put_each_frame_corner_at_the_crop_top_left():
+    frame = np.zeros((360, 640, 3), np.uint8)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]  # CORNERS order
+    frame[:20, :20], frame[:20, -20:], frame[-20:, :20], frame[-20:, -20:] = colours
+    crops = corner_crops(frame[None])[0]
+    assert crops.shape == (4, 80, 80, 3)
+    for crop, colour in zip(crops, colours):
+        assert tuple(crop[0, 0]) == colour and tuple(crop[-1, -1]) == (0, 0, 0)
+    assert corner_region("bottom_right", 640, 360) == [489, 209, 151, 151]
+
+
+def test_cell_box_maps_the_strongest_component_back_to_frame_px():
+    cells = np.zeros((10, 10))
+    cells[1:3, 1:4] = 0.9  # crop px 15..60 x 15..45 (15 px cells of a 150 px crop)
+    cells[8, 8] = 0.7  # a weaker, separate cell: not part of the box
+    assert cell_box(cells, "bottom_right", 150, 640, 360) == [580, 315, 45, 30]
+    assert cell_box(cells, "top_left", 150, 640, 360) == [15, 15, 45, 30]
+    assert cell_box(np.full((10, 10), 0.2), "top_left", 150, 640, 360) is None
+
+
+def test_appearance_frames_spread_at_most_eight():
+    assert appearance_frames(3).tolist() == [0, 1, 2]
+    picked = appearance_frames(64)
+    assert len(picked) == 8 and picked[0] == 0 and picked[-1] == 63
+
+
+def test_shipped_model_records_its_data_metrics_and_calibration():
+    model = load_model()
+    doc = model.doc
+    assert doc["trained_by"] == "benchmarks/train_logo.py" and 0.5 <= model.threshold < 1.0
+    assert all(d["labels_sha256"].startswith("sha256:") for d in doc["data"]["train"] + doc["data"]["cal"])
+    cal = doc["metrics"]["calibration_stills"]
+    assert cal["auc"] > 0.9 and cal["at_threshold"]["precision"] >= 0.9 and cal["reliability"]
+    assert {"a", "b"} <= set(doc["calibration"]["appearance"]) and "persistence" in doc["calibration"]
+    assert len(model.members) == len(doc["seeds"]["members"]) >= 1
+
+
+def test_given_damaged_or_missing_model_file_then_resource_error(tmp_path):
+    doc = json.loads(MODEL_PATH.read_text())
+    doc["members"][0]["weights"][0]["data"] = base64.b64encode(b"\0" * 16).decode()
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(doc))
+    with pytest.raises(ResourceError, match="conv0.w: sha256 does not match"):
+        load_model(str(damaged))
+    doc["format"] = "other/1"
+    damaged.write_text(json.dumps(doc))
+    with pytest.raises(ResourceError, match="expected 'factorline.logo_model/1'"):
+        load_model(str(damaged))
+    with pytest.raises(ResourceError, match="cannot read .*missing.json"):
+        load_model(str(tmp_path / "missing.json"))
+
+
+def test_given_still_with_opaque_badge_then_appearance_finds_it_with_confidence():
+    # a photo the synth engine never draws from, one frame (an image item)
+    still = with_logo(photo("rocket")[None], [544, 16, 80, 48], opacity=1.0)
+    out = run_op(still)
+    assert out["method"] == "appearance" and out["has_logo"] and out["corner"] == "top_right", out
+    assert out["confidence"] >= load_model().threshold and out["persistence"] == 1.0
+    assert iou(out["box"], [544, 16, 80, 48]) > 0.3, out["box"]
+    assert out["evidence"] == [{"t": 0.0, "box": [float(v) for v in out["box"]], "score": out["confidence"]}]
+
+
+def test_given_the_same_still_without_badge_then_no_logo_and_low_confidence():
+    out = run_op(photo("rocket")[None])
+    assert out["method"] == "appearance" and not out["has_logo"] and out["box"] == [] and out["evidence"] == []
+    assert out["confidence"] < load_model().threshold
+
+
+def test_given_static_video_with_translucent_bug_then_answered_with_confidence(tmp_path):
+    # an encoded static shot: the same photo for 6 s, a 50 % bug bottom-left, decoded at 1 fps
+    frames = with_logo(np.stack([photo("chelsea")] * 24), [24, 296, 72, 40], opacity=0.5, text="TV")
+    clip = write_video(tmp_path / "static.mp4", frames, fps=4.0)
+    batch = decode_frames(clip, probe(clip), Sampling(fps=1.0), Limits())
+    assert len(distinct_frames(thumbnails(batch.images))) == 1
+    out = run_op(batch.images, batch.times)
+    assert out["method"] == "appearance" and out["has_logo"] and out["corner"] == "bottom_left", out
+    assert load_model().threshold <= out["confidence"] <= 1.0
+    assert 1 <= len(out["evidence"]) <= 5 and all(e["box"] == [float(v) for v in out["box"]] for e in out["evidence"])
+    clean = decode_frames(
+        write_video(tmp_path / "clean.mp4", np.stack([photo("chelsea")] * 24), fps=4.0),
+        probe(tmp_path / "clean.mp4"),
+        Sampling(fps=1.0),
+        Limits(),
+    )
+    assert run_op(clean.images, clean.times)["confidence"] < out["confidence"]
+
+
+def test_given_moving_real_clip_with_logo_then_persistence_decides_and_appearance_confirms(bbb):
+    box = [544, 16, 80, 48]
+    out = run_op(with_logo(bbb.images, box), bbb.times)
+    assert out["method"] == "persistence" and out["has_logo"] and close(out["box"], box)
+    assert out["confidence"] > 0.8
+    assert run_op(bbb.images, bbb.times)["confidence"] < 0.5  # the same clip without the logo
