@@ -138,7 +138,8 @@ def test_given_70_percent_logo_over_real_clip_then_found_within_8px(bbb):
     assert out["has_logo"] and out["corner"] == "top_right"
     assert close(out["box"], box), out["box"]
     assert out["persistence"] == 1.0
-    assert 1 <= len(out["evidence"]) <= 5 and all(e["box"] == [float(v) for v in out["box"]] for e in out["evidence"])
+    # evidence frames point at the badge itself (checked against where it was drawn)
+    assert 1 <= len(out["evidence"]) <= 5 and all(close(e["box"], box) for e in out["evidence"])
 
 
 def test_given_analysis_frames_at_half_size_then_box_in_source_px(bbb):
@@ -456,7 +457,8 @@ def test_given_static_video_with_translucent_bug_then_answered_with_confidence(t
     out = run_op(batch.images, batch.times)
     assert out["method"] == "appearance" and out["has_logo"] and out["corner"] == "bottom_left", out
     assert load_model().threshold <= out["confidence"] <= 1.0
-    assert 1 <= len(out["evidence"]) <= 5 and all(e["box"] == [float(v) for v in out["box"]] for e in out["evidence"])
+    # evidence frames point at the bug itself (the appearance box is cell-coarse: overlap, not px)
+    assert 1 <= len(out["evidence"]) <= 5 and all(iou(e["box"], [24, 296, 72, 40]) > 0.2 for e in out["evidence"])
     clean = decode_frames(
         write_video(tmp_path / "clean.mp4", np.stack([photo("chelsea")] * 24), fps=4.0),
         probe(tmp_path / "clean.mp4"),

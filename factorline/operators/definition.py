@@ -128,21 +128,22 @@ def definition(inputs: dict, params: DefinitionParams, *, item: MediaInfo, resou
     1080p original reads 1080 (``hd``).
     """
     frames: FrameBatch = inputs["frames"]
-    native = coded_estimate(frames, item)
+    coded = coded_luma(frames, item)  # turned back once, for the estimate and for blockiness
+    native = coded_estimate(frames, item, coded=coded)
     stored_short = min(frames.source_width, frames.source_height)
     native_short = min(native["native_width"], native["native_height"])
     levels, flat, working_short = detail_levels(frames.gray, working_height=params.working_height)
     detailed = levels[~flat] if (~flat).any() else np.array([])
     level = float(np.median(detailed)) if detailed.size else -math.inf
-    lines, cause = effective_lines(stored_short, native_short, blur_lines(level, working_short))
-    gray, _, _, _ = coded_luma(frames, item)
+    blur_limit = blur_lines(level, working_short)
+    lines, cause = effective_lines(stored_short, native_short, blur_limit)
     evidence = []
     if len(frames):
         evidence.append({
             "t": round(float(np.asarray(frames.times, np.float64)[0]), 3),
             "score": float(lines),
             "text": f"stored {stored_short}, native {native_short}, blur limit "
-            f"{'none' if not math.isfinite(blur_lines(level, working_short)) else round(blur_lines(level, working_short))}"
+            f"{round(blur_limit) if math.isfinite(blur_limit) else 'none'}"
             f" (detail to 2^{round(level, 2) if math.isfinite(level) else level} px at {round(working_short)} px)",
         })
     return {
@@ -151,6 +152,6 @@ def definition(inputs: dict, params: DefinitionParams, *, item: MediaInfo, resou
         "low_definition": lines < params.low_below,
         "limited_by": cause,
         "stored_lines": int(stored_short),
-        "blockiness": grid_blockiness(gray),
+        "blockiness": grid_blockiness(coded[0]),
         "evidence": evidence,
     }

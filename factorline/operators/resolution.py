@@ -243,11 +243,12 @@ def coded_luma(frames: FrameBatch, item: MediaInfo) -> tuple[np.ndarray, int, in
     return gray, height, width, quarter_turn
 
 
-def coded_estimate(frames: FrameBatch, item: MediaInfo, **options) -> dict:
+def coded_estimate(frames: FrameBatch, item: MediaInfo, coded: tuple | None = None, **options) -> dict:
     """:func:`estimate` of a frame batch judged as it is coded, sizes reported in display
     orientation like the item's width and height. A rotation tag must not change the verdict:
-    the spectrum along the coded rows is what the upscaler and the encoder shaped."""
-    gray, height, width, quarter_turn = coded_luma(frames, item)
+    the spectrum along the coded rows is what the upscaler and the encoder shaped. ``coded``:
+    :func:`coded_luma` of the batch when the caller has it already."""
+    gray, height, width, quarter_turn = coded or coded_luma(frames, item)
     out = estimate(gray, scale=float(frames.scale) or 1.0, source_height=height, source_width=width, **options)
     if quarter_turn:
         out["native_height"], out["native_width"] = out["native_width"], out["native_height"]
