@@ -122,7 +122,7 @@ def test_run_folder_layout_and_counts(items, tmp_path):
     summary = run_pipeline(DOC, items[:6], tmp_path / "run", part_records=4, **FAST)
     out = tmp_path / "run"
     assert {p.name for p in out.iterdir()} >= {"results.jsonl", "results.parquet", "pipeline.yaml", "run.json", "manifest.jsonl", "parts"}
-    assert sorted(p.name for p in (out / "parts").iterdir()) == ["part-00000.jsonl", "part-00001.jsonl"]
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["part-00000.jsonl", "part-00000.parquet", "part-00001.jsonl", "part-00001.parquet"]
     meta, records = read_run(out)
     assert meta["status"] == "complete" and meta["attempts"] == 1 and meta["engine"] == "local"
     assert meta["fingerprint"] == compile_pipeline(DOC).fingerprint and meta["parts"] == 2

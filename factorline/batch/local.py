@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..core.cache import default_cache_dir
 from ..core.compiler import Plan, compile_pipeline
 from ..core.items import Limits
-from ..core.records import dumps_record
+from ..core.records import dumps_record, record_schema
 from ..errors import ConfigError, OperatorError
 from .isolate import ProcessBackend
 from .parts import PartWriter, RunLock
@@ -162,7 +162,7 @@ def run_pipeline(
         state = open_run(out, plan, resume=resume)
         todo = [p for p in paths if p not in state.done_before]
         skipped = len(paths) - len(todo)
-        writer = PartWriter(state.parts, max_records=part_records, max_seconds=part_seconds)
+        writer = PartWriter(state.parts, max_records=part_records, max_seconds=part_seconds, schema=record_schema(plan))
         try:
             succeeded, failed = _execute(job, todo, skipped, len(paths), writer, console, on_record)
         except KeyboardInterrupt:

@@ -2,6 +2,8 @@
 
     parts/part-00007.jsonl.tmp   the open part: one record per line, flushed as each item ends
     parts/part-00007.jsonl       a sealed part: fsynced, then renamed from its .tmp name
+    parts/part-00007.parquet     the same records as typed columns, written when the part is
+                                 sealed (derived: ``ensure_columnar`` rebuilds a missing one)
 
 The parts are the one source of truth for resume: an item is finished when its record is in
 a part. A ``kill -9`` can only tear the last line of the open part (lines are written whole
@@ -18,16 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-from ..core.records import dumps_record, read_jsonl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..core.records import ParquetSink, dumps_record, read_jsonl
 from ..errors import RunDirError
 
 PARTS = "parts"
 _SEALED = re.compile(r"^part-(\d{5,})\.jsonl$")
 _OPEN = re.compile(r"^part-(\d{5,})\.jsonl\.tmp$")
+_COLUMNAR = re.compile(r"^\.?part-(\d{5,})\.parquet(\.tmp)?$")
 
 
 def _seq(name: str) -> int | None:
-    match = _SEALED.match(name) or _OPEN.match(name)
+    match = _SEALED.match(name) or _OPEN.match(name) or _COLUMNAR.match(name)
     return int(match.group(1)) if match else None
 
 
@@ -60,8 +66,10 @@ def _next_seq(folder: Path) -> int:
 class PartWriter:
     """Appends records to the open part and seals it every ``max_records`` or ``max_seconds``."""
 
-    def __init__(self, folder: Path, *, max_records: int = 500, max_seconds: float = 30.0):
+    def __init__(self, folder: Path, *, max_records: int = 500, max_seconds: float = 30.0,
+                 schema: pa.Schema | None = None):
         self.folder = folder
+        self.schema = schema  # given: each sealed part also gets its Parquet twin
         self.max_records, self.max_seconds = max_records, max_seconds
         folder.mkdir(parents=True, exist_ok=True)
         self._seq = _next_seq(folder)
@@ -94,9 +102,12 @@ class PartWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        os.replace(self._tmp(), self.folder / f"part-{self._seq:05d}.jsonl")
+        sealed = self.folder / f"part-{self._seq:05d}.jsonl"
+        os.replace(self._tmp(), sealed)
         _fsync_dir(self.folder)
         self._seq += 1
+        if self.schema is not None:
+            write_columnar(sealed, self.schema)
 
     def __enter__(self) -> Self:
         return self
@@ -132,24 +143,58 @@ def recover(folder: Path) -> int:
     return sealed
 
 
+def columnar_path(part: Path) -> Path:
+    return part.with_suffix(".parquet")
+
+
+def write_columnar(part: Path, schema: pa.Schema) -> Path:
+    """The Parquet twin of a sealed part: its whole record lines (``jsonl_lines``), in order."""
+    with ParquetSink(columnar_path(part), schema) as sink:
+        sink.write_records(read_jsonl(part))
+    return columnar_path(part)
+
+
+def ensure_columnar(folder: Path, schema: pa.Schema) -> int:
+    """Write the Parquet twin of every sealed part that lacks one (a kill between sealing and
+    writing it, a run folder from before twins, a part ``recover`` sealed); returns how many."""
+    written = 0
+    for part in part_files(folder):
+        twin = columnar_path(part)
+        if twin.is_file():
+            try:
+                if pq.read_schema(twin).equals(schema, check_metadata=False):
+                    continue
+            except (OSError, pa.ArrowException):
+                pass  # damaged: write it again
+        write_columnar(part, schema)
+        written += 1
+    return written
+
+
+def finished_paths(folder: Path) -> set[str]:
+    """The item paths the sealed parts hold, without keeping their records."""
+    return {key for key, _ in _keyed(iter_part_records(folder))}
+
+
+def _keyed(pairs: Iterator[tuple[str, dict]]) -> Iterator[tuple[str, str]]:
+    for name, record in pairs:
+        yield item_key(record, name), name
+
+
+def item_key(record: dict, part_name: str) -> str:
+    """A record's identity (its item path); a clear error for a line that is not a record."""
+    try:
+        return record["item"]["path"]
+    except (KeyError, TypeError) as exc:
+        raise RunDirError(f"{part_name} holds a line that is not a result record (no item.path); "
+                          "remove that part to recompute its items", path=part_name, cause=exc) from exc
+
+
 def iter_part_records(folder: Path) -> Iterator[tuple[str, dict]]:
     """(part name, record) for every record of every sealed part, in writing order."""
     for part in part_files(folder):
         for record in read_jsonl(part):
             yield part.name, record
-
-
-def load_finished(folder: Path) -> dict[str, tuple[str, dict]]:
-    """Item path -> (part name, record); the first record of a path wins."""
-    finished: dict[str, tuple[str, dict]] = {}
-    for name, record in iter_part_records(folder):
-        try:
-            key = record["item"]["path"]
-        except (KeyError, TypeError) as exc:
-            raise RunDirError(f"{name} holds a line that is not a result record (no item.path); "
-                              "remove that part to recompute its items", path=str(folder / name), cause=exc) from exc
-        finished.setdefault(key, (name, record))
-    return finished
 
 
 def clear(folder: Path) -> None:

@@ -6,8 +6,8 @@
     parts/            the records of finished items (parts.py): the source of truth for resume
     results.jsonl     every record in input order           \
     results.parquet   the same records, typed columns        > rebuilt from the parts at the
-    manifest.jsonl    per input: index, path, id, status,    /  end of every attempt
-                      error type and the part holding it
+    manifest.jsonl    per input: index, path, id, status,    /  end of every attempt, by
+                      error type and the part holding it    streaming (assemble.py)
 
 Assembly is idempotent: after a crash half-way through it, ``--resume`` finds every item in
 the parts, skips them all and assembles again.
@@ -26,9 +26,10 @@ from .. import __version__
 from ..core.cache import jsonable
 from ..core.compiler import Plan
 from ..core.document import dump_text
-from ..core.records import read_jsonl, write_jsonl, write_parquet
+from ..core.records import read_jsonl, record_schema
 from ..errors import RunDirError
-from .parts import PARTS, PartWriter, clear, load_finished, part_files, recover
+from .assemble import Assembled, index_parts, write_final
+from .parts import PARTS, PartWriter, clear, finished_paths, part_files, recover
 
 FINAL_FILES = ("results.jsonl", "results.parquet", "manifest.jsonl", "run.json")  # run.json last: the commit
 
@@ -76,12 +77,12 @@ def _check_same_pipeline(meta: dict, plan: Plan, out: Path) -> None:
                       f"{why}; or drop --resume (or pick another --out) to start over", path=str(out))
 
 
-def _seed_from_results(out: Path) -> None:
+def _seed_from_results(out: Path, plan: Plan) -> None:
     """A finished run from before part files existed: its results.jsonl becomes the first part."""
     results = out / "results.jsonl"
     if part_files(out / PARTS) or not results.is_file():
         return
-    with PartWriter(out / PARTS, max_records=1 << 30, max_seconds=float("inf")) as writer:
+    with PartWriter(out / PARTS, max_records=1 << 30, max_seconds=float("inf"), schema=record_schema(plan)) as writer:
         for record in read_jsonl(results):
             writer.add(record)
 
@@ -93,8 +94,8 @@ def open_run(out: Path, plan: Plan, *, resume: bool) -> RunState:
     if resume and meta is not None:
         _check_same_pipeline(meta, plan, out)
         recover(parts)
-        _seed_from_results(out)
-        done, attempt = set(load_finished(parts)), int(meta.get("attempts", 1)) + 1
+        _seed_from_results(out, plan)
+        done, attempt = finished_paths(parts), int(meta.get("attempts", 1)) + 1
     elif resume and part_files(parts):
         raise RunDirError(f"cannot resume: {parts} holds part files but run.json is missing, so the pipeline that "
                           "made them is unknown; drop --resume to start over", path=str(out))
@@ -126,26 +127,15 @@ def _current(record: dict, plan: Plan) -> dict:
     return {**record, "decisions": jsonable(decisions), "pipeline": {"name": plan.name, "fingerprint": plan.fingerprint}}
 
 
-def assemble(state: RunState, plan: Plan, paths: list[str], summary: dict, extra: dict) -> list[dict]:
-    """Write results.jsonl, results.parquet, manifest.jsonl and, last, run.json (the commit)."""
-    finished = load_finished(state.parts)
-    missing = [p for p in paths if p not in finished]
-    if missing:
-        raise RunDirError(f"{len(missing)} item(s) have no record in {state.parts} (first: {missing[0]}); "
-                          "run again with --resume to compute them", path=str(state.out))
-    ordered = [_current(finished[p][1], plan) for p in paths]
-    write_jsonl(ordered, state.out / "results.jsonl")
-    write_parquet(ordered, state.out / "results.parquet", plan)
-    manifest = [
-        {"index": i, "path": p, "id": r["item"].get("id"), "status": "failed" if r.get("error") else "succeeded",
-         "error": (r.get("error") or {}).get("type"), "part": finished[p][0]}
-        for i, (p, r) in enumerate(zip(paths, ordered))
-    ]
-    write_jsonl(manifest, state.out / "manifest.jsonl")
+def assemble(state: RunState, plan: Plan, paths: list[str], summary: dict, extra: dict) -> Assembled:
+    """Write results.jsonl, results.parquet, manifest.jsonl and, last, run.json (the commit),
+    streaming from the parts in bounded memory (assemble.py)."""
+    index = index_parts(state.parts, paths)
+    done = write_final(index, record_schema(plan), plan.fingerprint, state.out, lambda r: _current(r, plan))
     write_meta(state.out, {
         **summary, **_identity(plan), **extra, "status": "complete", "attempts": state.attempt,
         "started_at": state.started_at, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "items_failed": sum(1 for r in ordered if r.get("error")), "parts": len(part_files(state.parts)),
+        "items_failed": done.failed, "parts": len(index.parts),
         "factorline": __version__, "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
     })
-    return ordered
+    return done

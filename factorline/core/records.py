@@ -12,7 +12,9 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Self
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -93,32 +95,91 @@ def _arrow_row(record: dict, schema: pa.Schema) -> dict:
     return {name: row.get(name) for name in schema.names}
 
 
+ROW_GROUP = 65_536  # rows per Parquet row group: what a streaming reader holds at once
+
+
+def arrow_table(records: Iterable[dict], schema: pa.Schema) -> pa.Table:
+    """Records as one typed table (the rows must fit in memory: pass a chunk)."""
+    return pa.Table.from_pylist([_arrow_row(r, schema) for r in records], schema=schema)
+
+
+class ParquetSink:
+    """One Parquet file written a row group at a time, then renamed into place (``commit``):
+    memory stays bounded by the row group, and readers never see half a file."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.schema = schema
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._writer = pq.ParquetWriter(self._tmp, schema)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table, row_group_size=ROW_GROUP)
+
+    def write_records(self, records: Iterable[dict]) -> None:
+        for chunk in _chunks(records, ROW_GROUP):
+            self.write(arrow_table(chunk, self.schema))
+
+    def commit(self) -> Path:
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        self.abort() if kind else self.commit()
+
+
+def _chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    chunk: list[dict] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def write_parquet(records: Iterable[dict], path: str | Path, plan: Plan) -> Path:
-    schema = record_schema(plan)
-    rows = [_arrow_row(r, schema) for r in records]
-    table = pa.Table.from_pylist(rows, schema=schema)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return path
+    """Records as typed columns, streamed a row group at a time."""
+    with ParquetSink(path, record_schema(plan)) as sink:
+        sink.write_records(records)
+    return Path(path)
 
 
 def dumps_record(record: dict) -> str:
     return json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False)
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Records of a JSONL file; a torn line (a crash mid-write, a byte that is not UTF-8) is
-    skipped, so its item counts as not finished and is computed again."""
+def jsonl_lines(path: str | Path) -> Iterator[tuple[int, int, dict]]:
+    """(byte offset, byte length, record) of each whole record line of a JSONL file. A torn line
+    (a crash mid-write, a byte that is not UTF-8) is skipped, so its item counts as not
+    finished and is computed again; every reader of part files skips the same lines."""
+    offset = 0
     with Path(path).open("rb") as fh:
         for raw in fh:
-            try:
-                line = raw.decode("utf-8").strip()
-                if line:
-                    yield json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
                 continue
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            yield start, len(raw), record
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    """Records of a JSONL file, torn lines skipped (``jsonl_lines``)."""
+    for _, _, record in jsonl_lines(path):
+        yield record
 
 
 def json_lines(path: str | Path, on_invalid: Callable[[str, ValueError], None]) -> Iterator[tuple[str, object]]:
