@@ -250,17 +250,24 @@ def decide(
         summary = decide_run(plan, from_dir, out)
     except FactorlineError as exc:
         _fail(exc)
-    if summary.changes:
-        table = Table(title=f"{len(summary.changes)} decision(s) changed")
-        for col in ("item", "table", "before", "after", "why"):
-            table.add_column(col, overflow="fold")
-        for c in summary.changes:
-            table.add_row(escape(Path(str(c["item"])).name), escape(c["table"]), escape(str(c["before"])),
-                          f"[bold]{escape(str(c['after']))}[/]", escape(f"{c['rule']}: {c['explanation']}"))
-        console.print(table)
+    if summary.changed:
+        moves = Table(title=f"{summary.changed} decision(s) changed in {summary.items} items")
+        for col in ("table", "before", "after", "items"):
+            moves.add_column(col, justify="right" if col == "items" else "left")
+        for t in summary.transitions:
+            moves.add_row(escape(t["table"]), escape(str(t["before"])), f"[bold]{escape(str(t['after']))}[/]", str(t["items"]))
+        console.print(moves)
+        sample = Table(title=f"first {len(summary.sample)} changed items")
+        for col in ("item", "table", "after", "why"):
+            sample.add_column(col, overflow="fold")
+        for c in summary.sample:
+            sample.add_row(escape(Path(str(c["item"])).name), escape(c["table"]), escape(str(c["after"])),
+                           escape(f"{c['rule']}: {c['explanation']}"))
+        console.print(sample)
+        console.print(f"every change: {escape(summary.changes_path)}")
     else:
-        console.print("no decision changed")
-    console.print(f"re-decided {summary.items} items in {summary.seconds * 1000:.0f} ms → {summary.out_dir}/results.jsonl")
+        console.print("no decision changed" + (f" (tables re-decided: {', '.join(summary.tables_changed)})" if summary.tables_changed else ""))
+    console.print(f"re-decided {summary.items} items in {summary.seconds:.2f} s → {escape(summary.out_dir)}/results.jsonl")
 
 
 @app.command()
@@ -270,7 +277,13 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     token_file: Path | None = typer.Option(None, "--token-file", help="File holding the bearer token; requests without it get 401."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Server-side folder that run-path requests may read (off when unset)."),
-    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Items analysed at once."),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Items analysed at once (worker processes or threads)."),
+    isolation: str = typer.Option("process", "--isolation", help="process: items run in worker processes that are killed "
+                                  "over --max-item-memory-mb or the time limit; thread: in the server process (needed "
+                                  "for --batching on; no memory cap)."),
+    max_item_memory_mb: int = typer.Option(4096, "--max-item-memory-mb", min=64, help="Memory cap of one worker process "
+                                           "(models included), MiB; over it the worker is killed and its item gets a "
+                                           "MediaLimitError record."),
     queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests admitted (running + waiting) before 429."),
     batching: str = typer.Option("auto", "--batching", help="Cross-request model batching: auto (GPU only), on, off."),
     allowed_hosts: list[str] = typer.Option([], "--allowed-hosts", help="Host names clients use besides 127.0.0.1, "
@@ -291,6 +304,7 @@ def serve(
     try:
         settings = ServeSettings(host=host, port=port, token_file=token_file, data_root=data_root, workers=workers,
                                  queue_size=queue_size, batching=batching, allowed_hosts=hosts, model_roots=tuple(model_roots),
+                                 isolation=isolation, max_item_memory_mb=max_item_memory_mb,
                                  upload_stall_s=upload_stall_s, upload_min_bytes_per_s=upload_min_rate)
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None

@@ -1,62 +1,278 @@
-"""Re-decide a finished run from its stored factors: no decoding, no models.
+"""Re-decide a finished run from its stored factors: no decoding, no models, bounded memory.
 
 Only the decision tables may differ from the pipeline that produced the run; a pipeline whose
 steps, parameters or sampling differ is refused (its factors would not be these factors).
+
+The run is streamed a batch of ``BATCH`` items at a time, results.parquet and results.jsonl
+side by side (both hold the records in input order). Per batch, the tables that changed are
+decided by the vectorized evaluator (rules/vectorized.py) over the Parquet columns; the
+per-item evaluator then writes the full decision (explanation, hits) only where it can differ
+from the stored one: the outcome or rule changed, the deciding rule's definition changed, the
+table collects every hit, or a missing value decided. Items no rule matched get the table's
+default decision, which is the same for all of them. Tables that did not change are copied.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.compiler import Plan
-from ..core.document import dump_text
-from ..core.records import read_jsonl, write_jsonl, write_parquet
-from ..errors import RunDirError
-from ..rules import redecide
+import numpy as np
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..core.compiler import Plan, compile_pipeline
+from ..core.document import dump_text, load_text
+from ..core.records import DECISION_TYPE, ParquetSink, flat_decision, read_jsonl, record_schema, write_parquet
+from ..errors import FactorlineError, RunDirError
+from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
+from ..rules.vectorized import decide_frame, factor_frame
+
+BATCH = 65_536
+CHANGES_FILE = "changes.jsonl"
+KEEP, DEFAULT, PER_ITEM = 0, 1, 2
 
 
 @dataclass
 class DecideSummary:
     out_dir: str
     items: int
-    changes: list[dict]
+    changed: int  # (item, table) pairs whose outcome changed
+    transitions: list[dict]  # {"table", "before", "after", "items"}, most items first
+    sample: list[dict]  # the first changes, as in changes.jsonl
+    changes_path: str
     seconds: float
+    tables_changed: list[str] = field(default_factory=list)
 
 
-def read_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """A run folder's ``run.json`` and its records; a clear error when it is not a run folder."""
-    run_dir = Path(run_dir)
+def read_meta(run_dir: Path) -> dict:
     results, meta_path = run_dir / "results.jsonl", run_dir / "run.json"
     if not results.is_file() or not meta_path.is_file():
         raise RunDirError(f"not a run folder: expected results.jsonl and run.json in {run_dir} (written by `factorline run`)", path=str(run_dir))
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return json.loads(meta_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise RunDirError(f"run.json is damaged: {exc}", path=str(meta_path), cause=exc) from exc
-    return meta, list(read_jsonl(results))
 
 
-def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = None) -> DecideSummary:
+def read_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
+    """A run folder's ``run.json`` and all its records (small runs, tests; big runs stream)."""
+    run_dir = Path(run_dir)
+    return read_meta(run_dir), list(read_jsonl(run_dir / "results.jsonl"))
+
+
+def _old_tables(run_dir: Path) -> dict | None:
+    """The decision tables the stored decisions came from (the run's pipeline.yaml), None when
+    unknown: every table then counts as changed."""
+    try:
+        return dict(compile_pipeline(load_text(run_dir / "pipeline.yaml")).doc.decisions)
+    except (FactorlineError, OSError):
+        return None
+
+
+def _changed_rules(old: dict | None, new: dict) -> set[str] | None:
+    """Rule ids whose definition differs (None: the table is unchanged and is copied; its
+    worked examples do not decide anything)."""
+    def bare(doc: dict | None) -> dict | None:
+        return None if doc is None else {k: v for k, v in doc.items() if k != "cases"}
+
+    if bare(old) == bare(new):
+        return None
+    if old is None or {k: v for k, v in old.items() if k not in ("rules", "cases")} != \
+            {k: v for k, v in new.items() if k not in ("rules", "cases")}:
+        return {str(r.get("id")) for r in new.get("rules") or []}  # policy or fallbacks changed: all of them
+    before = {str(r.get("id")): r for r in old.get("rules") or []}
+    return {str(r.get("id")) for r in new.get("rules") or [] if before.get(str(r.get("id"))) != r}
+
+
+def _results_parquet(run_dir: Path, out: Path, plan: Plan) -> tuple[Path, bool]:
+    """The run's Parquet if it holds this pipeline's factor columns, else one built from the
+    JSONL by streaming (a run folder from before results.parquet was typed); (path, temporary)."""
+    path = run_dir / "results.parquet"
+    want = record_schema(plan)
+    try:
+        schema = pq.read_schema(path)
+        if all(schema.field(n).type.equals(want.field(n).type) for n in want.names if n not in ("decisions", "pipeline")):
+            return path, False
+    except (OSError, KeyError, pa.ArrowException):
+        pass
+    tmp = out / ".results.source.parquet"
+    return write_parquet(read_jsonl(run_dir / "results.jsonl"), tmp, plan), True
+
+
+def _line_batches(path: Path, size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    with path.open("rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                batch.append(raw)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+class _Redecider:
+    def __init__(self, plan: Plan, old_docs: dict | None, stored: set[str]):
+        """``old_docs``: the tables the stored decisions came from; ``stored``: the tables the
+        stored Parquet holds (one it lacks is decided afresh whatever the documents say)."""
+        new_docs = dict(plan.doc.decisions)
+        self.plan = plan
+        self.tables = plan.decisions.tables
+        self.changed = {}
+        for name, doc in new_docs.items():
+            old = (old_docs or {}).get(name) if old_docs is not None and name in stored else None
+            if (rules := _changed_rules(old, doc)) is not None:
+                self.changed[name] = rules
+        self.vectorized = CompiledDecisions({n: self.tables[n] for n in self.changed})
+        self.defaults = {n: self.tables[n].default_decision() for n in self.changed}
+        self.flat_defaults = {n: flat_decision(d) for n, d in self.defaults.items()}
+        self.columns = self.vectorized.referenced_fields()
+        self.pipeline = {"name": plan.name, "fingerprint": plan.fingerprint}
+        self.transitions: Counter = Counter()
+        self.changes = 0
+
+    def codes(self, df: pl.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
+        """Per changed table: what each row needs (KEEP/DEFAULT/PER_ITEM), and the old outcomes/rules."""
+        decided = decide_frame(self.vectorized, factor_frame(df, self.columns)) if self.changed else None
+        stored = df.schema.get("decisions")
+        held = {f.name for f in stored.fields} if isinstance(stored, pl.Struct) else set()
+        codes, before = {}, {}
+        for name in self.changed:
+            table: CompiledTable = self.tables[name]
+            outcome, rule = decided[f"{name}.outcome"].to_numpy(), decided[f"{name}.rule"].to_numpy()
+            if name in held:
+                old = df["decisions"].struct.field(name)
+                old_outcome = old.struct.field("outcome").to_numpy()
+                old_rule = old.struct.field("rule").to_numpy()
+            else:
+                old_outcome = old_rule = np.full(df.height, None, dtype=object)
+            same = (outcome == old_outcome) & (rule == old_rule)
+            may_keep = (rule == ON_ERROR) | ~np.isin(rule, [*self.changed[name], ON_MISSING]) if table.policy != "collect" \
+                else (rule == ON_ERROR)
+            code = np.where(same & may_keep, KEEP, PER_ITEM)
+            codes[name] = np.where(rule == table.default.id, DEFAULT, code)
+            before[name] = (old_outcome, outcome)
+        return codes, before
+
+    def line(self, raw: bytes, row: int, codes: dict[str, np.ndarray], fresh: dict[str, list]) -> tuple[bytes, dict]:
+        record = orjson.loads(raw)
+        stored = record.get("decisions") or {}
+        decisions = {}
+        for name, table in self.tables.items():
+            code = codes[name][row] if name in codes else KEEP
+            if code == KEEP and name in stored:
+                decisions[name] = stored[name]
+            elif code == DEFAULT:
+                decisions[name] = self.defaults[name]
+            else:
+                factors = record.get("factors") if isinstance(record.get("factors"), dict) else {}
+                item = record.get("item")
+                decision = table.decide({**factors, ITEM: item} if isinstance(item, dict) else factors, record.get("error"))
+                decisions[name] = decision
+                fresh[name][row] = flat_decision(decision)
+        record["decisions"] = decisions
+        record["pipeline"] = self.pipeline
+        return orjson.dumps(record) + b"\n", record
+
+    def parquet(self, batch: pa.RecordBatch, codes: dict[str, np.ndarray], fresh: dict[str, list],
+                schema: pa.Schema) -> pa.Table:
+        table = pa.Table.from_batches([batch])
+        columns = {n: table.column(n) for n in table.column_names}
+        if "decisions" in schema.names:
+            old = columns.get("decisions")
+            held = {f.name for f in old.type} if old is not None and pa.types.is_struct(old.type) else set()
+            children = []
+            for name in self.tables:
+                kept = pc.struct_field(old, name).combine_chunks() if name in held else pa.nulls(table.num_rows, DECISION_TYPE)
+                if name in codes:
+                    default = pa.repeat(pa.scalar(self.flat_defaults[name], type=DECISION_TYPE), table.num_rows)
+                    computed = pa.array(fresh[name], type=DECISION_TYPE)
+                    kept = pc.if_else(pa.array(codes[name] == PER_ITEM), computed,
+                                      pc.if_else(pa.array(codes[name] == DEFAULT), default, kept))
+                children.append(kept)
+            columns["decisions"] = pa.StructArray.from_arrays(children, fields=list(schema.field("decisions").type))
+        columns["pipeline"] = pa.repeat(pa.scalar(self.pipeline, type=schema.field("pipeline").type), table.num_rows)
+        return pa.table({n: columns[n] for n in schema.names}, schema=schema)
+
+    def note_changes(self, records: list[dict], before: dict[str, tuple], sink, sample: list[dict], limit: int) -> None:
+        for name, (old_outcome, outcome) in before.items():
+            for row in np.flatnonzero(old_outcome != outcome):
+                record = records[row]
+                decision = record["decisions"][name]
+                change = {"item": (record.get("item") or {}).get("path"), "table": name, "before": old_outcome[row],
+                          "after": decision["outcome"], "rule": decision["rule"], "explanation": decision["explanation"]}
+                self.transitions[(name, change["before"], change["after"])] += 1
+                self.changes += 1
+                sink.write(orjson.dumps(change) + b"\n")
+                if len(sample) < limit:
+                    sample.append(change)
+
+
+def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = None, *, sample: int = 10,
+               batch_size: int = BATCH) -> DecideSummary:
+    """Re-decide ``run_dir`` with ``plan``'s tables into ``out_dir`` (default: in place)."""
     started = time.perf_counter()
-    meta, records = read_run(run_dir)
-    stored = meta.get("factors_fingerprint")
-    if stored != plan.factors_fingerprint:
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if meta.get("factors_fingerprint") != plan.factors_fingerprint:
         raise RunDirError(
             "the pipeline's steps, parameters or sampling differ from the ones that produced this run, "
             "so its factors cannot be reused; only `decisions` may change (use `factorline run` to recompute)",
             path=str(run_dir),
         )
-    new_records, changes = redecide(plan.decisions, records)
-    fingerprint = {"name": plan.name, "fingerprint": plan.fingerprint}
-    new_records = [{**r, "pipeline": fingerprint} for r in new_records]
     out = Path(out_dir or run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(new_records, out / "results.jsonl")
-    write_parquet(new_records, out / "results.parquet", plan)
+    source, temporary = _results_parquet(run_dir, out, plan)
+    decisions = pq.read_schema(source).field("decisions").type if "decisions" in pq.read_schema(source).names else None
+    redecider = _Redecider(plan, _old_tables(run_dir), {f.name for f in decisions} if decisions is not None else set())
+    schema = record_schema(plan)
+    results_tmp, changes_tmp = out / ".results.jsonl.tmp", out / f".{CHANGES_FILE}.tmp"
+    items, shown = 0, []
+    try:
+        with ParquetSink(out / "results.parquet", schema) as sink, results_tmp.open("wb") as results, \
+                changes_tmp.open("wb") as changes:
+            lines = _line_batches(run_dir / "results.jsonl", batch_size)
+            for batch in pq.ParquetFile(source).iter_batches(batch_size=batch_size):
+                raws = next(lines, [])
+                if len(raws) != batch.num_rows:
+                    raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
+                                      f"({len(raws)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
+                                      "on the folder to assemble them again", path=str(run_dir))
+                df = pl.from_arrow(batch)
+                codes, before = redecider.codes(df)
+                fresh = {n: [None] * batch.num_rows for n in codes}
+                records, out_lines = [], bytearray()
+                for row, raw in enumerate(raws):
+                    line, record = redecider.line(raw, row, codes, fresh)
+                    out_lines += line
+                    records.append(record)
+                results.write(out_lines)
+                sink.write(redecider.parquet(batch, codes, fresh, schema))
+                redecider.note_changes(records, before, changes, shown, sample)
+                items += batch.num_rows
+            if next(lines, None):
+                raise RunDirError(f"results.jsonl holds more records than results.parquet ({items}); run "
+                                  "`factorline run --resume` on the folder to assemble them again", path=str(run_dir))
+        results_tmp.replace(out / "results.jsonl")
+        changes_tmp.replace(out / CHANGES_FILE)
+    finally:
+        results_tmp.unlink(missing_ok=True)
+        changes_tmp.unlink(missing_ok=True)
+        if temporary:
+            source.unlink(missing_ok=True)
     (out / "pipeline.yaml").write_text(dump_text(plan.doc), encoding="utf-8")
-    meta = {**meta, "fingerprint": plan.fingerprint, "decided_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "decide_changes": len(changes)}
+    transitions = [{"table": t, "before": b, "after": a, "items": n} for (t, b, a), n in redecider.transitions.most_common()]
+    meta = {**meta, "fingerprint": plan.fingerprint, "decided_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "decide_changes": redecider.changes}
     (out / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    return DecideSummary(str(out), len(new_records), changes, round(time.perf_counter() - started, 4))
+    return DecideSummary(str(out), items, redecider.changes, transitions, shown, str(out / CHANGES_FILE),
+                         round(time.perf_counter() - started, 4), sorted(redecider.changed))

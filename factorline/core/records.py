@@ -43,7 +43,7 @@ _ITEM = pa.struct(
 )
 _ERROR = pa.struct([("type", pa.string()), ("message", pa.string()), ("path", pa.string())])
 _PIPELINE = pa.struct([("name", pa.string()), ("fingerprint", pa.string())])
-_DECISION = pa.struct(
+DECISION_TYPE = pa.struct(
     [
         ("outcome", pa.string()),
         ("rule", pa.string()),
@@ -63,7 +63,7 @@ def record_schema(plan: Plan) -> pa.Schema:
             for step, fields in plan.field_dtypes.items()
         ]
     )
-    decisions = pa.struct([(table, _DECISION) for table in plan.decisions.names])
+    decisions = pa.struct([(table, DECISION_TYPE) for table in plan.decisions.names])
     columns = [
         ("item", _ITEM),
         ("factors", factors),
@@ -77,11 +77,13 @@ def record_schema(plan: Plan) -> pa.Schema:
     return pa.schema([(name, kind) for name, kind in columns if not (pa.types.is_struct(kind) and kind.num_fields == 0)])
 
 
+def flat_decision(decision: dict) -> dict:
+    """One table's decision as its Parquet struct stores it (``hits`` as a JSON string)."""
+    return {**{k: v for k, v in decision.items() if k != "hits"}, "hits": json.dumps(decision.get("hits", []), ensure_ascii=False)}
+
+
 def _flatten_decisions(decisions: dict) -> dict:
-    return {
-        table: {**{k: v for k, v in d.items() if k != "hits"}, "hits": json.dumps(d.get("hits", []), ensure_ascii=False)}
-        for table, d in (decisions or {}).items()
-    }
+    return {table: flat_decision(d) for table, d in (decisions or {}).items()}
 
 
 def _arrow_row(record: dict, schema: pa.Schema) -> dict:

@@ -76,12 +76,9 @@ class CompiledTable:
                 decider = decider or (None if blocked else rule)
             if (decider or blocked) and self.policy != "collect":
                 break
-        if blocked is not None:
-            result = self._missing(blocked, factors)
-        elif decider is not None:
-            result = self._decided(decider, factors)
-        else:
-            result = self._fell_through()
+        if blocked is None and decider is None:
+            return self.default_decision()
+        result = self._missing(blocked, factors) if blocked is not None else self._decided(decider, factors)
         result["hits"] = [r.hit(factors) for r in hits]
         if self.policy == "collect":
             result["outcomes"] = list(dict.fromkeys([result["outcome"], *(r.outcome for r in hits)]))
@@ -100,11 +97,17 @@ class CompiledTable:
             "missing": missing,
         }
 
-    def _fell_through(self) -> dict:
+    def default_decision(self) -> dict:
+        """The decision of every item no rule matched: the same for all of them (no rule read a
+        value), so a vectorized re-decide writes it without evaluating the item."""
         tried = [r.id for r in self.order]
         listed = ", ".join(tried[:5]) + (f" and {len(tried) - 5} more" if len(tried) > 5 else "")
         text = f"no rule matched ({listed})" if tried else "default"
-        return {"outcome": self.default.outcome, "rule": self.default.id, "reason": self.default.reason, "explanation": text}
+        result = {"outcome": self.default.outcome, "rule": self.default.id, "reason": self.default.reason,
+                  "explanation": text, "hits": []}
+        if self.policy == "collect":
+            result["outcomes"] = [result["outcome"]]
+        return result
 
     def _failed(self, error: dict) -> dict:
         what = f"{error.get('type') or 'Error'}: {error.get('message') or ''}" if isinstance(error, dict) else str(error)

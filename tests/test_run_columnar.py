@@ -1,0 +1,126 @@
+"""Columnar run folders: streaming assembly, and the vectorized `decide` against the per-item
+evaluator on every item of fabricated runs (all dtypes, missing values, failed items)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from factorline.batch import assemble as assemble_module
+from factorline.batch.decide import CHANGES_FILE, decide_run
+from factorline.batch.fabricate import fabricate_run
+from factorline.core.cache import jsonable
+from factorline.core.compiler import compile_pipeline
+from factorline.core.document import load_text
+from factorline.core.records import flat_decision, read_jsonl
+from factorline.errors import RunDirError
+
+DOC = load_text(Path(__file__).resolve().parent.parent / "examples" / "video_audit.yaml")
+ITEMS = 700
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return fabricate_run(DOC, ITEMS, tmp_path_factory.mktemp("fab") / "run", part_records=64, seed=3)
+
+
+def _variant(edit) -> dict:
+    doc = copy.deepcopy(DOC)
+    edit(doc["decisions"])
+    for table in doc["decisions"].values():
+        table["cases"] = []
+    return doc
+
+
+VARIANTS = {
+    "same": lambda d: None,
+    "threshold": lambda d: d["moderation"]["rules"][1].update(when="border.area_ratio > 0.5 and not slides.is_slideshow"),
+    "new_rule_first": lambda d: d["moderation"]["rules"].insert(0, {"id": "short", "when": "item.duration_s < 60", "outcome": "review"}),
+    "fallbacks": lambda d: d["moderation"].update(on_missing="accept", on_error="reject"),
+    "collect_to_first": lambda d: d["tags"].update(policy="first"),
+    "new_and_removed_table": lambda d: (d.pop("tags"), d.update(sharp={"on_missing": "unknown", "on_error": "failed", "rules": [
+        {"id": "sharp", "when": "clarity.score > 0.7 or count(subs.lines) >= 2", "outcome": "sharp"},
+        {"id": "rest", "default": True, "outcome": "soft"}]})),
+}
+
+
+def test_assembly_streams_the_parts_in_input_order(run):
+    records = list(read_jsonl(run / "results.jsonl"))
+    assert [r["item"]["path"] for r in records] == [f"fabricated/{i:08d}.mp4" for i in range(ITEMS)]
+    table = pq.read_table(run / "results.parquet")
+    assert table.num_rows == ITEMS and table.column("item").combine_chunks().field("path").to_pylist()[:3] == \
+        [r["item"]["path"] for r in records[:3]]
+    manifest = list(read_jsonl(run / "manifest.jsonl"))
+    assert [m["index"] for m in manifest] == list(range(ITEMS))
+    failed = sum(1 for r in records if r["error"])
+    assert failed > 0 and sum(m["status"] == "failed" for m in manifest) == failed
+    assert json.loads((run / "run.json").read_text())["items_failed"] == failed
+    assert len(list((run / "parts").glob("*.parquet"))) == len(list((run / "parts").glob("*.jsonl"))) == 11
+
+
+def test_small_chunks_give_the_same_files(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(assemble_module, "CHUNK", 50)
+    other = fabricate_run(DOC, ITEMS, tmp_path / "run", part_records=64, seed=3)
+    for name in ("results.jsonl", "manifest.jsonl"):
+        assert (other / name).read_bytes() == (run / name).read_bytes()
+    assert pq.read_table(other / "results.parquet").equals(pq.read_table(run / "results.parquet"))
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_vectorized_decide_matches_the_per_item_evaluator_on_every_item(run, tmp_path, name):
+    plan = compile_pipeline(_variant(VARIANTS[name]))
+    summary = decide_run(plan, run, tmp_path / "out", batch_size=97, sample=5)
+    before = list(read_jsonl(run / "results.jsonl"))
+    after = list(read_jsonl(tmp_path / "out" / "results.jsonl"))
+    table = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    expected_changes = []
+    for old, new, row in zip(before, after, table, strict=True):
+        want = jsonable(plan.decisions.decide(old["factors"], error=old["error"], item=old["item"]))
+        assert new["decisions"] == want, old["item"]["path"]
+        assert {k: v for k, v in new.items() if k not in ("decisions", "pipeline")} == \
+            {k: v for k, v in old.items() if k not in ("decisions", "pipeline")}
+        assert new["pipeline"]["fingerprint"] == row["pipeline"]["fingerprint"] == plan.fingerprint
+        assert row["decisions"] == {t: {"outcomes": None, "missing": None, **flat_decision(d)} for t, d in want.items()}
+        for t, d in want.items():
+            if (old["decisions"].get(t) or {}).get("outcome") != d["outcome"]:
+                expected_changes.append((old["item"]["path"], t, d["outcome"]))
+    changes = list(read_jsonl(tmp_path / "out" / CHANGES_FILE))
+    assert sorted((c["item"], c["table"], c["after"]) for c in changes) == sorted(expected_changes)
+    assert summary.changed == len(changes) == sum(t["items"] for t in summary.transitions)
+    assert summary.sample == changes[: len(summary.sample)] and len(summary.sample) == min(5, len(changes))
+    changed_tables = {"same": [], "collect_to_first": ["tags"], "new_and_removed_table": ["sharp"]}
+    assert summary.tables_changed == changed_tables.get(name, ["moderation"])
+    assert (summary.changed > 0) == (name not in ("same", "collect_to_first"))  # first decides what collect decided
+
+
+def test_decide_in_place_then_back_restores_the_records(run, tmp_path):
+    import shutil
+
+    copy_dir = tmp_path / "run"
+    shutil.copytree(run, copy_dir)
+    original = (copy_dir / "results.jsonl").read_bytes()
+    decide_run(compile_pipeline(_variant(VARIANTS["threshold"])), copy_dir)
+    summary = decide_run(compile_pipeline(_variant(VARIANTS["same"])), copy_dir)
+    assert summary.changed > 0
+    assert [json.loads(x) for x in (copy_dir / "results.jsonl").read_bytes().splitlines()] == \
+        [{**json.loads(x), "pipeline": json.loads(x)["pipeline"] | {"fingerprint": compile_pipeline(_variant(VARIANTS["same"])).fingerprint}}
+         for x in original.splitlines()]
+
+
+def test_decide_rebuilds_a_missing_parquet_and_refuses_a_torn_one(run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    (old / "results.parquet").unlink()  # a run folder from before typed Parquet
+    summary = decide_run(compile_pipeline(_variant(VARIANTS["threshold"])), old, tmp_path / "out")
+    assert summary.items == ITEMS and not list((tmp_path / "out").glob(".*"))
+    lines = (run / "results.jsonl").read_bytes().splitlines(keepends=True)
+    (old / "results.jsonl").write_bytes(b"".join(lines[:-3]))
+    shutil.copy(run / "results.parquet", old / "results.parquet")
+    with pytest.raises(RunDirError, match=r"results.jsonl and results.parquet disagree .*--resume"):
+        decide_run(compile_pipeline(_variant(VARIANTS["threshold"])), old, tmp_path / "out2")
