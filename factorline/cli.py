@@ -1,4 +1,4 @@
-"""The user's surface: ``factorline demo | run | validate | operators | decide``.
+"""The user's surface: ``factorline demo | run | validate | operators | decide | query | diff``.
 
 Commands are thin: they parse arguments, call the library, and render with rich. Errors
 from the library are printed as ``path: message`` lines and exit with status 2 (bad input)
@@ -251,12 +251,7 @@ def decide(
     except FactorlineError as exc:
         _fail(exc)
     if summary.changed:
-        moves = Table(title=f"{summary.changed} decision(s) changed in {summary.items} items")
-        for col in ("table", "before", "after", "items"):
-            moves.add_column(col, justify="right" if col == "items" else "left")
-        for t in summary.transitions:
-            moves.add_row(escape(t["table"]), escape(str(t["before"])), f"[bold]{escape(str(t['after']))}[/]", str(t["items"]))
-        console.print(moves)
+        console.print(_transitions(f"{summary.changed} decision(s) changed in {summary.items} items", summary.transitions))
         sample = Table(title=f"first {len(summary.sample)} changed items")
         for col in ("item", "table", "after", "why"):
             sample.add_column(col, overflow="fold")
@@ -268,6 +263,81 @@ def decide(
     else:
         console.print("no decision changed" + (f" (tables re-decided: {', '.join(summary.tables_changed)})" if summary.tables_changed else ""))
     console.print(f"re-decided {summary.items} items in {summary.seconds:.2f} s → {escape(summary.out_dir)}/results.jsonl")
+
+
+@app.command()
+def query(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `factorline run` (or `decide`)."),
+    sql: str = typer.Argument(..., help='SQL over the views items, factors, decisions, results; quote factor '
+                              'columns: SELECT path FROM factors WHERE "border.area_ratio" > 0.2'),
+    limit: int = typer.Option(50, "--limit", min=0, help="Rows shown (all rows go to --out)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write every row to a .csv, .parquet or .jsonl file."),
+) -> None:
+    """SQL over a run's Parquet (DuckDB, out of core). Views: items (index, path, id, kind, duration_s, ...,
+    error_type, total_ms), factors (index, path, "step.field"...), decisions (index, path, "table", outcome,
+    rule, reason, explanation: one row per item and table), results (the file as written)."""
+    from .batch.query import run_query
+
+    try:
+        result = run_query(run_dir, sql, limit=limit, out=out)
+    except FactorlineError as exc:
+        _fail(exc)
+    shown = Table(title=f"{result.total} row(s)" + (f", first {len(result.rows)}" if len(result.rows) < result.total else ""))
+    for column in result.columns:
+        shown.add_column(escape(column), overflow="fold")
+    for row in result.rows:
+        shown.add_row(*(escape(_cell(v)) for v in row))
+    console.print(shown)
+    if result.out:
+        console.print(f"every row → {escape(result.out)}")
+    elif len(result.rows) < result.total:
+        console.print(f"{result.total - len(result.rows)} more row(s): raise --limit or write them all with --out FILE")
+
+
+def _transitions(title: str, transitions: list[dict]) -> Table:
+    """Counts per table and outcome transition (decide, diff)."""
+    moves = Table(title=title)
+    for col in ("table", "before", "after", "items"):
+        moves.add_column(col, justify="right" if col == "items" else "left")
+    for t in transitions:
+        moves.add_row(escape(t["table"]), escape(str(t["before"])), f"[bold]{escape(str(t['after']))}[/]", str(t["items"]))
+    return moves
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+@app.command()
+def diff(
+    run_a: Path = typer.Argument(..., help="The run before (a run folder)."),
+    run_b: Path = typer.Argument(..., help="The run after (a run folder: another run, or the same run re-decided)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write every change to a .jsonl, .csv or .parquet file."),
+    sample: int = typer.Option(10, "--sample", min=0, help="Changed items shown."),
+) -> None:
+    """What changed between two runs, by table and outcome (items matched by path)."""
+    from .batch.query import diff_runs
+
+    try:
+        summary = diff_runs(run_a, run_b, out=out, sample=sample)
+    except FactorlineError as exc:
+        _fail(exc)
+    console.print(f"{summary.items_a} item(s) before, {summary.items_b} after; {summary.only_a} only before, "
+                  f"{summary.only_b} only after")
+    if not summary.changed:
+        console.print("no decision changed")
+        return
+    console.print(_transitions(f"{summary.changed} decision(s) changed", summary.transitions))
+    if summary.sample:
+        shown = Table(title=f"{len(summary.sample)} changed item(s)")
+        for col in ("item", "table", "before", "after", "why"):
+            shown.add_column(col, overflow="fold")
+        for c in summary.sample:
+            shown.add_row(escape(Path(str(c["item"])).name), escape(c["table"]), escape(str(c["before"])),
+                          escape(str(c["after"])), escape(f"{c['rule']}: {c['explanation']}"))
+        console.print(shown)
+    console.print(f"every change → {escape(summary.out)}" if summary.out else "write every change with --out FILE")
 
 
 @app.command()

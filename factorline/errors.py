@@ -84,6 +84,10 @@ class DataError(ConfigError):
     pass
 
 
+class QueryError(ConfigError):
+    """SQL over a run folder failed (``factorline query`` / ``diff``)."""
+
+
 class MediaError(FactorlineError):
     pass
 

@@ -124,3 +124,49 @@ def test_decide_rebuilds_a_missing_parquet_and_refuses_a_torn_one(run, tmp_path)
     shutil.copy(run / "results.parquet", old / "results.parquet")
     with pytest.raises(RunDirError, match=r"results.jsonl and results.parquet disagree .*--resume"):
         decide_run(compile_pipeline(_variant(VARIANTS["threshold"])), old, tmp_path / "out2")
+
+
+def test_query_views_have_stable_names_and_match_the_records(run, tmp_path):
+    from factorline.batch.query import run_query
+
+    records = list(read_jsonl(run / "results.jsonl"))
+    counts = run_query(run, 'SELECT "table", outcome, count(*) AS n FROM decisions GROUP BY ALL')
+    assert sorted(counts.rows) == sorted(
+        (t, o, n) for (t, o), n in __import__("collections").Counter(
+            (t, d["outcome"]) for r in records for t, d in r["decisions"].items()).items())
+    big = run_query(run, 'SELECT path, "border.area_ratio" AS area FROM factors WHERE "border.area_ratio" > 0.5 ORDER BY "index"',
+                    limit=3, out=tmp_path / "big.jsonl")
+    want = [r["item"]["path"] for r in records if (r["factors"].get("border") or {}).get("area_ratio") is not None
+            and r["factors"]["border"]["area_ratio"] > 0.5]
+    assert big.total == len(want) and [row[0] for row in big.rows] == want[:3]
+    assert [json.loads(x)["path"] for x in (tmp_path / "big.jsonl").read_text().splitlines()] == want
+    failed = run_query(run, "SELECT path, error_type FROM items WHERE error_type IS NOT NULL")
+    assert {p for p, _ in failed.rows} == {r["item"]["path"] for r in records if r["error"]}
+
+
+def test_query_errors_name_the_views_and_the_file(run, tmp_path):
+    from factorline.batch.query import run_query
+    from factorline.errors import QueryError
+
+    with pytest.raises(QueryError, match=r"syntax error.*views are items, factors, decisions and results"):
+        run_query(run, "SELEC 1")
+    with pytest.raises(QueryError, match=r"cannot write out.txt: expected a .csv, .parquet or .jsonl"):
+        run_query(run, "SELECT 1", out=tmp_path / "out.txt")
+    with pytest.raises(RunDirError, match=r"no results.parquet in .*factorline run"):
+        run_query(tmp_path, "SELECT 1")
+
+
+def test_diff_counts_transitions_between_a_run_and_its_re_decided_copy(run, tmp_path):
+    from factorline.batch.query import diff_runs
+
+    plan = compile_pipeline(_variant(VARIANTS["new_and_removed_table"]))
+    decide_run(plan, run, tmp_path / "b")
+    summary = diff_runs(run, tmp_path / "b", out=tmp_path / "diff.jsonl", sample=4)
+    before = {r["item"]["path"]: r["decisions"] for r in read_jsonl(run / "results.jsonl")}
+    after = {r["item"]["path"]: r["decisions"] for r in read_jsonl(tmp_path / "b" / "results.jsonl")}
+    want = sorted((p, t, (before[p].get(t) or {}).get("outcome"), (after[p].get(t) or {}).get("outcome"))
+                  for p in before for t in set(before[p]) | set(after[p])
+                  if (before[p].get(t) or {}).get("outcome") != (after[p].get(t) or {}).get("outcome"))
+    got = sorted((c["item"], c["table"], c["before"], c["after"]) for c in read_jsonl(tmp_path / "diff.jsonl"))
+    assert got == want and summary.changed == len(want) and len(summary.sample) == 4
+    assert {t["table"] for t in summary.transitions} == {"tags", "sharp"} and summary.only_a == summary.only_b == 0

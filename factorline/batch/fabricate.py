@@ -24,8 +24,8 @@ _WORDS = ("news", "sale", "goal", "hello", "free money", "weather", "live", "bre
 
 
 def _draw(dtype: str, rng: random.Random) -> object:
-    span = lambda: sorted(round(rng.uniform(0, 60), 2) for _ in range(2))  # noqa: E731
-    text = lambda: " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))  # noqa: E731
+    span = lambda: sorted(round(rng.uniform(0, 60), 2) for _ in range(2))
+    text = lambda: " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
     draw: dict[str, Callable[[], object]] = {
         "bool": lambda: rng.random() < 0.3,
         "int": lambda: rng.randint(0, 100),
