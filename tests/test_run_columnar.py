@@ -170,3 +170,18 @@ def test_diff_counts_transitions_between_a_run_and_its_re_decided_copy(run, tmp_
     got = sorted((c["item"], c["table"], c["before"], c["after"]) for c in read_jsonl(tmp_path / "diff.jsonl"))
     assert got == want and summary.changed == len(want) and len(summary.sample) == 4
     assert {t["table"] for t in summary.transitions} == {"tags", "sharp"} and summary.only_a == summary.only_b == 0
+
+
+def test_the_report_of_a_big_run_is_bounded_and_shows_items_that_ended_early(run, tmp_path):
+    from factorline.report import build_report
+
+    summary = build_report(run, out=tmp_path / "report.html", pictures=False, max_items=20, per_outcome=5)
+    html = (tmp_path / "report.html").read_text()
+    records = list(read_jsonl(run / "results.jsonl"))
+    assert summary.items == ITEMS and summary.detailed == 20 and html.count('<section class="item"') == 20
+    partial = sum(1 for r in records if r["item"]["partial"])
+    assert partial and f"<b>{partial}</b>ended early" in html
+    listed = html.count("<tr data-tags=")
+    outcomes = {(t, d["outcome"]) for r in records for t, d in r["decisions"].items()}
+    assert 5 <= listed <= 5 * (len(outcomes) + 1) and f"The index lists {listed} of {ITEMS} items" in html
+    assert "factorline query RUN" in html

@@ -58,6 +58,9 @@ def fabricate_records(doc: dict, count: int, *, seed: int = 0, missing: float = 
                 "width": 1280, "height": 720, "fps": 25.0, "display_width": 1280, "display_height": 720,
                 "pixel_aspect": 1.0, "partial": False, "partial_reason": None, "decoded_s": None, "frames": 64,
                 "frames_planned": 64}
+        if rng.random() < 0.01:
+            item.update(partial=True, partial_reason="the stream ended before its declared duration",
+                        decoded_s=round(item["duration_s"] / 2, 2), frames=32)
         error = None
         if rng.random() < failed:
             error = {"type": "CorruptMediaError", "message": "fabricated failure", "path": path}

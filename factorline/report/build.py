@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..media.thumbnails import DEFAULT_MAX_SIDE
-from ..rules import ON_MISSING
 from . import summary
+from .columns import RunColumns, detailed_rows, indexed_rows, read_columns, read_records
 from .html import FILTER_JS, esc, page
 from .item import item_section
 from .run import RunData, load_run
@@ -52,6 +52,7 @@ def build_report(
     max_thumbs: int = MAX_THUMBS,
     thumb_side: int = DEFAULT_MAX_SIDE,
     pictures: bool = True,
+    per_outcome: int = summary.PER_OUTCOME,
 ) -> ReportSummary:
     """Write the report of ``run_dir`` to ``out`` (default ``run_dir/report.html``).
 
@@ -59,60 +60,49 @@ def build_report(
     Raises RunDirError when ``run_dir`` is not a run folder.
     """
     started = time.perf_counter()
-    run = load_run(run_dir)
-    detailed = pick_detailed(run.records, max_items)
+    run = load_run(run_dir, records=False)
+    cols = read_columns(run.run_dir)
+    detailed = set(detailed_rows(cols, max_items))
+    records = read_records(run.run_dir / "results.jsonl", detailed | set(indexed_rows(cols, per_outcome)))
     sections, thumbs, blind = [], 0, 0
     roles = field_roles(run.dtypes, run.units)
     order = sorted(detailed)
-    pictures_of = _all_pictures(run, order, max_thumbs, thumb_side) if pictures else itertools.repeat(None)
+    pictures_of = _all_pictures(run, records, order, max_thumbs, thumb_side) if pictures else itertools.repeat(None)
     for i, shots in zip(order, pictures_of):
-        record = run.records[i]
+        record = records[i]
         thumbs += sum(1 for s in (shots.shots if shots else []) if s.uri)
         blind += bool(shots and not any(s.uri for s in shots.shots) and not record.get("error"))
         sections.append(item_section(i, record, shots, _timeline(run, record, roles, shots)))
-    html = render_page(run, detailed, sections, max_items)
+    html = render_page(run, cols, records, detailed, sections, max_items, per_outcome)
     path = Path(out) if out else run.run_dir / REPORT_FILE
     _write_atomic(path, html)
     seconds = round(time.perf_counter() - started, 3)
-    return ReportSummary(str(path), len(run.records), len(detailed), thumbs, blind, path.stat().st_size, seconds)
+    return ReportSummary(str(path), cols.total, len(detailed), thumbs, blind, path.stat().st_size, seconds)
 
 
-def _all_pictures(run: RunData, order: list[int], limit: int, side: int):
+def _all_pictures(run: RunData, records: dict[int, dict], order: list[int], limit: int, side: int):
     """Pictures per item, in order. Threads overlap the decoders (PyAV and Pillow release the
     GIL while decoding and encoding); results come back in submission order."""
     workers = max(1, min(THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        yield from pool.map(lambda i: item_pictures(run.records[i], run.run_dir, limit=limit, max_side=side), order)
+        yield from pool.map(lambda i: item_pictures(records[i], run.run_dir, limit=limit, max_side=side), order)
 
 
-def pick_detailed(records: list[dict], limit: int) -> set[int]:
-    """Indexes of the items that get a section: failed, then decided by a rule or by missing
-    values (what a reviewer looks at), then those the default row accepted."""
-    def rank(i: int) -> int:
-        r = records[i]
-        if r.get("error"):
-            return 0
-        decided = any(d.get("hits") or d.get("rule") == ON_MISSING for d in (r.get("decisions") or {}).values())
-        return 1 if decided else 2
-    return set(sorted(range(len(records)), key=lambda i: (rank(i), i))[: max(limit, 0)])
-
-
-def render_page(run: RunData, detailed: set[int], sections: list[str], max_items: int) -> str:
-    records = run.records
+def render_page(run: RunData, cols: RunColumns, records: dict[int, dict], detailed: set[int], sections: list[str],
+                max_items: int, per_outcome: int) -> str:
     title = f"factorline report — {run.meta.get('pipeline') or run.run_dir.name}"
     capped = ""
-    if len(detailed) < len(records):
-        capped = (f'<p class="note">Detailed sections for {len(detailed)} of {len(records)} items (limit {max_items}): '
-                  "failed items first, then items a rule decided, then the rest, each in run order. "
-                  "Every item is in the index.</p>")
+    if len(detailed) < cols.total:
+        capped = (f'<p class="note">Detailed sections for {len(detailed)} of {cols.total} items (limit {max_items}): '
+                  "failed items first, then items a rule decided, then the rest, each in run order.</p>")
     body = "".join([
-        summary.header(run, title),
-        summary.decision_charts(records),
-        summary.failed_items(records, detailed),
-        summary.factor_charts(records, run.dtypes),
+        summary.header(run, cols, title),
+        summary.decision_charts(cols),
+        summary.failed_items(cols, detailed),
+        summary.factor_charts(cols),
         summary.factor_cards(run),
-        summary.filters(records),
-        summary.index(records, detailed),
+        summary.filters(cols),
+        summary.index({i: records[i] for i in records}, detailed, cols, per_outcome),
         f"<h2>Item details</h2>{capped}",
         "".join(sections),
         f'<p class="muted">Written by factorline from {esc(run.run_dir)}; self-contained, no network.</p>',

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..batch.decide import read_run
+from ..batch.decide import read_meta
 from ..core.compiler import Plan, compile_pipeline
 from ..core.document import load_text
+from ..core.records import read_jsonl
 from ..errors import FactorlineError, RunDirError
 
 PIPELINE_FILE = "pipeline.yaml"
@@ -37,11 +38,12 @@ class RunData:
         return self.plan
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run folder (``read_run``) and compile its pipeline when possible."""
+def load_run(run_dir: str | Path, *, records: bool = True) -> RunData:
+    """Read a run folder and compile its pipeline when possible. ``records=False`` leaves the
+    records on disk (the report reads its columns and the few records it shows)."""
     run_dir = Path(run_dir)
-    meta, records = read_run(run_dir)
-    data = RunData(run_dir, meta, records)
+    meta = read_meta(run_dir)
+    data = RunData(run_dir, meta, list(read_jsonl(run_dir / "results.jsonl")) if records else [])
     source = run_dir / PIPELINE_FILE
     if not source.is_file():
         data.plan_problem = f"{source} is missing"

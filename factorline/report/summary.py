@@ -1,25 +1,29 @@
 """The summary part of a report: counts, outcome and rule bars, factor distributions, failed
-items, and the filterable index of all items."""
+items, and the filterable index, all computed from the run's columns (columns.py)."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from typing import Any
+from pathlib import PurePath
 
+import polars as pl
+
+from .columns import RunColumns
 from .html import esc, num, outcome_badge, short, table
-from .item import filter_attrs, fired_rules, item_name
+from .item import filter_attrs, item_name
 from .run import RunData
 from .svg import bars, histogram
 
-MAX_INDEX_ROWS = 5000  # index rows are cheap text, but a browser still slows past this
+PER_OUTCOME = 200  # index rows per outcome of each table: the page stays bounded whatever the run's size
+MAX_FAILED_ROWS = 1000
 _CATEGORIES = 8
 
 
-def header(run: RunData, title: str) -> str:
-    meta, records = run.meta, run.records
-    failed = sum(1 for r in records if r.get("error"))
-    cards = [("items", len(records)), ("succeeded", len(records) - failed), ("failed", failed)]
+def header(run: RunData, cols: RunColumns, title: str) -> str:
+    meta = run.meta
+    partial = int(cols.frame["partial"].sum())
+    cards = [("items", cols.total), ("succeeded", cols.total - cols.failed), ("failed", cols.failed)]
+    if partial:
+        cards.append(("ended early", partial))
     if meta.get("seconds") is not None:
         cards.append(("run time", f"{num(meta['seconds'], 3)} s"))
     cards_html = "".join(f'<div class="card"><b>{esc(v)}</b>{esc(k)}</div>' for k, v in cards)
@@ -28,120 +32,92 @@ def header(run: RunData, title: str) -> str:
              f' · factorline {esc(meta.get("factorline"))}</p>')
     plan_note = f'<p class="note">Pipeline not compiled ({short(run.plan_problem, 300)}); factor roles read off the values.</p>' \
         if run.plan is None else ""
-    return f"<h1>{esc(title)}</h1>{about}{plan_note}<div class=\"cards\">{cards_html}</div>"
+    early = ('<p class="note">Items that <b>ended early</b> decoded only part of their declared length (truncated '
+             'or damaged media): their factors cover what was decoded; rules can read <code>item.partial</code>.</p>') if partial else ""
+    return f"<h1>{esc(title)}</h1>{about}{plan_note}<div class=\"cards\">{cards_html}</div>{early}"
 
 
-def decision_charts(records: list[dict]) -> str:
-    tables: dict[str, tuple[Counter, Counter]] = {}
-    for r in records:
-        for name, d in (r.get("decisions") or {}).items():
-            outcomes, rules = tables.setdefault(name, (Counter(), Counter()))
-            outcomes[str(d.get("outcome"))] += 1
-            rules.update(fired_rules(d))
+def _counts(series: pl.Series) -> list[tuple[str, int]]:
+    counted = series.cast(pl.String).fill_null("None").value_counts(sort=True)
+    return [(str(v), int(n)) for v, n in counted.iter_rows()]
+
+
+def decision_charts(cols: RunColumns) -> str:
+    figures, counts = [], []
+    for name in cols.tables:
+        outcomes = _counts(cols.frame[f"{name}.outcome"])
+        rules = _counts(cols.frame[f"{name}.fired"].explode())
+        figures.append(_figure(f"{name}: outcomes", bars(outcomes, label=f"{name} outcomes")))
+        figures.append(_figure(f"{name}: rules that decided or matched", bars(rules, label=f"{name} rules")))
+        counts.append(f"<h3>{esc(name)}</h3>" + table(["outcome", "items"], [[outcome_badge(o), f'<span class="num">{c}</span>']
+                                                                            for o, c in outcomes]))
+    return f'<h2>Decisions</h2><div class="charts">{"".join(figures)}</div>{"".join(counts)}'
+
+
+def factor_charts(cols: RunColumns) -> str:
+    """A histogram per numeric factor, value counts per true/false or short text factor."""
     figures = []
-    for name, (outcomes, rules) in tables.items():
-        figures.append(_figure(f"{name}: outcomes", bars(outcomes.most_common(), label=f"{name} outcomes")))
-        figures.append(_figure(f"{name}: rules that decided or matched", bars(rules.most_common(), label=f"{name} rules")))
-    counts = "".join(
-        f"<h3>{esc(name)}</h3>" + table(["outcome", "items"], [[outcome_badge(o), f'<span class="num">{c}</span>']
-                                                              for o, c in outcomes.most_common()])
-        for name, (outcomes, _) in tables.items())
-    return f'<h2>Decisions</h2><div class="charts">{"".join(figures)}</div>{counts}'
-
-
-def factor_charts(records: list[dict], dtypes: dict[str, dict[str, str]]) -> str:
-    """A histogram per numeric factor, value counts per true/false or text factor."""
-    columns = _columns(records, dtypes)
-    figures = []
-    for key, (kind, values) in columns.items():
+    for key, (kind, values) in cols.factors.items():
         if kind == "number":
-            missing = sum(v is None for v in values)
-            figures.append(_figure(key + (f" ({missing} missing)" if missing else ""), histogram(values, label=key)))
+            missing = values.null_count() + (int(values.is_nan().sum()) if values.dtype.is_float() else 0)
+            figures.append(_figure(key + (f" ({missing} missing)" if missing else ""), histogram(values.to_list(), label=key)))
         else:
-            counts = Counter("(missing)" if v is None else _category(v) for v in values)
-            figures.append(_figure(key, bars(counts.most_common(_CATEGORIES), label=key, width=260)))
+            shown = values.cast(pl.String).str.to_lowercase() if values.dtype == pl.Boolean else values.str.slice(0, 40)
+            counts = _counts(shown.fill_null("(missing)"))
+            figures.append(_figure(key, bars(counts[:_CATEGORIES], label=key, width=260)))
     if not figures:
         return ""
-    return f'<h2>Factor distributions</h2><p class="muted">over the {sum(1 for r in records if not r.get("error"))} items ' \
+    return f'<h2>Factor distributions</h2><p class="muted">over the {cols.total - cols.failed} items ' \
            f'that did not fail</p><div class="charts">{"".join(figures)}</div>'
-
-
-def _columns(records: list[dict], dtypes: dict[str, dict[str, str]]) -> dict[str, tuple[str, list[Any]]]:
-    """``step.field`` -> (number | category, values of the items that did not fail)."""
-    ok = [r for r in records if not r.get("error")]
-    kinds: dict[str, str] = {}
-    for step, fields in dtypes.items():
-        for name, dtype in fields.items():
-            if dtype in {"int", "float"}:
-                kinds[f"{step}.{name}"] = "number"
-            elif dtype in {"bool", "str"} and name != "text":  # free text has no useful histogram
-                kinds[f"{step}.{name}"] = "category"
-    if not dtypes:  # no plan: read the kinds off the first values seen
-        for r in ok:
-            for step, fields in (r.get("factors") or {}).items():
-                for name, v in (fields or {}).items() if isinstance(fields, dict) else ():
-                    kind = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else \
-                        "category" if isinstance(v, bool) or (isinstance(v, str) and name != "text") else None
-                    if kind:
-                        kinds.setdefault(f"{step}.{name}", kind)
-    return {key: (kind, [_get(r, key) for r in ok]) for key, kind in kinds.items()}
-
-
-def _get(record: dict, key: str) -> Any:
-    step, _, name = key.partition(".")
-    fields = (record.get("factors") or {}).get(step)
-    value = fields.get(name) if isinstance(fields, dict) else None
-    return None if isinstance(value, float) and math.isnan(value) else value  # NaN reads as missing
-
-
-def _category(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)[:40]
 
 
 def _figure(caption: str, svg: str) -> str:
     return f'<figure class="chart"><figcaption>{esc(caption)}</figcaption>{svg}</figure>'
 
 
-def failed_items(records: list[dict], detailed: set[int]) -> str:
-    rows = [[_link(i, detailed), esc(item_name(r)), f"<code>{esc(r['error'].get('type'))}</code>", short(r["error"].get("message"), 400)]
-            for i, r in enumerate(records) if r.get("error")]
-    if not rows:
+def failed_items(cols: RunColumns, detailed: set[int]) -> str:
+    failed = cols.frame.filter(pl.col("failed"))
+    if not failed.height:
         return "<h2>Failed items</h2><p>None: every item was analysed.</p>"
-    return f"<h2>Failed items ({len(rows)})</h2>" + table(["#", "item", "error", "message"], rows)
+    rows = [[_link(i, detailed), esc(PurePath(str(path)).name), f"<code>{esc(kind)}</code>", short(message, 400)]
+            for i, path, kind, message in failed.head(MAX_FAILED_ROWS).select("index", "path", "error_type", "error_message").iter_rows()]
+    more = f'<p class="note">The first {MAX_FAILED_ROWS} are listed; {_query_hint("SELECT path, error_type, error_message FROM items WHERE error_type IS NOT NULL")}</p>' \
+        if failed.height > MAX_FAILED_ROWS else ""
+    return f"<h2>Failed items ({failed.height})</h2>{more}" + table(["#", "item", "error", "message"], rows)
 
 
-def filters(records: list[dict]) -> str:
+def _query_hint(sql: str) -> str:
+    return f"every one: <code>factorline query RUN &quot;{esc(sql)}&quot;</code>"
+
+
+def filters(cols: RunColumns) -> str:
     """Selects per table for outcome and rule, and a text box for the path."""
-    choices: dict[str, tuple[set, set]] = {}
-    for r in records:
-        for name, d in (r.get("decisions") or {}).items():
-            outcomes, rules = choices.setdefault(name, (set(), set()))
-            outcomes.update(str(o) for o in [d.get("outcome"), *(d.get("outcomes") or [])])
-            rules.update(fired_rules(d))
     selects = []
-    for name, (outcomes, rules) in choices.items():
-        for what, values in (("outcome", outcomes), ("rule", rules)):
-            options = "".join(f'<option value="{esc(f"{what}:{name}={v}")}">{esc(v)}</option>' for v in sorted(values))
+    for name in cols.tables:
+        for what, column in (("outcome", f"{name}.outcomes"), ("rule", f"{name}.fired")):
+            values = sorted(str(v) for v in cols.frame[column].explode().drop_nulls().unique().to_list())
+            options = "".join(f'<option value="{esc(f"{what}:{name}={v}")}">{esc(v)}</option>' for v in values)
             selects.append(f'<label>{esc(name)} {what} <select data-filter="1"><option value="">all</option>{options}</select></label>')
     failed = '<label>status <select data-filter="1"><option value="">all</option><option value="failed">failed</option></select></label>'
     text = '<label>path <input id="q" type="search" placeholder="part of the path"></label>'
     return f'<div class="filters">{"".join(selects)}{failed}{text} <span id="shown" class="muted"></span></div>'
 
 
-def index(records: list[dict], detailed: set[int]) -> str:
-    names = list(dict.fromkeys(n for r in records for n in (r.get("decisions") or {})))
+def index(records: dict[int, dict], detailed: set[int], cols: RunColumns, per_outcome: int) -> str:
+    names = cols.tables
     head = "".join(f"<th>{esc(n)}</th><th>rule</th>" for n in names)
     rows = []
-    for i, r in enumerate(records[:MAX_INDEX_ROWS]):
+    for i in sorted(records):
+        r = records[i]
         cells = "".join(f"<td>{outcome_badge(d.get('outcome'))}</td><td><code>{esc(d.get('rule'))}</code></td>"
                         for d in ((r.get("decisions") or {}).get(n) or {} for n in names))
-        error = f"<code>{esc(r['error'].get('type'))}</code>" if r.get("error") else ""
+        error = f"<code>{esc(r['error'].get('type'))}</code>" if r.get("error") else \
+            '<span class="muted">ended early</span>' if (r.get("item") or {}).get("partial") else ""
         rows.append(f"<tr {filter_attrs(r)}><td>{_link(i, detailed)}</td><td>{esc(item_name(r))}</td>{cells}<td>{error}</td></tr>")
-    more = f'<p class="note">The index lists the first {MAX_INDEX_ROWS} of {len(records)} items.</p>' \
-        if len(records) > MAX_INDEX_ROWS else ""
-    return (f"<h2>Items</h2>{more}<table><thead><tr><th>#</th><th>item</th>{head}<th>error</th></tr></thead>"
+    more = (f'<p class="note">The index lists {len(records)} of {cols.total} items: the first {per_outcome} of each outcome '
+            f"of each table and the first {per_outcome} failed ones, in run order; "
+            f'{_query_hint("SELECT path, outcome, rule FROM decisions WHERE outcome = ...")}.</p>') if len(records) < cols.total else ""
+    return (f"<h2>Items</h2>{more}<table><thead><tr><th>#</th><th>item</th>{head}<th>status</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
