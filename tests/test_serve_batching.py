@@ -134,7 +134,7 @@ def test_batched_detector_finds_the_same_as_unbatched():
 
     import factorline.operators  # noqa: F401  (registers the resource loaders)
 
-    pool = BatchingPool(ServeSettings(batching="on", workers=4, batch_max_wait_ms=20))
+    pool = BatchingPool(ServeSettings(batching="on", isolation="thread", workers=4, batch_max_wait_ms=20))
     try:
         batched = pool.get(("nudenet",))["nudenet"]
         plain = super(BatchingPool, pool).get(("nudenet",))["nudenet"]
@@ -156,7 +156,7 @@ def test_batched_detector_finds_the_same_as_unbatched():
 @needs_nudenet
 def test_server_batches_concurrent_requests():
     doc = {"name": "people", "input": "image", "steps": {"faces": {"op": "faces"}, "nsfw": {"op": "nsfw"}}, "decisions": decisions()}
-    with LiveServer({"people": doc}, batching="on", workers=4, batch_max_wait_ms=30) as live:
+    with LiveServer({"people": doc}, batching="on", isolation="thread", workers=4, batch_max_wait_ms=30) as live:
         pictures = [jpeg(size=(200, 150)) for _ in range(8)]
 
         def one(p):

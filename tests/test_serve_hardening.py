@@ -106,7 +106,7 @@ def _trickler(port: int, stop: threading.Event, gap_s: float) -> socket.socket:
 
 
 def test_trickling_uploads_hold_no_run_slot(sleeping_op):
-    settings = {"workers": 1, "queue_size": 4, "upload_stall_s": 1.5, "upload_min_bytes_per_s": 0}
+    settings = {"workers": 1, "queue_size": 4, "upload_stall_s": 1.5, "upload_min_bytes_per_s": 0, "isolation": "thread"}
     with LiveServer({"sleepy": sleepy_pipeline(0.0)}, **settings) as live:
         stop = threading.Event()
         socks = [_trickler(_port(live), stop, 0.2) for _ in range(4)]
@@ -135,7 +135,7 @@ def test_trickling_uploads_hold_no_run_slot(sleeping_op):
 
 
 def test_an_upload_under_the_minimum_rate_is_cut_off(sleeping_op):
-    with LiveServer({"sleepy": sleepy_pipeline(0.0)}, upload_stall_s=1.0, upload_min_bytes_per_s=100) as live:
+    with LiveServer({"sleepy": sleepy_pipeline(0.0)}, upload_stall_s=1.0, upload_min_bytes_per_s=100, isolation="thread") as live:
         stop = threading.Event()
         sock = _trickler(_port(live), stop, 0.3)  # never silent for 1 s, but ~3 bytes/s
         try:
@@ -151,7 +151,7 @@ def test_an_upload_under_the_minimum_rate_is_cut_off(sleeping_op):
 
 
 def test_uploads_received_at_once_are_bounded(sleeping_op):
-    with LiveServer({"sleepy": sleepy_pipeline(0.0)}, max_uploads=1, upload_stall_s=5) as live:
+    with LiveServer({"sleepy": sleepy_pipeline(0.0)}, max_uploads=1, upload_stall_s=5, isolation="thread") as live:
         stop = threading.Event()
         sock = _trickler(_port(live), stop, 0.2)
         try:

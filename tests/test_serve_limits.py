@@ -34,7 +34,7 @@ def _burst(url: str, pipeline: str, n: int) -> list[httpx.Response]:
 
 
 def test_full_queue_answers_429_with_retry_after(sleeping_op):
-    with LiveServer({"sleepy": sleepy_pipeline(0.6)}, workers=1, queue_size=2) as live:
+    with LiveServer({"sleepy": sleepy_pipeline(0.6)}, workers=1, queue_size=2, isolation="thread") as live:
         replies = _burst(live.url, "sleepy", 8)
         codes = sorted(r.status_code for r in replies)
         assert codes.count(200) >= 2 and codes.count(429) >= 1, codes
@@ -48,7 +48,7 @@ def test_full_queue_answers_429_with_retry_after(sleeping_op):
 
 
 def test_slow_item_times_out_with_504_and_frees_its_slot(sleeping_op):
-    with LiveServer({"sleepy": sleepy_pipeline(1.2)}, workers=1, queue_size=4, request_timeout_s=0.4) as live:
+    with LiveServer({"sleepy": sleepy_pipeline(1.2)}, workers=1, queue_size=4, request_timeout_s=0.4, isolation="thread") as live:
         t0 = time.monotonic()
         r = upload(live.client, "sleepy", "a.jpg", PICTURE)
         assert r.status_code == 504 and error_of(r)["type"] == "RequestTimeoutError"
@@ -62,7 +62,7 @@ def test_slow_item_times_out_with_504_and_frees_its_slot(sleeping_op):
 
 
 def test_shutdown_drains_requests_in_flight(sleeping_op):
-    live = LiveServer({"sleepy": sleepy_pipeline(1.0)}, workers=2, shutdown_grace_s=10)
+    live = LiveServer({"sleepy": sleepy_pipeline(1.0)}, workers=2, shutdown_grace_s=10, isolation="thread")
     with live:
         results: list[httpx.Response] = []
         thread = threading.Thread(target=lambda: results.append(upload(httpx.Client(base_url=live.url, timeout=30), "sleepy", "a.jpg", PICTURE)))
@@ -105,7 +105,8 @@ from test_serve_support import slow_operator
 from factorline.serve import ServeSettings, serve
 
 with slow_operator():
-    serve([Path(sys.argv[1])], ServeSettings(host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", shutdown_grace_s=10))
+    serve([Path(sys.argv[1])], ServeSettings(host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", shutdown_grace_s=10,
+                                             isolation="thread"))
 """
 
 

@@ -75,7 +75,8 @@ class LiveServer:
 @contextmanager
 def slow_operator(name: str = "test_sleep"):
     """A registered operator that sleeps ``seconds`` (a param), unregistered afterwards so the
-    contract battery of other test files never sees it."""
+    contract battery of other test files never sees it. Registered in this process only: servers
+    running it need ``isolation="thread"`` (worker processes would not know it)."""
 
     class SleepParams(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -47,11 +47,17 @@ Design (modules are small; routes only read input and call them):
   from when the upload has been received until the worker thread is done (a timed-out run
   still holds its slot: the bound is real); beyond it 429 with ``Retry-After`` (a full queue
   refuses an upload before reading it); 503 while shutting down.
-- ``runner``  ``workers`` threads run items (decoding, numpy and onnxruntime release the
-  GIL); ``request_timeout_s`` bounds the whole request, upload included (408 for a slow
-  upload, 504 for a slow run), and is also the engine's item deadline so a thread stops at
-  its next step. Shutdown (uvicorn drains open requests, ``shutdown_grace_s``) then waits for
-  admitted runs, stops the batchers and removes the upload folder.
+- ``runner``  ``workers`` threads take admitted items; ``request_timeout_s`` bounds the whole
+  request, upload included (408 for a slow upload, 504 for a slow run), and is also the
+  engine's item deadline. Shutdown (uvicorn drains open requests, ``shutdown_grace_s``) then
+  waits for admitted runs, stops the workers and batchers and removes the upload folder.
+- ``workers``  ``isolation="process"`` (default): each thread hands its item to one of
+  ``workers`` spawned worker processes and watches its memory and clock; one over
+  ``max_item_memory_mb`` or past ``request_timeout_s`` + grace is killed and replaced, and the
+  item gets a MediaLimitError / ItemTimeoutError record (MediaError when it crashed), counted
+  in ``factorline_worker_kills_total{reason}``. ``isolation="thread"``: the threads run items
+  themselves (decoding, numpy and onnxruntime release the GIL), sharing one copy of the models;
+  nothing caps an item's memory, a slow item stops at its next step.
 - ``uploads``  multipart streamed with python-multipart into a ``mkdtemp`` folder (0700),
   files 0600 under random names, removed when the run ends; an incomplete body, a boundary
   over 70 characters are 400; an upload silent for ``upload_stall_s`` or slower than
@@ -66,8 +72,9 @@ Design (modules are small; routes only read input and call them):
 - ``pipelines``  documents compiled at startup (an invalid one stops the server) and on PUT
   (compile + rule cases + model warm-up, then temp file + ``os.replace``); a pipeline is
   saved back to the file it came from, a new one to ``pipelines_dir/<name>.yaml``.
-- ``batching``  models are loaded once, at startup, for every step of every pipeline
-  (``ResourcePool.get(spec.resources)``). With batching on, resources registered in
+- ``batching``  (``isolation="thread"`` only: a worker process runs one item at a time, so
+  ``batching="on"`` with process isolation is a settings error) models are loaded once, at
+  startup, for every step of every pipeline (``ResourcePool.get(spec.resources)``). With batching on, resources registered in
   :mod:`factorline.core.batching` (NudeNet, behind ``nsfw`` and ``faces``) get a
   :class:`~factorline.core.batching.MicroBatcher` in front of their ONNX session: concurrent
   calls within ``batch_max_wait_ms`` are concatenated on the batch axis (at most
@@ -81,7 +88,18 @@ alias expansion bounded), conditions are parsed under the rules whitelist, opera
 only from the registry.
 """
 
-from .app import create_app, serve
+from typing import Any
+
 from .settings import ServeSettings
 
 __all__ = ["ServeSettings", "create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    """``create_app`` and ``serve`` load FastAPI and uvicorn when first used: worker processes
+    (``workers``) import this package and need neither."""
+    if name in ("create_app", "serve"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,9 @@ class Metrics:
         self.batch_callers = Histogram(
             "factorline_batch_callers", "requests sharing one batched model call", ["resource"], buckets=(1, 2, 3, 4, 6, 8, 16, 32), registry=r
         )
+        self.worker_kills = Counter(
+            "factorline_worker_kills", "worker processes killed (memory, timeout) or found dead (died, startup)", ["reason"], registry=r
+        )
         self.ready = Gauge("factorline_ready", "1 when the server takes runs", registry=r)
 
     def on_batch(self, resource: str, rows: int, callers: int, seconds: float) -> None:

@@ -1,7 +1,7 @@
 """Thumbnails at a record's evidence timestamps, for ``run`` / ``run-path`` with ``?thumbnails=true``.
 
 The editor's run panel shows each factor's evidence as pictures. They are grabbed in the worker
-thread right after the run, while the item's file still exists (uploads are removed, and a
+(thread, or worker process with process isolation) right after the run, while the item's file still exists (uploads are removed, and a
 data-root file's descriptor is closed, when the worker is done). The pictures are the report's
 (``report.thumbs``: the frame shown at each time, evidence boxes drawn), as data URIs.
 

@@ -1,10 +1,16 @@
 """Runs items for requests: a bounded thread pool behind the admission queue.
 
-Items run in ``workers`` threads: decoding (PyAV), numpy and onnxruntime release the GIL, so
-threads overlap, and every engine shares one resource pool (one copy of each model, warmed
-at startup). The event loop only waits. A request's wait is capped by ``request_timeout_s``
-(504); the engine gets the same budget as its item deadline, so the thread it occupies stops
-at its next step boundary instead of running on unobserved.
+``workers`` threads take the admitted items; the event loop only waits. A request's wait is
+capped by ``request_timeout_s`` (504); the engine gets the same budget as its item deadline.
+
+``isolation="process"`` (default): each thread hands its item to a worker process
+(:mod:`.workers`) and watches it; a process over ``max_item_memory_mb`` or past the deadline plus
+a grace is killed and replaced, and the item gets an error record. Models load in the workers.
+
+``isolation="thread"``: the thread runs the item itself. Decoding (PyAV), numpy and onnxruntime
+release the GIL, so threads overlap, and every engine shares one resource pool (one copy of
+each model, warmed at startup; batched across requests with ``batching``). A slow item stops
+at its next step boundary; nothing caps its memory.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
+from ..batch.schedule import EngineConfig, Watch
 from ..core.cache import NullCache, StepCache
 from ..core.compiler import Plan
 from ..core.executor import Engine
 from ..core.items import Limits
+from ..core.registry import ResourcePool
 from ..errors import Issue
 from ..models.store import confined_models
 from .batching import BatchingPool, make_pool, warm
@@ -30,6 +38,7 @@ from .pictures import with_thumbnails
 from .pipelines import Entry
 from .settings import ServeSettings
 from .uploads import Pace
+from .workers import WorkerPool
 
 log = logging.getLogger("factorline.serve")
 
@@ -38,9 +47,16 @@ class Runner:
     def __init__(self, settings: ServeSettings, metrics: Metrics):
         self.settings = settings
         self.metrics = metrics
-        self.pool = make_pool(settings, metrics.on_batch)
         self.cache = StepCache(settings.cache_dir) if settings.cache_dir else NullCache()
         self.limits = Limits(item_timeout_s=settings.request_timeout_s)
+        self.processes: WorkerPool | None = None
+        if settings.isolation == "process":
+            self.pool: ResourcePool = ResourcePool()  # stays empty: the models load in the workers
+            watch = Watch(settings.request_timeout_s, settings.max_item_memory_mb * 2**20)
+            self.processes = WorkerPool(settings.workers, watch, model_roots=tuple(map(str, settings.model_roots)),
+                                        on_kill=lambda reason: metrics.worker_kills.labels(reason).inc())
+        else:
+            self.pool = make_pool(settings, metrics.on_batch)
         self.admission = Admission(settings.queue_size, settings.workers)
         self.admission.on_change = metrics.queue_depth.set
         metrics.queue_capacity.set(settings.queue_size)
@@ -51,8 +67,16 @@ class Runner:
     def make_engine(self, plan: Plan) -> Engine:
         return Engine(plan, cache=self.cache, resources=self.pool, limits=self.limits)
 
+    def engine_config(self, plan: Plan) -> EngineConfig:
+        """What a worker process needs to build ``plan``'s Engine."""
+        cache_dir = str(self.settings.cache_dir) if self.settings.cache_dir else None
+        return EngineConfig(plan.doc.to_dict(), cache_dir, self.limits)
+
     def warm(self, plan: Plan) -> list[Issue]:
-        return warm(self.pool, plan)
+        """Load ``plan``'s models now (in a worker process with process isolation)."""
+        if self.processes is None:
+            return warm(self.pool, plan)
+        return self.processes.warm(plan, self.engine_config(plan))
 
     def admit(self) -> Slot:
         try:
@@ -83,7 +107,10 @@ class Runner:
         because the file is gone (or its descriptor closed) once the slot is released.
         """
         started = time.perf_counter()
-        job = partial(_run_item, entry, path, self.settings.model_roots, thumbnails)
+        if self.processes is None:
+            job = partial(_run_item, entry, path, self.settings.model_roots, thumbnails)
+        else:
+            job = partial(self.processes.run_item, entry.plan, self.engine_config(entry.plan), path, thumbnails=thumbnails)
         try:
             future = self.executor.submit(job)
         except RuntimeError as exc:  # the pool is shut down
@@ -120,12 +147,14 @@ class Runner:
         if not self.admission.wait_idle(grace_s):
             log.warning("shutdown: %d run(s) still going after %.0f s", self.admission.depth, grace_s)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.processes is not None:
+            self.processes.close()
         if isinstance(self.pool, BatchingPool):
             self.pool.close()
 
 
 def _run_item(entry: Entry, path: str, model_roots: tuple, thumbnails: bool) -> dict:
-    """One item in a worker thread, models confined as when the pipeline was checked."""
+    """One item in a worker thread (isolation="thread"), models confined as when the pipeline was checked."""
     with confined_models(model_roots):
         record = entry.engine.run_item(path)
     return with_thumbnails(record, path) if thumbnails else record

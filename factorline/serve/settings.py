@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ServeSettings(BaseModel):
@@ -28,7 +28,18 @@ class ServeSettings(BaseModel):
     cache_dir: Path | None = Field(None, description="Step cache folder; None: no cache (uploads leave no trace).")
     max_body_bytes: int = Field(256 * 1024**2, ge=1024, description="Largest request body; beyond it 413.")
     queue_size: int = Field(64, ge=1, le=100_000, description="Items running plus waiting; beyond it 429.")
-    workers: int = Field(4, ge=1, le=256, description="Threads running items.")
+    workers: int = Field(
+        4, ge=1, le=256, description="Items run at once: worker processes (isolation=process) or threads (isolation=thread)."
+    )
+    isolation: Literal["process", "thread"] = Field(
+        "process", description="Where items run: process (spawned worker processes, killed and replaced when an item "
+        "goes over max_item_memory_mb or request_timeout_s; each loads its own models) or thread (threads in the server "
+        "process sharing one copy of the models; no memory cap; needed for batching=on)."
+    )
+    max_item_memory_mb: int = Field(
+        4096, ge=64, le=1024**2, description="Resident memory cap of one worker process (models included), in MiB; a "
+        "worker over it is killed and its item gets a MediaLimitError record. Only with isolation=process."
+    )
     request_timeout_s: float = Field(120.0, gt=0, le=24 * 3600, description="Per-request budget of a run; then 504.")
     max_uploads: int = Field(64, ge=1, le=100_000, description="Uploads received at once (before they queue); beyond it 429.")
     upload_stall_s: float = Field(30.0, gt=0, le=3600, description="An upload that sends nothing for this long gets 408.")
@@ -36,7 +47,8 @@ class ServeSettings(BaseModel):
         1024.0, ge=0, description="After its first upload_stall_s, an upload slower than this on average gets 408 (0: off)."
     )
     batching: Literal["auto", "on", "off"] = Field(
-        "auto", description="Batch model calls of concurrent requests: on, off, or auto (only models on an accelerator)."
+        "auto", description="Batch model calls of concurrent requests: on, off, or auto (only models on an accelerator). "
+        "Only with isolation=thread: a worker process runs one item at a time, so it has nothing to batch with."
     )
     batch_max_size: int = Field(16, ge=1, le=1024, description="Most frames in one batched model call.")
     batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, description="Longest a model call waits for company.")
@@ -62,6 +74,14 @@ class ServeSettings(BaseModel):
         if isinstance(value, bool):  # batching=True / False read naturally too
             return "on" if value else "off"
         return value
+
+    @model_validator(mode="after")
+    def _batching_needs_threads(self) -> ServeSettings:
+        if self.batching == "on" and self.isolation == "process":
+            raise ValueError("batching=on joins the model calls of concurrent requests inside one process, and worker "
+                             "processes run one item each: use isolation=thread (--isolation thread) to batch, or "
+                             "batching=auto/off to keep process isolation")
+        return self
 
 
 def is_loopback(host: str) -> bool:
