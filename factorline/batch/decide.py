@@ -14,11 +14,15 @@ default decision, which is the same for all of them. Tables that did not change 
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +72,11 @@ def read_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     return read_meta(run_dir), list(read_jsonl(run_dir / "results.jsonl"))
 
 
-def _old_tables(run_dir: Path) -> dict | None:
-    """The decision tables the stored decisions came from (the run's pipeline.yaml), None when
+def _old_plan(run_dir: Path) -> Plan | None:
+    """The pipeline the stored decisions came from (the run's pipeline.yaml), None when
     unknown: every table then counts as changed."""
     try:
-        return dict(compile_pipeline(load_text(run_dir / "pipeline.yaml")).doc.decisions)
+        return compile_pipeline(load_text(run_dir / "pipeline.yaml"))
     except (FactorlineError, OSError):
         return None
 
@@ -107,33 +111,54 @@ def _results_parquet(run_dir: Path, out: Path, plan: Plan) -> tuple[Path, bool]:
     return write_parquet(read_jsonl(run_dir / "results.jsonl"), tmp, plan), True
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector off while millions of short-lived records come and go (they hold no
+    cycles); it rescans every surviving object on each pass and would double the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _line_batches(path: Path, size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
+    """Record lines ``size`` at a time (blank lines skipped, as every reader does)."""
     with path.open("rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                batch.append(raw)
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-    if batch:
-        yield batch
+        while batch := list(islice(fh, size)):
+            if min(map(len, batch)) < 8:  # a record line is longer: only then look for blank ones
+                batch = [line for line in batch if line.strip()]
+                while len(batch) < size and (line := fh.readline()):
+                    if line.strip():
+                        batch.append(line)
+            yield batch
 
 
 class _Redecider:
-    def __init__(self, plan: Plan, old_docs: dict | None, stored: set[str]):
-        """``old_docs``: the tables the stored decisions came from; ``stored``: the tables the
-        stored Parquet holds (one it lacks is decided afresh whatever the documents say)."""
+    def __init__(self, plan: Plan, old: Plan | None, stored: set[str], fingerprint: str | None):
+        """``old``: the pipeline the stored decisions came from; ``stored``: the tables the
+        stored Parquet holds (one it lacks is decided afresh whatever the documents say);
+        ``fingerprint``: the one the stored records carry."""
         new_docs = dict(plan.doc.decisions)
+        old_docs = dict(old.doc.decisions) if old is not None else None
         self.plan = plan
         self.tables = plan.decisions.tables
         self.changed = {}
         for name, doc in new_docs.items():
-            old = (old_docs or {}).get(name) if old_docs is not None and name in stored else None
-            if (rules := _changed_rules(old, doc)) is not None:
+            before = (old_docs or {}).get(name) if old_docs is not None and name in stored else None
+            if (rules := _changed_rules(before, doc)) is not None:
                 self.changed[name] = rules
         self.vectorized = CompiledDecisions({n: self.tables[n] for n in self.changed})
         self.defaults = {n: self.tables[n].default_decision() for n in self.changed}
+        old_tables = old.decisions.tables if old is not None else {}
+        # Items no rule matched keep their stored decision when the default decision reads the same.
+        self.same_default = {n: n in old_tables and old_tables[n].default_decision() == d for n, d in self.defaults.items()}
+        # A line whose tables all keep their decisions only needs its fingerprint swapped, no parse.
+        same_tables = old is not None and set(old_tables) == set(self.tables) == stored
+        self.swap = (fingerprint.encode(), plan.fingerprint.encode()) \
+            if fingerprint and same_tables and old.name == plan.name and len(fingerprint) == len(plan.fingerprint) else None
         self.flat_defaults = {n: flat_decision(d) for n, d in self.defaults.items()}
         self.columns = self.vectorized.referenced_fields()
         self.pipeline = {"name": plan.name, "fingerprint": plan.fingerprint}
@@ -159,11 +184,37 @@ class _Redecider:
             may_keep = (rule == ON_ERROR) | ~np.isin(rule, [*self.changed[name], ON_MISSING]) if table.policy != "collect" \
                 else (rule == ON_ERROR)
             code = np.where(same & may_keep, KEEP, PER_ITEM)
-            codes[name] = np.where(rule == table.default.id, DEFAULT, code)
+            is_default = rule == table.default.id
+            kept_default = is_default & same & self.same_default[name]
+            codes[name] = np.where(kept_default, KEEP, np.where(is_default, DEFAULT, code))
             before[name] = (old_outcome, outcome)
         return codes, before
 
+    def lines(self, raws: list[bytes], codes: dict[str, np.ndarray], fresh: dict[str, list], sink) -> dict[int, dict]:
+        """Write the batch's new lines to ``sink``; the records that had to be parsed, by row.
+
+        Runs of lines whose decisions all stay only get their fingerprint swapped, one bytes
+        replace per run (a million lines cannot afford a Python step each)."""
+        keep = np.ones(len(raws), dtype=bool)
+        for c in codes.values():
+            keep &= c == KEEP
+        if not self.swap:
+            keep[:] = False
+        records: dict[int, dict] = {}
+        edges = np.flatnonzero(np.diff(keep.astype(np.int8))) + 1
+        for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(raws)]):
+            if keep[start]:
+                run = b"".join(raws[start:end])
+                if run.count(self.swap[0]) == end - start and run.endswith(b"\n"):
+                    sink.write(run.replace(*self.swap))
+                    continue
+            for row in range(start, end):  # parsed one by one (or a line without the stored fingerprint)
+                line, records[row] = self.line(raws[row], row, codes, fresh)
+                sink.write(line)
+        return records
+
     def line(self, raw: bytes, row: int, codes: dict[str, np.ndarray], fresh: dict[str, list]) -> tuple[bytes, dict]:
+        """One parsed and re-decided line, and its record."""
         record = orjson.loads(raw)
         stored = record.get("decisions") or {}
         decisions = {}
@@ -203,7 +254,7 @@ class _Redecider:
         columns["pipeline"] = pa.repeat(pa.scalar(self.pipeline, type=schema.field("pipeline").type), table.num_rows)
         return pa.table({n: columns[n] for n in schema.names}, schema=schema)
 
-    def note_changes(self, records: list[dict], before: dict[str, tuple], sink, sample: list[dict], limit: int) -> None:
+    def note_changes(self, records: dict[int, dict], before: dict[str, tuple], sink, sample: list[dict], limit: int) -> None:
         for name, (old_outcome, outcome) in before.items():
             for row in np.flatnonzero(old_outcome != outcome):
                 record = records[row]
@@ -233,7 +284,8 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     source, temporary = _results_parquet(run_dir, out, plan)
     decisions = pq.read_schema(source).field("decisions").type if "decisions" in pq.read_schema(source).names else None
-    redecider = _Redecider(plan, _old_tables(run_dir), {f.name for f in decisions} if decisions is not None else set())
+    redecider = _Redecider(plan, _old_plan(run_dir), {f.name for f in decisions} if decisions is not None else set(),
+                           meta.get("fingerprint"))
     schema = record_schema(plan)
     results_tmp, changes_tmp = out / ".results.jsonl.tmp", out / f".{CHANGES_FILE}.tmp"
     items, shown = 0, []
@@ -241,24 +293,26 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
         with ParquetSink(out / "results.parquet", schema) as sink, results_tmp.open("wb") as results, \
                 changes_tmp.open("wb") as changes:
             lines = _line_batches(run_dir / "results.jsonl", batch_size)
-            for batch in pq.ParquetFile(source).iter_batches(batch_size=batch_size):
-                raws = next(lines, [])
-                if len(raws) != batch.num_rows:
-                    raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
-                                      f"({len(raws)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
-                                      "on the folder to assemble them again", path=str(run_dir))
-                df = pl.from_arrow(batch)
-                codes, before = redecider.codes(df)
-                fresh = {n: [None] * batch.num_rows for n in codes}
-                records, out_lines = [], bytearray()
-                for row, raw in enumerate(raws):
-                    line, record = redecider.line(raw, row, codes, fresh)
-                    out_lines += line
-                    records.append(record)
-                results.write(out_lines)
-                sink.write(redecider.parquet(batch, codes, fresh, schema))
-                redecider.note_changes(records, before, changes, shown, sample)
-                items += batch.num_rows
+            # Parquet is built and written by one thread (pyarrow works without the GIL) while
+            # this one rewrites the JSONL of the next batch; one worker keeps the batches in order.
+            with ThreadPoolExecutor(1, thread_name_prefix="factorline-parquet") as writer, _no_gc():
+                pending = None
+                for batch in pq.ParquetFile(source).iter_batches(batch_size=batch_size):
+                    raws = next(lines, [])
+                    if len(raws) != batch.num_rows:
+                        raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
+                                          f"({len(raws)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
+                                          "on the folder to assemble them again", path=str(run_dir))
+                    codes, before = redecider.codes(pl.from_arrow(batch))
+                    fresh = {n: [None] * batch.num_rows for n in codes}
+                    records = redecider.lines(raws, codes, fresh, results)
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(lambda b=batch, c=codes, f=fresh: sink.write(redecider.parquet(b, c, f, schema)))
+                    redecider.note_changes(records, before, changes, shown, sample)
+                    items += batch.num_rows
+                if pending is not None:
+                    pending.result()
             if next(lines, None):
                 raise RunDirError(f"results.jsonl holds more records than results.parquet ({items}); run "
                                   "`factorline run --resume` on the folder to assemble them again", path=str(run_dir))
