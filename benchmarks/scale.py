@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_readme_row, write_result  # noqa: E402
+import orjson
+from _common import update_readme_row, write_result
 
-from factorline.core.document import load_text  # noqa: E402
+from factorline.core.document import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS, BASELINE_ITEMS, REPORT_ITEMS = 1_000_000, 100_000, 100_000
@@ -72,7 +73,7 @@ def stage_parts(folder: Path, items: int) -> dict:
     from factorline.batch.parts import PartWriter
     from factorline.batch.rundir import open_run
     from factorline.core.compiler import compile_pipeline
-    from factorline.core.records import dumps_record, record_schema
+    from factorline.core.records import record_schema
 
     doc = pipeline()
     plan = compile_pipeline(doc)
@@ -80,7 +81,7 @@ def stage_parts(folder: Path, items: int) -> dict:
     state = open_run(folder, plan, resume=False)
     with PartWriter(state.parts, max_records=500, max_seconds=float("inf"), schema=record_schema(plan)) as writer:
         for record in fabricate_records(doc, items, seed=7, missing=0.002, failed=0.01):
-            writer.add_line(dumps_record(record))
+            writer.add_line(orjson.dumps(record).decode())
     return {}
 
 

@@ -124,16 +124,25 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _line_batches(path: Path, size: int) -> Iterator[list[bytes]]:
-    """Record lines ``size`` at a time (blank lines skipped, as every reader does)."""
+def _line_batches(path: Path, size: int, block: int = 1 << 24) -> Iterator[list[bytes]]:
+    """Record lines (without their newline) ``size`` at a time, read in big blocks; blank lines
+    are skipped, as every reader does."""
+    lines: list[bytes] = []
+    rest = b""
     with path.open("rb") as fh:
-        while batch := list(islice(fh, size)):
-            if min(map(len, batch)) < 8:  # a record line is longer: only then look for blank ones
-                batch = [line for line in batch if line.strip()]
-                while len(batch) < size and (line := fh.readline()):
-                    if line.strip():
-                        batch.append(line)
-            yield batch
+        while chunk := fh.read(block):
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            if parts and min(map(len, parts)) < 8:  # a record line is longer: only then look for blank ones
+                parts = [line for line in parts if line.strip()]
+            lines += parts
+            while len(lines) >= size:
+                yield lines[:size]
+                lines = lines[size:]
+    if rest.strip():
+        lines.append(rest)
+    if lines:
+        yield lines
 
 
 class _Redecider:
@@ -167,7 +176,7 @@ class _Redecider:
 
     def codes(self, df: pl.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
         """Per changed table: what each row needs (KEEP/DEFAULT/PER_ITEM), and the old outcomes/rules."""
-        decided = decide_frame(self.vectorized, factor_frame(df, self.columns)) if self.changed else None
+        decided = decide_frame(self.vectorized, factor_frame(df, self.columns), blocked=True) if self.changed else None
         stored = df.schema.get("decisions")
         held = {f.name for f in stored.fields} if isinstance(stored, pl.Struct) else set()
         codes, before = {}, {}
@@ -178,11 +187,19 @@ class _Redecider:
                 old = df["decisions"].struct.field(name)
                 old_outcome = old.struct.field("outcome").to_numpy()
                 old_rule = old.struct.field("rule").to_numpy()
+                old_reason = old.struct.field("reason")
             else:
                 old_outcome = old_rule = np.full(df.height, None, dtype=object)
+                old_reason = pl.Series([None] * df.height, dtype=pl.String)
             same = (outcome == old_outcome) & (rule == old_rule)
-            may_keep = (rule == ON_ERROR) | ~np.isin(rule, [*self.changed[name], ON_MISSING]) if table.policy != "collect" \
-                else (rule == ON_ERROR)
+            # A missing value decided before and after, blocked by the same unchanged rule: the
+            # stored explanation (which names that rule and its values) still holds.
+            blocked = decided[f"{name}.blocked"]
+            still_blocked = ((old_reason == blocked + " could not be evaluated").fill_null(False)
+                             & ~blocked.is_in(sorted(self.changed[name]))).to_numpy()
+            may_keep = (rule == ON_ERROR) | (~np.isin(rule, [*self.changed[name], ON_MISSING])) | ((rule == ON_MISSING) & still_blocked)
+            if table.policy == "collect":  # every matching rule is listed: only a failed item's decision is safe
+                may_keep = rule == ON_ERROR
             code = np.where(same & may_keep, KEEP, PER_ITEM)
             is_default = rule == table.default.id
             kept_default = is_default & same & self.same_default[name]
@@ -193,7 +210,8 @@ class _Redecider:
     def lines(self, raws: list[bytes], codes: dict[str, np.ndarray], fresh: dict[str, list], sink) -> dict[int, dict]:
         """Write the batch's new lines to ``sink``; the records that had to be parsed, by row.
 
-        Runs of lines whose decisions all stay only get their fingerprint swapped, one bytes
+        ``raws`` are lines without their newline. Runs of lines whose decisions all stay only get
+        their fingerprint swapped, one bytes
         replace per run (a million lines cannot afford a Python step each)."""
         keep = np.ones(len(raws), dtype=bool)
         for c in codes.values():
@@ -204,8 +222,8 @@ class _Redecider:
         edges = np.flatnonzero(np.diff(keep.astype(np.int8))) + 1
         for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(raws)]):
             if keep[start]:
-                run = b"".join(raws[start:end])
-                if run.count(self.swap[0]) == end - start and run.endswith(b"\n"):
+                run = b"\n".join(raws[start:end]) + b"\n"
+                if run.count(self.swap[0]) == end - start:
                     sink.write(run.replace(*self.swap))
                     continue
             for row in range(start, end):  # parsed one by one (or a line without the stored fingerprint)

@@ -13,44 +13,53 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from ..core.cache import jsonable
 from ..core.compiler import compile_pipeline
 from ..core.executor import empty_item
-from ..core.records import dumps_record, record_schema
+from ..core.records import record_schema
 from .parts import PartWriter, RunLock
 from .rundir import assemble, open_run
 
 _WORDS = ("news", "sale", "goal", "hello", "free money", "weather", "live", "breaking")
 
 
-def _draw(dtype: str, rng: random.Random) -> object:
-    span = lambda: sorted(round(rng.uniform(0, 60), 2) for _ in range(2))
-    text = lambda: " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
-    draw: dict[str, Callable[[], object]] = {
-        "bool": lambda: rng.random() < 0.3,
-        "int": lambda: rng.randint(0, 100),
-        "float": lambda: round(rng.random(), 4),
-        "str": text,
-        "list[float]": lambda: [round(rng.random(), 3) for _ in range(rng.randint(0, 4))],
-        "list[int]": lambda: [rng.randint(0, 9) for _ in range(rng.randint(0, 4))],
-        "list[str]": lambda: [text() for _ in range(rng.randint(0, 2))],
-        "segments": lambda: [dict(zip(("start_s", "end_s"), span())) for _ in range(rng.randint(0, 2))],
-        "lines": lambda: [{**dict(zip(("start_s", "end_s"), span())), "text": text(), "score": round(rng.random(), 3)}
-                          for _ in range(rng.randint(0, 2))],
-        "labeled_lines": lambda: [{**dict(zip(("start_s", "end_s"), span())), "text": text(), "label": "subtitle",
-                                   "confidence": round(rng.random(), 3), "box": [0.1, 0.8, 0.9, 0.9]}
-                                  for _ in range(rng.randint(0, 2))],
-        "evidence": lambda: [{"t": round(rng.uniform(0, 60), 2), "score": round(rng.random(), 3)}
-                             for _ in range(rng.randint(0, 2))],
-        "embedding": lambda: None,
-    }
-    return draw[dtype]()
+def _span(rng: random.Random) -> dict:
+    a, b = round(rng.uniform(0, 60), 2), round(rng.uniform(0, 60), 2)
+    return {"start_s": min(a, b), "end_s": max(a, b)}
+
+
+def _text(rng: random.Random) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
+
+
+def _some(rng: random.Random, most: int, draw: Callable[[], object]) -> list:
+    return [draw() for _ in range(rng.randint(0, most))]
+
+
+_DRAW: dict[str, Callable[[random.Random], object]] = {
+    "bool": lambda rng: rng.random() < 0.3,
+    "int": lambda rng: rng.randint(0, 100),
+    "float": lambda rng: round(rng.random(), 4),
+    "str": _text,
+    "list[float]": lambda rng: _some(rng, 4, lambda: round(rng.random(), 3)),
+    "list[int]": lambda rng: _some(rng, 4, lambda: rng.randint(0, 9)),
+    "list[str]": lambda rng: _some(rng, 2, lambda: _text(rng)),
+    "segments": lambda rng: _some(rng, 2, lambda: _span(rng)),
+    "lines": lambda rng: _some(rng, 2, lambda: {**_span(rng), "text": _text(rng), "score": round(rng.random(), 3)}),
+    "labeled_lines": lambda rng: _some(rng, 2, lambda: {**_span(rng), "text": _text(rng), "label": "subtitle",
+                                                         "confidence": round(rng.random(), 3), "box": [0.1, 0.8, 0.9, 0.9]}),
+    "evidence": lambda rng: _some(rng, 2, lambda: {"t": round(rng.uniform(0, 60), 2), "score": round(rng.random(), 3)}),
+    "embedding": lambda rng: None,  # vectors would only make the files big
+}
 
 
 def fabricate_records(doc: dict, count: int, *, seed: int = 0, missing: float = 0.02, failed: float = 0.01):
     """``count`` result records of ``doc`` with drawn factor values (a generator)."""
     plan = compile_pipeline(doc)
     rng = random.Random(seed)
+    drawers = [(step, [(name, _DRAW[dtype]) for name, dtype in fields.items()]) for step, fields in plan.field_dtypes.items()]
     pipeline = {"name": plan.name, "fingerprint": plan.fingerprint}
     for i in range(count):
         path = f"fabricated/{i:08d}.mp4"
@@ -66,8 +75,8 @@ def fabricate_records(doc: dict, count: int, *, seed: int = 0, missing: float = 
             error = {"type": "CorruptMediaError", "message": "fabricated failure", "path": path}
             factors: dict = {}
         else:
-            factors = {step: {name: None if rng.random() < missing else _draw(dtype, rng) for name, dtype in fields.items()}
-                       for step, fields in plan.field_dtypes.items()}
+            factors = {step: {name: None if rng.random() < missing else draw(rng) for name, draw in fields}
+                       for step, fields in drawers}
         decisions = plan.decisions.decide(factors, error=error, item=item)
         yield {"item": item, "factors": factors, "decisions": jsonable(decisions), "error": error,
                "pipeline": pipeline, "timings_ms": {"total": round(rng.uniform(50, 5000), 2)}}
@@ -84,7 +93,7 @@ def fabricate_run(doc: dict, count: int, out: str | Path, *, seed: int = 0, part
         state = open_run(out, plan, resume=False)
         with PartWriter(state.parts, max_records=part_records, max_seconds=float("inf"), schema=record_schema(plan)) as writer:
             for record in fabricate_records(doc, count, seed=seed, missing=missing, failed=failed):
-                writer.add_line(dumps_record(record))
+                writer.add_line(orjson.dumps(record).decode())  # drawn values are plain JSON already
                 paths.append(record["item"]["path"])
         assemble(state, plan, paths, {"pipeline": plan.name, "total": count, "fabricated": True}, {})
     return out

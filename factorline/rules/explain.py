@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .ir import Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary, children, folds_list
@@ -55,6 +55,35 @@ def fmt_value(v: Any) -> str:
 def render(node: Node, values: dict[Node, Any] | None = None) -> str:
     """The condition as text; with ``values``, each leaf is followed by its value."""
     return _render(node, values, 0)
+
+
+class _Slot:
+    """Stands for a leaf's value while a template is rendered (see ``template``)."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __str__(self) -> str:
+        return f"\x00{self.index}\x00"
+
+
+def template(cond: Node, leaves_of: Iterable[Node]) -> Callable[[dict[Node, Any]], str]:
+    """``render(cond, values)`` with the tree walked once: a rule's sentence is the same text
+    around its leaves' values for every item, so only the values are formatted per item."""
+    keys = list(dict.fromkeys(leaves_of))
+    text = render(cond, {leaf: _Slot(i) for i, leaf in enumerate(keys)})
+    parts = text.split("\x00")
+    if "\x00" in render(cond) or len(parts) % 2 == 0:  # a constant holds the marker: walk the tree each time
+        return lambda values: render(cond, values)
+    slots = [(j, keys[int(parts[j])]) for j in range(1, len(parts), 2)]
+
+    def fill(values: dict[Node, Any]) -> str:
+        out = list(parts)
+        for j, leaf in slots:
+            out[j] = fmt_value(values[leaf])
+        return "".join(out)
+
+    return fill
 
 
 def _level(node: Node) -> int:

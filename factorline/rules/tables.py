@@ -7,12 +7,13 @@ rules of each table for one item (used by ``run`` and the HTTP service); ``decid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .docs import ITEM, ON_ERROR, ON_MISSING
 from .evaluate import Fn, compile_node
-from .explain import evidence_of, leaves, record_value, render, sentence
+from .explain import evidence_of, evidence_text, leaves, record_value, render, template
 from .ir import Node, refs
 
 
@@ -27,12 +28,14 @@ class CompiledRule:
     test: Fn = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     leaves: tuple[tuple[str, Node, Fn], ...] = field(repr=False, compare=False, default=())
     steps: tuple[str, ...] = ()
+    text: Callable[[dict[Node, Any]], str] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @classmethod
     def build(cls, id: str, outcome: str, reason: str, cond: Node, index: int, priority: int = 0) -> CompiledRule:
         shown = tuple((render(leaf), leaf, compile_node(leaf)) for leaf in leaves(cond))
         steps = tuple(dict.fromkeys(r.path[0] for r in refs(cond)))
-        return cls(id, outcome, reason, cond, index, priority, compile_node(cond), shown, steps)
+        text = template(cond, [leaf for _, leaf, _ in shown])
+        return cls(id, outcome, reason, cond, index, priority, compile_node(cond), shown, steps, text)
 
     def __reduce__(self):
         # Closures do not pickle; the typed condition does, and rebuilds them (Ray, spawn).
@@ -85,7 +88,7 @@ class CompiledTable:
         return result
 
     def _decided(self, rule: CompiledRule, factors: dict) -> dict:
-        text = sentence(rule.cond, rule.values(factors), evidence_of(factors, rule.steps))
+        text = rule.text(rule.values(factors)) + evidence_text(evidence_of(factors, rule.steps))
         return {"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text}
 
     def _missing(self, rule: CompiledRule, factors: dict) -> dict:
@@ -93,7 +96,7 @@ class CompiledTable:
         missing = [text for text, leaf, _ in rule.leaves if values[leaf] is None]
         return {
             "outcome": self.on_missing, "rule": ON_MISSING, "reason": f"{rule.id} could not be evaluated",
-            "explanation": f"{rule.id} could not be evaluated: {render(rule.cond, values)}",
+            "explanation": f"{rule.id} could not be evaluated: {rule.text(values)}",
             "missing": missing,
         }
 

@@ -233,26 +233,34 @@ def prepare(df: pl.DataFrame, nodes: list[Node]) -> pl.DataFrame:
 
 
 # -- tables ---------------------------------------------------------------------------------
-_MISSING_CODE, _ERROR_CODE, _DEFAULT_CODE = -1, -2, -3
+_ERROR_CODE, _DEFAULT_CODE, _MISSING_BASE = -2, -3, -100  # rule i could not be evaluated: _MISSING_BASE - i
 
 
-def _table_columns(table: CompiledTable, translate: Translator, failed: pl.Expr) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """Condition columns, then outcome/rule columns reading them (each condition computed once)."""
+def _table_columns(table: CompiledTable, translate: Translator, failed: pl.Expr,
+                   blocked: bool = False) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Condition columns, then outcome/rule columns reading them (each condition computed once);
+    with ``blocked`` also the id of the rule that could not be evaluated (on_missing rows)."""
     prefix = f"__{table.name}.c"
     conds = [translate.scalar(r.cond).alias(f"{prefix}{i}") for i, r in enumerate(table.order)]
     chain = pl.when(failed).then(pl.lit(_ERROR_CODE))
     for i in range(len(table.order)):
         c = pl.col(f"{prefix}{i}")
-        chain = chain.when(c.is_null()).then(pl.lit(_MISSING_CODE)).when(c).then(pl.lit(i))
+        chain = chain.when(c.is_null()).then(pl.lit(_MISSING_BASE - i)).when(c).then(pl.lit(i))
     code = chain.otherwise(pl.lit(_DEFAULT_CODE))
-    outcomes = {_ERROR_CODE: table.on_error, _MISSING_CODE: table.on_missing, _DEFAULT_CODE: table.default.outcome}
-    rules = {_ERROR_CODE: ON_ERROR, _MISSING_CODE: ON_MISSING, _DEFAULT_CODE: table.default.id}
-    outcomes.update({i: r.outcome for i, r in enumerate(table.order)})
-    rules.update({i: r.id for i, r in enumerate(table.order)})
-    return conds, [
+    outcomes = {_ERROR_CODE: table.on_error, _DEFAULT_CODE: table.default.outcome}
+    rules = {_ERROR_CODE: ON_ERROR, _DEFAULT_CODE: table.default.id}
+    stuck: dict[int, str | None] = dict.fromkeys(range(-3, len(table.order)))
+    for i, r in enumerate(table.order):
+        outcomes.update({i: r.outcome, _MISSING_BASE - i: table.on_missing})
+        rules.update({i: r.id, _MISSING_BASE - i: ON_MISSING})
+        stuck[_MISSING_BASE - i] = r.id
+    outputs = [
         code.replace_strict(outcomes, return_dtype=pl.String).alias(f"{table.name}.outcome"),
         code.replace_strict(rules, return_dtype=pl.String).alias(f"{table.name}.rule"),
     ]
+    if blocked:
+        outputs.append(code.replace_strict(stuck, default=None, return_dtype=pl.String).alias(f"{table.name}.blocked"))
+    return conds, outputs
 
 
 def factor_frame(results: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
@@ -283,13 +291,15 @@ def column_values(node: Node, df: pl.DataFrame) -> pl.Series:
     return out["__value"].head(df.height)
 
 
-def decide_frame(compiled: CompiledDecisions, df: pl.DataFrame) -> pl.DataFrame:
+def decide_frame(compiled: CompiledDecisions, df: pl.DataFrame, *, blocked: bool = False) -> pl.DataFrame:
+    """``<table>.outcome`` and ``<table>.rule`` per row (``blocked``: also ``<table>.blocked``, the
+    rule that could not be evaluated where the table decided on_missing, else null)."""
     rules = [r.cond for t in compiled.tables.values() for r in t.order]
     frame = prepare(df, rules)
     failed = pl.col(ERROR_COLUMN) if ERROR_COLUMN in df.columns else pl.lit(False)
     conds, outputs = [], []
     for table in compiled.tables.values():
-        c, o = _table_columns(table, Translator(), failed)
+        c, o = _table_columns(table, Translator(), failed, blocked)
         conds += c
         outputs += o
     if not outputs:
