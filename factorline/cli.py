@@ -112,6 +112,7 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Skip items this run folder already finished; refused if the pipeline changed."),
     engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (one actor per worker)."),
     address: str | None = typer.Option(None, "--address", help="With --engine ray: host:port, ray://host:10001 or 'auto' (default: $RAY_ADDRESS, else a private local Ray)."),
+    worker_parts: bool = typer.Option(False, "--worker-parts", help="With --engine ray: actors write records straight into OUT/parts (OUT on storage every node mounts at the same path); the driver only counts."),
     max_rss_mb: int = typer.Option(4096, "--max-rss-mb", min=64, help="A worker over this memory is killed and its item recorded as failed."),
     item_timeout: float | None = typer.Option(None, "--item-timeout", min=1, help="Seconds one item may take (default 300); past it, plus a grace, its worker is killed."),
     max_pixels: int | None = typer.Option(None, "--max-pixels", min=1, help="Largest frame, width x height, before an item is refused (default 8192x8192)."),
@@ -135,7 +136,7 @@ def run(
         limits = Limits(**{name: value for name, value in caps.items() if value is not None})
         cache = None if no_cache else (cache_dir or "default")
         summary = run_pipeline(doc, scan.paths, out, workers=workers, cache_dir=cache, resume=resume, engine=engine,
-                               address=address, max_rss_mb=max_rss_mb, limits=limits)
+                               address=address, max_rss_mb=max_rss_mb, limits=limits, worker_parts=worker_parts)
     except FactorlineError as exc:
         _fail(exc)
     report_path = _write_report(out, pictures=report)

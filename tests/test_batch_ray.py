@@ -125,3 +125,28 @@ def test_an_actor_over_the_memory_cap_is_killed_and_replaced(local_ray, items, t
     first, second = read_jsonl(tmp_path / "run" / "results.jsonl")
     assert first["error"]["type"] == "MediaLimitError" and "memory went over the cap of 1 MiB" in first["error"]["message"]
     assert summary.total == 2 and second["item"]["path"] == good
+
+
+def test_actors_write_their_own_parts_and_the_run_is_the_same(local_ray, items, tmp_path, stress_operator):
+    doc = stressed(PIPELINE, on="stuck.mp4", sleep_s=60)
+    run_pipeline(doc, items, tmp_path / "local", workers=2, cache_dir=None, limits=LIMITS)
+    seen: list[dict] = []
+    summary = run_pipeline(doc, items, tmp_path / "ray", workers=2, cache_dir=None, limits=LIMITS, engine="ray",
+                           worker_parts=True, on_record=seen.append)
+    assert summary.total == len(items) and summary.succeeded + summary.failed == len(items)
+    assert stable(tmp_path / "ray") == stable(tmp_path / "local")
+    parts = sorted(p.name for p in (tmp_path / "ray" / "parts").glob("*.jsonl"))
+    # The actors' parts hold the records; the driver's part only the killed item's failure record.
+    assert [p for p in parts if "-w" not in p] == ["part-00000.jsonl"]
+    assert len(read_jsonl_list(tmp_path / "ray" / "parts" / "part-00000.jsonl")) == 1
+    assert all(s.get("stored") for s in seen if not (s.get("error") or {}).get("type") == "ItemTimeoutError")
+    assert not list((tmp_path / "ray" / "parts").glob("*.tmp"))
+
+
+def read_jsonl_list(path) -> list[dict]:
+    return list(read_jsonl(path))
+
+
+def test_worker_parts_need_the_ray_engine(tmp_path):
+    with pytest.raises(ConfigError, match="--worker-parts only applies to --engine ray"):
+        run_pipeline(PIPELINE, [], tmp_path / "run", worker_parts=True)

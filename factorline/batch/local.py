@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -26,12 +26,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..core.cache import default_cache_dir
 from ..core.compiler import Plan, compile_pipeline
 from ..core.items import Limits
-from ..core.records import dumps_record, record_schema
-from ..errors import ConfigError, OperatorError
+from ..core.records import record_schema
+from ..errors import ConfigError
 from .isolate import ProcessBackend
-from .parts import PartWriter, RunLock
+from .parts import PARTS, PartWriter, RunLock, recover
 from .rundir import assemble, open_run
-from .schedule import EngineConfig, Watch, failure_record, make_engine, run_tasks
+from .schedule import EngineConfig, Watch, make_engine, run_tasks, serialized
 
 ENGINES = ("local", "ray")
 
@@ -60,6 +60,7 @@ class _Job:
     engine: str
     address: str | None
     isolate: bool
+    parts: object = None  # ray_engine.PartsTarget when Ray actors write the parts themselves
 
 
 def _records(job: _Job, todo: list[str]) -> Iterator[dict]:
@@ -70,7 +71,7 @@ def _records(job: _Job, todo: list[str]) -> Iterator[dict]:
 
         connected = connect(job.address)
         try:
-            backend = RayBackend(job.config)
+            backend = RayBackend(job.config, job.parts)
             yield from run_tasks(backend, job.plan, todo, workers=min(job.workers, backend.capacity()), watch=job.watch)
         finally:
             disconnect(connected)
@@ -137,6 +138,7 @@ def run_pipeline(
     max_rss_mb: int | None = 4096,
     part_records: int = 500,
     part_seconds: float = 30.0,
+    worker_parts: bool = False,
 ) -> RunSummary:
     """Run ``doc`` over ``paths`` and write the run folder ``out_dir``.
 
@@ -145,9 +147,13 @@ def run_pipeline(
     processes) or "ray" (``workers`` actors, at ``address`` or $RAY_ADDRESS or a local Ray).
     ``isolate=False`` runs local items in this process (no hard time/memory limits).
     ``max_rss_mb``: memory cap of one worker (None: none). Parts are sealed every
-    ``part_records`` records or ``part_seconds`` seconds.
+    ``part_records`` records or ``part_seconds`` seconds. ``worker_parts`` (Ray): actors write
+    the records into ``out_dir/parts`` themselves (shared storage) and ``on_record`` gets stubs.
     """
     _check_engine(engine, address, workers)
+    if worker_parts and engine != "ray":
+        raise ConfigError("--worker-parts only applies to --engine ray (local workers already hand records to "
+                          "the run through a pipe)", path="worker_parts")
     limits = limits or Limits()
     cache = str(default_cache_dir() if cache_dir == "default" else cache_dir) if cache_dir else None
     plan = compile_pipeline(doc)
@@ -157,6 +163,10 @@ def run_pipeline(
     console = console or Console(stderr=True)
     watch = Watch(limits.item_timeout_s, max_rss_mb * 2**20 if max_rss_mb else None)
     job = _Job(plan, EngineConfig(doc, cache, limits), workers, watch, engine, address, isolate)
+    if worker_parts:
+        from .ray_engine import PartsTarget
+
+        job = replace(job, parts=PartsTarget(str((out / PARTS).resolve()), part_records, part_seconds))
     started = time.perf_counter()
     with RunLock(out):
         state = open_run(out, plan, resume=resume)
@@ -169,23 +179,12 @@ def run_pipeline(
             console.print(f"[yellow]interrupted[/]: finished items are kept in {state.parts}; "
                           "run the same command with --resume to finish")
             raise
+        if worker_parts:
+            recover(state.parts)  # parts left open by actors that were killed
         seconds = round(time.perf_counter() - started, 3)
         summary = RunSummary(str(out), plan.name, plan.fingerprint, len(paths), succeeded, failed, skipped, seconds)
         assemble(state, plan, paths, summary.to_dict(), {"workers": workers, "cache": cache, "engine": engine})
     return summary
-
-
-def _serialized(record: dict, plan: Plan) -> tuple[dict, str]:
-    """The record and its JSON line, or an error record when it cannot be written as JSON (an
-    operator returned something exotic that its contract check let through): one item fails,
-    not the run."""
-    try:
-        return record, dumps_record(record)
-    except (TypeError, ValueError) as exc:
-        error = OperatorError(f"the item's record cannot be written as JSON ({exc}); an operator returned a value "
-                              "of a type it did not declare").to_record()
-        record = failure_record(plan, record["item"]["path"], error, (record.get("timings_ms") or {}).get("total", 0.0))
-        return record, dumps_record(record)
 
 
 def _execute(job: _Job, todo: list[str], skipped: int, total: int, writer: PartWriter, console: Console,
@@ -198,8 +197,9 @@ def _execute(job: _Job, todo: list[str], skipped: int, total: int, writer: PartW
     with writer, _progress(console) as bar, contextlib.closing(_records(job, todo)) as records:
         task = bar.add_task(escape(label), total=total, completed=skipped, rate="0.0", last=starting)
         for record in records:
-            record, line = _serialized(record, job.plan)
-            writer.add_line(line)
+            if not record.get("stored"):  # a stub: the Ray actor wrote the record to its own part
+                record, line = serialized(record, job.plan)
+                writer.add_line(line)
             failed += bool(record["error"])
             succeeded += not record["error"]
             rate = (succeeded + failed) / max(time.perf_counter() - started, 1e-9)

@@ -27,21 +27,43 @@ from ..core.records import ParquetSink, dumps_record, read_jsonl
 from ..errors import RunDirError
 
 PARTS = "parts"
-_SEALED = re.compile(r"^part-(\d{5,})\.jsonl$")
-_OPEN = re.compile(r"^part-(\d{5,})\.jsonl\.tmp$")
-_COLUMNAR = re.compile(r"^\.?part-(\d{5,})\.parquet(\.tmp)?$")
+# part-00007.jsonl (written by the driver) or part-00007-w3.jsonl (written by Ray actor w3
+# straight into a shared run folder, ``worker_parts``); each writer numbers its own parts.
+_NAME = r"part-(\d{5,})(?:-([a-z0-9]{1,16}))?"
+_SEALED = re.compile(rf"^{_NAME}\.jsonl$")
+_OPEN = re.compile(rf"^{_NAME}\.jsonl\.tmp$")
+_COLUMNAR = re.compile(rf"^\.?{_NAME}\.parquet(\.tmp)?$")
 
 
-def _seq(name: str) -> int | None:
-    match = _SEALED.match(name) or _OPEN.match(name) or _COLUMNAR.match(name)
-    return int(match.group(1)) if match else None
+def _match(name: str) -> re.Match | None:
+    return _SEALED.match(name) or _OPEN.match(name) or _COLUMNAR.match(name)
+
+
+def _seq(name: str, tag: str | None = None) -> int | None:
+    """The part number of one of our files (of writer ``tag`` when given; "" is the driver)."""
+    match = _match(name)
+    if not match or (tag is not None and (match.group(2) or "") != tag):
+        return None
+    return int(match.group(1))
+
+
+def _order(name: str) -> tuple:
+    # Actor parts first: if a record reached its actor's part just before the driver gave up on
+    # it (a kill at the time limit), the real record wins over the driver's failure record.
+    match = _match(name)
+    tag = match.group(2) or ""
+    return (tag == "", int(match.group(1)), tag)
+
+
+def part_name(seq: int, tag: str = "", suffix: str = ".jsonl") -> str:
+    return f"part-{seq:05d}{'-' + tag if tag else ''}{suffix}"
 
 
 def part_files(folder: Path) -> list[Path]:
     """Sealed parts in the order they were written."""
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if _SEALED.match(p.name)), key=lambda p: _seq(p.name))
+    return sorted((p for p in folder.iterdir() if _SEALED.match(p.name)), key=lambda p: _order(p.name))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -58,8 +80,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _next_seq(folder: Path) -> int:
-    seqs = [s for s in (_seq(p.name) for p in folder.iterdir()) if s is not None] if folder.is_dir() else []
+def _next_seq(folder: Path, tag: str = "") -> int:
+    seqs = [s for s in (_seq(p.name, tag) for p in folder.iterdir()) if s is not None] if folder.is_dir() else []
     return max(seqs, default=-1) + 1
 
 
@@ -67,18 +89,19 @@ class PartWriter:
     """Appends records to the open part and seals it every ``max_records`` or ``max_seconds``."""
 
     def __init__(self, folder: Path, *, max_records: int = 500, max_seconds: float = 30.0,
-                 schema: pa.Schema | None = None):
+                 schema: pa.Schema | None = None, tag: str = ""):
         self.folder = folder
         self.schema = schema  # given: each sealed part also gets its Parquet twin
+        self.tag = tag  # which writer: "" the driver, else a Ray actor (worker_parts)
         self.max_records, self.max_seconds = max_records, max_seconds
         folder.mkdir(parents=True, exist_ok=True)
-        self._seq = _next_seq(folder)
+        self._seq = _next_seq(folder, tag)
         self._fh = None
         self._count = 0
         self._opened = 0.0
 
     def _tmp(self) -> Path:
-        return self.folder / f"part-{self._seq:05d}.jsonl.tmp"
+        return self.folder / part_name(self._seq, self.tag, ".jsonl.tmp")
 
     def add(self, record: dict) -> None:
         self.add_line(dumps_record(record))
@@ -102,7 +125,7 @@ class PartWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        sealed = self.folder / f"part-{self._seq:05d}.jsonl"
+        sealed = self.folder / part_name(self._seq, self.tag)
         os.replace(self._tmp(), sealed)
         _fsync_dir(self.folder)
         self._seq += 1
@@ -136,7 +159,8 @@ def recover(folder: Path) -> int:
             os.fsync(fh.fileno())
         target = folder / tmp.name[: -len(".tmp")]
         if target.exists():  # never overwrite a sealed part: give these records a new number
-            target = folder / f"part-{_next_seq(folder):05d}.jsonl"
+            tag = _OPEN.match(tmp.name).group(2) or ""
+            target = folder / part_name(_next_seq(folder, tag), tag)
         os.replace(tmp, target)
         sealed += 1
     _fsync_dir(folder)

@@ -8,6 +8,11 @@ that dies by itself gives its item an error record.
 
 Media paths are opened by the actors: on a real cluster they must be readable at the same
 path on every node (a shared filesystem), and factorline must be installed on every node.
+
+With ``worker_parts`` each actor also writes its records straight into the run folder's
+``parts/`` (its own numbered parts, ``part-00000-w3.jsonl``: the folder must be on storage
+every node mounts at the same path) and sends the driver only a stub (path, error type,
+partial, total time) to count and show: the records never travel through the driver.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+from ..core.records import record_schema
 from ..errors import ConfigError
-from .schedule import EngineConfig, make_engine, prewarm
+from .parts import PartWriter
+from .schedule import EngineConfig, make_engine, prewarm, serialized
 
 RSS_POLL_S = 0.5  # how often the driver asks a busy actor for its memory
 
@@ -30,22 +39,52 @@ def _ray():
     return ray
 
 
+@dataclass(frozen=True)
+class PartsTarget:
+    """Where an actor writes its records (``worker_parts``)."""
+
+    folder: str
+    max_records: int
+    max_seconds: float
+
+
+def stub(record: dict) -> dict:
+    """What the driver needs of a record an actor stored itself: count it and show it."""
+    item, error = record.get("item") or {}, record.get("error")
+    return {"item": {"path": item.get("path"), "partial": item.get("partial")},
+            "error": {"type": error.get("type")} if error else None,
+            "timings_ms": {"total": (record.get("timings_ms") or {}).get("total")}, "stored": True}
+
+
 class EngineActor:
     """Made a Ray actor at run time (``ray.remote`` needs ray imported, which is optional)."""
 
-    def __init__(self, config: EngineConfig, cwd: str):
+    def __init__(self, config: EngineConfig, cwd: str, parts: PartsTarget | None = None, tag: str = ""):
         # Relative input paths mean the driver's folder; it exists on a local cluster and on
         # nodes that mount the same filesystem at the same place.
         if os.path.isdir(cwd):
             os.chdir(cwd)
         self.engine = make_engine(config)
+        self.writer = None
+        if parts is not None:
+            self.writer = PartWriter(Path(parts.folder), max_records=parts.max_records, max_seconds=parts.max_seconds,
+                                     schema=record_schema(self.engine.plan), tag=tag)
         prewarm(self.engine)
 
     def ready(self) -> int:
         return os.getpid()
 
     def run(self, path: str) -> dict:
-        return self.engine.run_item(path)
+        record = self.engine.run_item(path)
+        if self.writer is None:
+            return record
+        record, line = serialized(record, self.engine.plan)
+        self.writer.add_line(line)  # flushed: a kill after this keeps the record
+        return stub(record)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.seal()
 
     def rss(self) -> int | None:
         from .isolate import rss_bytes
@@ -60,9 +99,9 @@ def _is_done(ray, ref) -> bool:
 class RayWorker:
     """One actor (see schedule.Worker). ``max_concurrency=2`` lets ``rss`` answer while ``run`` is busy."""
 
-    def __init__(self, ray, actor_cls, config: EngineConfig, cwd: str):
+    def __init__(self, ray, actor_cls, config: EngineConfig, cwd: str, parts: PartsTarget | None = None, tag: str = ""):
         self.ray = ray
-        self.actor = actor_cls.remote(config, cwd)
+        self.actor = actor_cls.remote(config, cwd, parts, tag)
         self._ready_ref = self.actor.ready.remote()
         self._run_ref = None
         self._rss_ref = None
@@ -116,18 +155,28 @@ class RayWorker:
         with contextlib.suppress(Exception):  # already gone
             self.ray.kill(self.actor, no_restart=True)
 
-    stop = kill  # actors hold no state worth a graceful goodbye
+    def stop(self) -> None:
+        """Seal the actor's open part (worker_parts), then end it; a part left open by a killed
+        actor is sealed by ``parts.recover`` before assembly."""
+        with contextlib.suppress(Exception):
+            self.ray.get(self.actor.close.remote(), timeout=10)
+        self.kill()
 
 
 class RayBackend:
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, parts: PartsTarget | None = None):
         self.ray = _ray()
         self.config = config
+        self.parts = parts
         self.actor_cls = self.ray.remote(num_cpus=1, max_concurrency=2)(EngineActor)
         self.cwd = os.getcwd()
+        self._spawned = 0
 
     def spawn(self) -> RayWorker:
-        return RayWorker(self.ray, self.actor_cls, self.config, self.cwd)
+        # Each actor writes its own parts: a tag unique in this run (a replacement gets a new one).
+        self._spawned += 1
+        tag = f"w{self._spawned}p{os.getpid()}" if self.parts else ""
+        return RayWorker(self.ray, self.actor_cls, self.config, self.cwd, self.parts, tag)
 
     def wait(self, workers: list[RayWorker], timeout: float) -> None:
         refs = [r for w in workers for r in w.refs()]

@@ -22,7 +22,8 @@ from ..core.cache import NullCache, StepCache, jsonable
 from ..core.compiler import Plan, compile_pipeline
 from ..core.executor import Engine, empty_item
 from ..core.items import Limits
-from ..errors import ItemTimeoutError, MediaError, MediaLimitError, ResourceError
+from ..core.records import dumps_record
+from ..errors import ItemTimeoutError, MediaError, MediaLimitError, OperatorError, ResourceError
 
 MAX_STARTUP_DEATHS = 3  # workers that die before taking an item point at the setup, not an item
 
@@ -90,6 +91,19 @@ def failure_record(plan: Plan, path: str, error: dict, elapsed_ms: float) -> dic
         "pipeline": {"name": plan.name, "fingerprint": plan.fingerprint},
         "timings_ms": {"total": round(elapsed_ms, 2)},
     }
+
+
+def serialized(record: dict, plan: Plan) -> tuple[dict, str]:
+    """The record and its JSON line, or an error record when it cannot be written as JSON (an
+    operator returned something exotic that its contract check let through): one item fails,
+    not the run."""
+    try:
+        return record, dumps_record(record)
+    except (TypeError, ValueError) as exc:
+        error = OperatorError(f"the item's record cannot be written as JSON ({exc}); an operator returned a value "
+                              "of a type it did not declare").to_record()
+        record = failure_record(plan, record["item"]["path"], error, (record.get("timings_ms") or {}).get("total", 0.0))
+        return record, dumps_record(record)
 
 
 class _Seat:
