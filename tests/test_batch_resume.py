@@ -226,10 +226,10 @@ def test_two_runs_cannot_write_one_folder(items, tmp_path):
 
 
 def test_a_record_that_cannot_be_json_becomes_an_error_record_not_a_crash(items):
-    from factorline.batch.local import _serialized
+    from factorline.batch.schedule import serialized
 
     plan = compile_pipeline(DOC)
     record = {"item": {"path": items[0]}, "factors": {"border": {"fill": {"a", "set"}}}, "error": None, "timings_ms": {"total": 5.0}}
-    fixed, line = _serialized(record, plan)
+    fixed, line = serialized(record, plan)
     assert fixed["error"]["type"] == "OperatorError" and "cannot be written as JSON" in fixed["error"]["message"]
     assert json.loads(line)["item"]["path"] == items[0] and fixed["decisions"]["moderation"]["outcome"] == "error"
