@@ -14,12 +14,13 @@ process so that its peak RSS (ru_maxrss from wait4) and wall time are its own:
    `decide` on the same items;
 5. report.html of a REPORT_ITEMS-item run.
 
-    .venv/bin/python benchmarks/scale.py [--items 1000000]
+    .venv/bin/python benchmarks/scale.py [--items 1000000] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -179,23 +180,32 @@ def main() -> int:
     parser.add_argument("--stage")
     parser.add_argument("--folder")
     parser.add_argument("--result")
+    parser.add_argument("--keep", help="work in this folder and keep it; a later run with the same --keep reuses its "
+                        "fabricated parts (their writing is not a target and takes minutes at a million items)")
     args = parser.parse_args()
     if args.stage:
         result = STAGES[args.stage](Path(args.folder), args.items)
         Path(args.result).write_text(json.dumps(result))
         return 0
-    with tempfile.TemporaryDirectory(dir=os.environ.get("FACTORLINE_SCALE_TMP")) as tmp:
-        tmp = Path(tmp)
-        big, small, rep = tmp / "big", tmp / "small", tmp / "report"
-        measure("parts", big, args.items)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            tmp = Path(args.keep)
+            tmp.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("FACTORLINE_SCALE_TMP"))))
+        big, small, rep = tmp / f"big-{args.items}", tmp / f"small-{args.baseline_items}", tmp / f"report-{args.report_items}"
+        for folder, items in ((big, args.items), (small, args.baseline_items)):
+            if not (folder / "parts" / ".complete").is_file():
+                measure("parts", folder, items)
+                (folder / "parts" / ".complete").write_text(str(items))
         assembled = measure("assemble", big, args.items)
         decided = measure("decide", big, args.items)
         reference = measure("reference", big, args.items)
-        measure("parts", small, args.baseline_items)
         measure("assemble", small, args.baseline_items)
         new_small = measure("decide", small, args.baseline_items)
         baseline = measure("baseline", small, args.baseline_items)
-        measure("fabricate", rep, args.report_items)
+        if not (rep / "results.parquet").is_file():
+            measure("fabricate", rep, args.report_items)
         report = measure("report", rep, args.report_items)
     compared = [reference["run"], reference["decide"]]
     agree = all(v["differ"] == 0 and v["items"] == args.items for v in compared)

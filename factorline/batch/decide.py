@@ -36,7 +36,7 @@ from ..core.document import dump_text, load_text
 from ..core.records import DECISION_TYPE, ParquetSink, flat_decision, read_jsonl, record_schema, write_parquet
 from ..errors import FactorlineError, RunDirError
 from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
-from ..rules.vectorized import decide_frame, factor_frame
+from ..rules.vectorized import ERROR_COLUMN, decide_frame
 
 BATCH = 65_536
 CHANGES_FILE = "changes.jsonl"
@@ -144,6 +144,24 @@ def _line_batches(path: Path, size: int, block: int = 1 << 24) -> Iterator[list[
         yield lines
 
 
+def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    """Every leaf of the batch's ``factors``, ``item`` and ``decisions`` structs by dotted name
+    (``border.area_ratio``, ``item.partial``, ``decisions.moderation.rule``), parent nulls
+    applied, without converting the heavy columns a decision never reads."""
+    out: dict[str, pa.Array] = {}
+    for top, prefix in (("factors", ""), (ITEM, f"{ITEM}."), ("decisions", "decisions.")):
+        if top not in batch.schema.names or not pa.types.is_struct(batch.schema.field(top).type):
+            continue
+        parent = batch.column(top)
+        for child_field, child in zip(parent.type, parent.flatten()):
+            name = prefix + child_field.name
+            if pa.types.is_struct(child_field.type) and top != ITEM:
+                out.update({f"{name}.{f.name}": a for f, a in zip(child_field.type, child.flatten())})
+            else:
+                out[name] = child
+    return out
+
+
 class _Redecider:
     def __init__(self, plan: Plan, old: Plan | None, stored: set[str], fingerprint: str | None):
         """``old``: the pipeline the stored decisions came from; ``stored``: the tables the
@@ -173,23 +191,26 @@ class _Redecider:
         self.transitions: Counter = Counter()
         self.changes = 0
 
-    def codes(self, df: pl.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
+    def codes(self, batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
         """Per changed table: what each row needs (KEEP/DEFAULT/PER_ITEM), and the old outcomes/rules."""
-        decided = decide_frame(self.vectorized, factor_frame(df, self.columns), blocked=True) if self.changed else None
-        stored = df.schema.get("decisions")
-        held = {f.name for f in stored.fields} if isinstance(stored, pl.Struct) else set()
+        if not self.changed:
+            return {}, {}
+        columns = _columns(batch)
+        frame = pl.DataFrame({c: pl.from_arrow(columns[c]) for c in self.columns if c in columns}, height=batch.num_rows)
+        if "error" in batch.schema.names:
+            frame = frame.with_columns(pl.from_arrow(batch.column("error").is_valid()).alias(ERROR_COLUMN))
+        decided = decide_frame(self.vectorized, frame, blocked=True)
         codes, before = {}, {}
         for name in self.changed:
             table: CompiledTable = self.tables[name]
             outcome, rule = decided[f"{name}.outcome"].to_numpy(), decided[f"{name}.rule"].to_numpy()
-            if name in held:
-                old = df["decisions"].struct.field(name)
-                old_outcome = old.struct.field("outcome").to_numpy()
-                old_rule = old.struct.field("rule").to_numpy()
-                old_reason = old.struct.field("reason")
+            if f"decisions.{name}.outcome" in columns:
+                old_outcome = columns[f"decisions.{name}.outcome"].to_numpy(zero_copy_only=False)
+                old_rule = columns[f"decisions.{name}.rule"].to_numpy(zero_copy_only=False)
+                old_reason = pl.from_arrow(columns[f"decisions.{name}.reason"])
             else:
-                old_outcome = old_rule = np.full(df.height, None, dtype=object)
-                old_reason = pl.Series([None] * df.height, dtype=pl.String)
+                old_outcome = old_rule = np.full(batch.num_rows, None, dtype=object)
+                old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
             same = (outcome == old_outcome) & (rule == old_rule)
             # A missing value decided before and after, blocked by the same unchanged rule: the
             # stored explanation (which names that rule and its values) still holds.
@@ -320,7 +341,7 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
                         raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
                                           f"({len(raws)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
                                           "on the folder to assemble them again", path=str(run_dir))
-                    codes, before = redecider.codes(pl.from_arrow(batch))
+                    codes, before = redecider.codes(batch)
                     fresh = {n: [None] * batch.num_rows for n in codes}
                     records = redecider.lines(raws, codes, fresh, results)
                     if pending is not None:

@@ -79,7 +79,7 @@ def record_schema(plan: Plan) -> pa.Schema:
 
 def flat_decision(decision: dict) -> dict:
     """One table's decision as its Parquet struct stores it (``hits`` as a JSON string)."""
-    return {**{k: v for k, v in decision.items() if k != "hits"}, "hits": json.dumps(decision.get("hits", []), ensure_ascii=False)}
+    return {**{k: v for k, v in decision.items() if k != "hits"}, "hits": orjson.dumps(decision.get("hits", [])).decode()}
 
 
 def _flatten_decisions(decisions: dict) -> dict:
