@@ -185,3 +185,22 @@ def test_the_report_of_a_big_run_is_bounded_and_shows_items_that_ended_early(run
     outcomes = {(t, d["outcome"]) for r in records for t, d in r["decisions"].items()}
     assert 5 <= listed <= 5 * (len(outcomes) + 1) and f"The index lists {listed} of {ITEMS} items" in html
     assert "factorline query RUN" in html
+
+
+def test_decide_with_the_parquet_side_in_a_helper_process_writes_the_same_files(run, tmp_path):
+    plan = compile_pipeline(_variant(VARIANTS["threshold"]))
+    here = decide_run(plan, run, tmp_path / "here", batch_size=97, parallel=False)
+    there = decide_run(plan, run, tmp_path / "there", batch_size=97, parallel=True)
+    assert (here.changed, here.transitions) == (there.changed, there.transitions)
+    for name in ("results.jsonl", CHANGES_FILE):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+    assert pq.read_table(tmp_path / "here" / "results.parquet").equals(pq.read_table(tmp_path / "there" / "results.parquet"))
+    lines = (run / "results.jsonl").read_bytes().splitlines(keepends=True)
+    torn = tmp_path / "torn"
+    import shutil
+
+    shutil.copytree(run, torn)
+    (torn / "results.jsonl").write_bytes(b"".join(lines[:-3]))
+    with pytest.raises(RunDirError, match=r"results.jsonl and results.parquet disagree"):
+        decide_run(plan, torn, tmp_path / "out", batch_size=97, parallel=True)
+    assert not (tmp_path / "out" / "results.parquet").exists() and not list((tmp_path / "out").glob(".*.tmp"))

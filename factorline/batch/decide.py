@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +39,10 @@ from ..core.records import DECISION_TYPE, ParquetSink, flat_decision, read_jsonl
 from ..errors import FactorlineError, RunDirError
 from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
 from ..rules.vectorized import ERROR_COLUMN, decide_frame
+from .isolate import describe_exit
 
 BATCH = 65_536
+PARALLEL_ROWS = 200_000
 CHANGES_FILE = "changes.jsonl"
 KEEP, DEFAULT, PER_ITEM = 0, 1, 2
 
@@ -306,9 +310,119 @@ class _Redecider:
                     sample.append(change)
 
 
+@dataclass(frozen=True)
+class _ColumnJob:
+    """What the Parquet side needs, picklable (it may run in another process)."""
+
+    doc: dict
+    run_dir: str
+    source: str
+    target: str
+    batch_size: int
+
+
+def _redecider(plan: Plan, run_dir: Path, source: Path, meta: dict) -> _Redecider:
+    schema = pq.read_schema(source)
+    stored = {f.name for f in schema.field("decisions").type} if "decisions" in schema.names else set()
+    return _Redecider(plan, _old_plan(run_dir), stored, meta.get("fingerprint"))
+
+
+def _columns_here(job: _ColumnJob, redecider: _Redecider) -> Generator:
+    """The Parquet side in this process: yields (rows, codes, before) per batch and is sent the
+    batch's fresh decisions back; a thread builds and writes each batch while the next is read.
+    Yields None at the end."""
+    schema = record_schema(redecider.plan)
+    with ParquetSink(job.target, schema) as sink, ThreadPoolExecutor(1, thread_name_prefix="factorline-parquet") as writer:
+        pending = None
+        for batch in pq.ParquetFile(job.source).iter_batches(batch_size=job.batch_size):
+            codes, before = redecider.codes(batch)
+            fresh = yield batch.num_rows, codes, before
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(lambda b=batch, c=codes, f=fresh: sink.write(redecider.parquet(b, c, f, schema)))
+        if pending is not None:
+            pending.result()
+    yield None
+
+
+def _column_worker(conn, job: _ColumnJob) -> None:
+    """The Parquet side in a helper process (big runs): it decodes and decides batch k+1 and
+    writes batch k while the parent rewrites the JSONL of batch k+1."""
+    try:
+        run_dir, source = Path(job.run_dir), Path(job.source)
+        plan = compile_pipeline(job.doc)
+        redecider = _redecider(plan, run_dir, source, read_meta(run_dir))
+        schema = record_schema(plan)
+        with ParquetSink(job.target, schema) as sink, _no_gc():
+            batches = pq.ParquetFile(source).iter_batches(batch_size=job.batch_size)
+            current = next(batches, None)
+            if current is not None:
+                codes, before = redecider.codes(current)
+                conn.send(("batch", current.num_rows, codes, before))
+            while current is not None:
+                upcoming = next(batches, None)
+                if upcoming is not None:
+                    next_codes, next_before = redecider.codes(upcoming)
+                    conn.send(("batch", upcoming.num_rows, next_codes, next_before))
+                else:
+                    conn.send(("end",))
+                fresh = conn.recv()
+                sink.write(redecider.parquet(current, codes, fresh, schema))
+                if upcoming is None:
+                    break
+                current, codes = upcoming, next_codes
+            if current is None:
+                conn.send(("end",))
+        conn.send(("done",))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _columns_elsewhere(job: _ColumnJob) -> Generator:
+    """The same protocol as ``_columns_here``, with the Parquet side in a spawned process."""
+    ctx = get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_column_worker, args=(child, job), name="factorline-decide-parquet", daemon=True)
+    proc.start()
+    child.close()
+
+    def receive():
+        try:
+            message = parent.recv()
+        except (EOFError, OSError) as exc:
+            raise RunDirError(f"the Parquet writer process of `decide` died ({describe_exit(proc.exitcode)})",
+                              path=job.run_dir, cause=exc) from exc
+        if message[0] == "error":
+            raise RunDirError(f"writing results.parquet failed: {message[1]}", path=job.run_dir)
+        return message
+
+    finished = False
+    try:
+        message = receive()
+        while message[0] == "batch":
+            fresh = yield message[1], message[2], message[3]
+            message = receive()  # the next batch was decided while this one was rewritten
+            parent.send(fresh)
+        if receive()[0] != "done":
+            raise RunDirError("the Parquet writer process of `decide` ended out of step", path=job.run_dir)
+        finished = True
+        yield None
+    finally:
+        if finished:
+            proc.join(timeout=30)
+        if proc.is_alive():  # stopped half-way
+            proc.kill()
+            proc.join(timeout=5)
+        if not finished:
+            ParquetSink.temporary(Path(job.target)).unlink(missing_ok=True)
+        parent.close()
+
+
 def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = None, *, sample: int = 10,
-               batch_size: int = BATCH) -> DecideSummary:
-    """Re-decide ``run_dir`` with ``plan``'s tables into ``out_dir`` (default: in place)."""
+               batch_size: int = BATCH, parallel: bool | None = None) -> DecideSummary:
+    """Re-decide ``run_dir`` with ``plan``'s tables into ``out_dir`` (default: in place).
+    ``parallel``: write the Parquet in a helper process (default: for runs of PARALLEL_ROWS
+    items or more on a machine with more than one CPU)."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
@@ -321,36 +435,29 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
     out = Path(out_dir or run_dir)
     out.mkdir(parents=True, exist_ok=True)
     source, temporary = _results_parquet(run_dir, out, plan)
-    decisions = pq.read_schema(source).field("decisions").type if "decisions" in pq.read_schema(source).names else None
-    redecider = _Redecider(plan, _old_plan(run_dir), {f.name for f in decisions} if decisions is not None else set(),
-                           meta.get("fingerprint"))
-    schema = record_schema(plan)
+    redecider = _redecider(plan, run_dir, source, meta)
     results_tmp, changes_tmp = out / ".results.jsonl.tmp", out / f".{CHANGES_FILE}.tmp"
     items, shown = 0, []
+    rows = pq.ParquetFile(source).metadata.num_rows
+    parallel = (rows >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1) if parallel is None else parallel
     try:
-        with ParquetSink(out / "results.parquet", schema) as sink, results_tmp.open("wb") as results, \
-                changes_tmp.open("wb") as changes:
+        with ExitStack() as stack, results_tmp.open("wb") as results, changes_tmp.open("wb") as changes, _no_gc():
             lines = _line_batches(run_dir / "results.jsonl", batch_size)
-            # Parquet is built and written by one thread (pyarrow works without the GIL) while
-            # this one rewrites the JSONL of the next batch; one worker keeps the batches in order.
-            with ThreadPoolExecutor(1, thread_name_prefix="factorline-parquet") as writer, _no_gc():
-                pending = None
-                for batch in pq.ParquetFile(source).iter_batches(batch_size=batch_size):
-                    raws = next(lines, [])
-                    if len(raws) != batch.num_rows:
-                        raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
-                                          f"({len(raws)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
-                                          "on the folder to assemble them again", path=str(run_dir))
-                    codes, before = redecider.codes(batch)
-                    fresh = {n: [None] * batch.num_rows for n in codes}
-                    records = redecider.lines(raws, codes, fresh, results)
-                    if pending is not None:
-                        pending.result()
-                    pending = writer.submit(lambda b=batch, c=codes, f=fresh: sink.write(redecider.parquet(b, c, f, schema)))
-                    redecider.note_changes(records, before, changes, shown, sample)
-                    items += batch.num_rows
-                if pending is not None:
-                    pending.result()
+            job = _ColumnJob(plan.doc.model_dump(mode="json"), str(run_dir), str(source), str(out / "results.parquet"), batch_size)
+            columns = stack.enter_context(closing(_columns_elsewhere(job) if parallel else _columns_here(job, redecider)))
+            step = next(columns)
+            while step is not None:
+                num_rows, codes, before = step
+                raws = next(lines, [])
+                if len(raws) != num_rows:
+                    raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
+                                      f"({len(raws)} lines vs {num_rows} rows); run `factorline run --resume` "
+                                      "on the folder to assemble them again", path=str(run_dir))
+                fresh = {n: [None] * num_rows for n in codes}
+                records = redecider.lines(raws, codes, fresh, results)
+                step = columns.send(fresh)
+                redecider.note_changes(records, before, changes, shown, sample)
+                items += num_rows
             if next(lines, None):
                 raise RunDirError(f"results.jsonl holds more records than results.parquet ({items}); run "
                                   "`factorline run --resume` on the folder to assemble them again", path=str(run_dir))

@@ -112,8 +112,13 @@ class ParquetSink:
     def __init__(self, path: str | Path, schema: pa.Schema):
         self.path = Path(path)
         self.schema = schema
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._tmp = self.temporary(self.path)
         self._writer = pq.ParquetWriter(self._tmp, schema)
+
+    @staticmethod
+    def temporary(path: Path) -> Path:
+        """Where the file is written until ``commit`` (a writer killed half-way leaves it here)."""
+        return path.with_name(f".{path.name}.tmp")
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
