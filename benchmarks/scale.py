@@ -98,10 +98,10 @@ def stage_assemble(folder: Path, items: int) -> dict:
 
 
 def stage_decide(folder: Path, items: int) -> dict:
+    import resource
+
     from factorline.batch.decide import decide_run
     from factorline.core.compiler import compile_pipeline
-
-    import resource
 
     summary = decide_run(compile_pipeline(pipeline(changed=True)), folder, folder.parent / f"{folder.name}-decided")
     # decide writes the Parquet in a helper process on big runs: its peak counts too (wait4 in
