@@ -16,13 +16,13 @@ from conftest import stressed
 from pydantic import ValidationError
 from test_serve_support import IMAGE_AUDIT, LiveServer, error_of, jpeg, sleepy_pipeline, slow_operator, upload
 
-from factorline.batch.schedule import EngineConfig, Watch
+from factorline.batch.schedule import EngineConfig
 from factorline.core.compiler import compile_pipeline
 from factorline.core.document import load_text
 from factorline.core.items import Limits
 from factorline.errors import ResourceError
 from factorline.serve import ServeSettings
-from factorline.serve.workers import WorkerPool
+from factorline.serve.workers import WorkerPool, server_watch
 
 CAP_MB = 320  # a worker holds ~175 MiB with these pipelines; decoding the huge PNG goes far past 320
 TIMEOUT_S = 4.0  # the hard limit is 4 s + the 2 s grace
@@ -144,7 +144,7 @@ def test_worker_records_of_a_hung_and_a_crashed_item(audit, tmp_path):
     plan = compile_pipeline(doc)
     config = EngineConfig(doc, None, Limits(item_timeout_s=0.5))
     kills: list[str] = []
-    pool = WorkerPool(1, Watch(0.5, grace_s=0.5), on_kill=kills.append)
+    pool = WorkerPool(1, server_watch(0.5, grace_s=0.5), on_kill=kills.append)
     paths = {name: tmp_path / name for name in ("stuck.png", "crash.png")}
     for path in paths.values():
         path.write_bytes(jpeg())
@@ -179,7 +179,7 @@ def test_workers_that_die_at_startup_fail_clearly_not_forever():
     plan = compile_pipeline(load_text(IMAGE_AUDIT))
     config = EngineConfig(plan.doc.to_dict(), None, Limits())
     kills: list[str] = []
-    pool = WorkerPool(2, Watch(5.0), spawn=_DeadOnArrival, on_kill=kills.append)
+    pool = WorkerPool(2, server_watch(5.0), spawn=_DeadOnArrival, on_kill=kills.append)
     issues = pool.warm(plan, config)  # at startup: the server refuses to start with this
     assert len(issues) == 1
     assert issues[0].message.startswith("3 worker processes in a row died at startup (last: exit code 1)")

@@ -19,7 +19,7 @@ from .schedule import EngineConfig, make_engine, prewarm
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGKILL this worker when the parent dies, even by kill -9: a worker stuck
     in a hostile file would otherwise outlive the run (an idle one exits on the closed pipe)."""
     if not sys.platform.startswith("linux"):
@@ -36,7 +36,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn, config: EngineConfig) -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     engine = make_engine(config)
     prewarm(engine)

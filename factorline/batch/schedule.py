@@ -56,6 +56,9 @@ class Watch:
     item_timeout_s: float
     max_rss_bytes: int | None = None
     grace_s: float | None = None  # default: 10% of the time limit, at least 2 s
+    # What a killed item's message tells the user to raise (the server names its own settings).
+    timeout_hint: str = "--item-timeout (factorline run)"
+    memory_hint: str = "--max-rss-mb (factorline run)"
 
     @property
     def hard_s(self) -> float:
@@ -106,7 +109,7 @@ def serialized(record: dict, plan: Plan) -> tuple[dict, str]:
         return record, dumps_record(record)
 
 
-class _Seat:
+class Seat:
     """A worker and the one item it runs."""
 
     def __init__(self, worker: Worker):
@@ -115,7 +118,7 @@ class _Seat:
         self.started = 0.0
 
 
-def _verdict(seat: _Seat, watch: Watch) -> dict | None:
+def verdict(seat: Seat, watch: Watch) -> dict | None:
     """The error to record when the seat's worker must go, else None."""
     death = seat.worker.death()
     if death:
@@ -126,11 +129,11 @@ def _verdict(seat: _Seat, watch: Watch) -> dict | None:
     if time.monotonic() - seat.started > watch.hard_s:
         return ItemTimeoutError(f"item ran past the hard time limit of {watch.hard_s:g} s (the item time limit "
                                 f"{watch.item_timeout_s:g} s + grace) and its worker process was killed; raise "
-                                "--item-timeout (factorline run) if such items are legitimate").to_record()
+                                f"{watch.timeout_hint} if such items are legitimate").to_record()
     rss = seat.worker.rss() if watch.max_rss_bytes else None
     if rss is not None and rss > watch.max_rss_bytes:
         return MediaLimitError(f"the worker's memory went over the cap of {watch.max_rss_bytes / 2**20:.0f} MiB while "
-                               "running this item and its worker process was killed; raise --max-rss-mb (factorline run) if "
+                               f"running this item and its worker process was killed; raise {watch.memory_hint} if "
                                "such items are legitimate").to_record()
     return None
 
@@ -139,7 +142,7 @@ def run_tasks(backend: Backend, plan: Plan, paths: Iterable[str], *, workers: in
               poll_s: float = 0.2) -> Iterator[dict]:
     """Records of ``paths`` in completion order, one per path, whatever the items do."""
     pending = deque(paths)
-    seats = [_Seat(backend.spawn()) for _ in range(min(workers, len(pending)))]
+    seats = [Seat(backend.spawn()) for _ in range(min(workers, len(pending)))]
     startup_deaths = 0
     try:
         while pending or any(s.path is not None for s in seats):
@@ -152,7 +155,7 @@ def run_tasks(backend: Backend, plan: Plan, paths: Iterable[str], *, workers: in
                 for record in seat.worker.results():  # one item in flight: the record is seat.path's
                     seat.path, startup_deaths = None, 0
                     yield record
-                error = _verdict(seat, watch)
+                error = verdict(seat, watch)
                 if error is None:
                     continue
                 seat.worker.kill()
@@ -167,7 +170,7 @@ def run_tasks(backend: Backend, plan: Plan, paths: Iterable[str], *, workers: in
                                             "call run_pipeline need an `if __name__ == '__main__':` guard (local workers "
                                             "are spawned and import the script)")
                 if pending:
-                    seats.append(_Seat(backend.spawn()))
+                    seats.append(Seat(backend.spawn()))
     finally:
         for seat in seats:
             seat.worker.stop()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
-from ..batch.schedule import EngineConfig, Watch
+from ..batch.schedule import EngineConfig
 from ..core.cache import NullCache, StepCache
 from ..core.compiler import Plan
 from ..core.executor import Engine
@@ -38,7 +38,7 @@ from .pictures import with_thumbnails
 from .pipelines import Entry
 from .settings import ServeSettings
 from .uploads import Pace
-from .workers import WorkerPool
+from .workers import WorkerPool, server_watch
 
 log = logging.getLogger("factorline.serve")
 
@@ -52,7 +52,7 @@ class Runner:
         self.processes: WorkerPool | None = None
         if settings.isolation == "process":
             self.pool: ResourcePool = ResourcePool()  # stays empty: the models load in the workers
-            watch = Watch(settings.request_timeout_s, settings.max_item_memory_mb * 2**20)
+            watch = server_watch(settings.request_timeout_s, settings.max_item_memory_mb * 2**20)
             self.processes = WorkerPool(settings.workers, watch, model_roots=tuple(map(str, settings.model_roots)),
                                         on_kill=lambda reason: metrics.worker_kills.labels(reason).inc())
         else:

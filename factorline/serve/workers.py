@@ -11,7 +11,7 @@ server's descriptor (:func:`worker_path`).
 
 The runner's thread for a request hands the item to an idle process and waits, polling the
 pipe, the process's resident memory and the clock every :data:`POLL_S`. The batch
-scheduler's verdict (:func:`factorline.batch.schedule._verdict`, with this server's settings
+scheduler's verdict (:func:`factorline.batch.schedule.verdict`, with this server's settings
 named in its hints) decides: memory over ``max_item_memory_mb`` -> killed, a MediaLimitError
 record; past ``request_timeout_s`` plus a grace -> killed, ItemTimeoutError; dead by itself (a
 decoder segfault, the OOM killer) -> MediaError. The pool starts a fresh process at once; one
@@ -32,16 +32,16 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 
-from ..batch.isolate import ProcessWorker, _die_with_parent
+from ..batch.isolate import ProcessWorker, die_with_parent
 from ..batch.schedule import (
     MAX_STARTUP_DEATHS,
     EngineConfig,
+    Seat,
     Watch,
-    _Seat,
-    _verdict,
     failure_record,
     make_engine,
     prewarm,
+    verdict,
 )
 from ..core.compiler import Plan
 from ..core.executor import Engine
@@ -57,11 +57,12 @@ STARTUP_S = 60.0  # a worker not ready by then counts as dead at startup
 LOADING_S = 300.0  # longest a worker may take to compile a pipeline and load its models
 MAX_ENGINES = 8  # compiled pipelines a worker keeps (models stay loaded in its pool regardless)
 
-# The batch verdict's hints name `factorline run` options; the server's settings are these.
-SERVER_HINTS = {
-    "--item-timeout (factorline run)": "the server's request_timeout_s",
-    "--max-rss-mb (factorline run)": "max_item_memory_mb (factorline serve --max-item-memory-mb)",
-}
+def server_watch(timeout_s: float, max_rss_bytes: int | None = None, grace_s: float | None = None) -> Watch:
+    """The scheduler's hard limits, with messages that name this server's settings."""
+    return Watch(timeout_s, max_rss_bytes, grace_s, timeout_hint="the server's request_timeout_s",
+                 memory_hint="max_item_memory_mb (factorline serve --max-item-memory-mb)")
+
+
 KILL_REASONS = {"MediaLimitError": "memory", "ItemTimeoutError": "timeout", "ResourceError": "timeout"}  # else "died"
 
 
@@ -79,7 +80,7 @@ class Job:
 
 
 def _serve_main(conn, model_roots: tuple[str, ...]) -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server decides
     conn.send(("ready", os.getpid()))
     engines: OrderedDict[str, Engine] = OrderedDict()
@@ -184,7 +185,7 @@ class WorkerPool:
 
     def _run(self, job: Job) -> dict:
         worker = self._take()
-        seat = _Seat(worker)
+        seat = Seat(worker)
         seat.path = job.path or "(loading models)"
         loading = time.monotonic()  # until the worker says the item started (never, for a warm-up)
         try:
@@ -201,10 +202,10 @@ class WorkerPool:
                     cap = self.watch.max_rss_bytes  # malloc may keep what the item freed: the next item would be blamed
                     self._release(worker, keep=not (cap and reply["rss"] is not None and reply["rss"] > cap))
                     return reply
-                error = _verdict(seat, self.watch) or _slow_loading(loading)
+                error = verdict(seat, self.watch) or _slow_loading(loading)
                 if error is not None:
                     self._release(worker, killed=KILL_REASONS.get(error["type"], "died"))
-                    return {"error": _server_hint(error), "elapsed_ms": (time.monotonic() - seat.started) * 1000.0}
+                    return {"error": error, "elapsed_ms": (time.monotonic() - seat.started) * 1000.0}
         except BaseException:
             self._release(worker, killed="died")
             raise
@@ -338,13 +339,6 @@ def _shutting_down() -> Exception:
     from .errors import UnavailableError  # FastAPI: imported by the server only, not by workers
 
     return UnavailableError("the server is shutting down", headers={"Retry-After": "5"})
-
-
-def _server_hint(error: dict) -> dict:
-    message = error["message"]
-    for batch_hint, server_hint in SERVER_HINTS.items():
-        message = message.replace(batch_hint, server_hint)
-    return {**error, "message": message}
 
 
 def worker_path(path: str) -> str:
