@@ -204,3 +204,18 @@ def test_decide_with_the_parquet_side_in_a_helper_process_writes_the_same_files(
     with pytest.raises(RunDirError, match=r"results.jsonl and results.parquet disagree"):
         decide_run(plan, torn, tmp_path / "out", batch_size=97, parallel=True)
     assert not (tmp_path / "out" / "results.parquet").exists() and not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_decide_skips_blank_lines_like_every_reader(run, tmp_path):
+    import shutil
+
+    spaced = tmp_path / "spaced"
+    shutil.copytree(run, spaced)
+    lines = (run / "results.jsonl").read_bytes().splitlines(keepends=True)
+    lines.insert(0, b"\n")
+    lines.insert(100, b"   \n")
+    (spaced / "results.jsonl").write_bytes(b"".join(lines).rstrip(b"\n"))  # and no newline at the end
+    plan = compile_pipeline(_variant(VARIANTS["threshold"]))
+    decide_run(plan, run, tmp_path / "plain", batch_size=97)
+    decide_run(plan, spaced, tmp_path / "spaced-out", batch_size=97)
+    assert (tmp_path / "plain" / "results.jsonl").read_bytes() == (tmp_path / "spaced-out" / "results.jsonl").read_bytes()

@@ -41,7 +41,7 @@ from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
 from ..rules.vectorized import ERROR_COLUMN, decide_frame
 from .isolate import describe_exit
 
-BATCH = 65_536
+BATCH = 32_768
 PARALLEL_ROWS = 200_000
 CHANGES_FILE = "changes.jsonl"
 KEEP, DEFAULT, PER_ITEM = 0, 1, 2
@@ -378,6 +378,11 @@ def _column_worker(conn, job: _ColumnJob) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+class _HelperUnavailable(RunDirError):
+    """The helper process died before its first batch (a script without a ``__main__`` guard,
+    no room for a process): the Parquet side then runs in this process."""
+
+
 def _columns_elsewhere(job: _ColumnJob) -> Generator:
     """The same protocol as ``_columns_here``, with the Parquet side in a spawned process."""
     ctx = get_context("spawn")
@@ -386,19 +391,21 @@ def _columns_elsewhere(job: _ColumnJob) -> Generator:
     proc.start()
     child.close()
 
-    def receive():
+    def receive(first: bool = False):
         try:
             message = parent.recv()
         except (EOFError, OSError) as exc:
-            raise RunDirError(f"the Parquet writer process of `decide` died ({describe_exit(proc.exitcode)})",
-                              path=job.run_dir, cause=exc) from exc
+            proc.join(timeout=5)
+            kind = _HelperUnavailable if first else RunDirError
+            raise kind(f"the Parquet writer process of `decide` died ({describe_exit(proc.exitcode)})",
+                       path=job.run_dir, cause=exc) from exc
         if message[0] == "error":
             raise RunDirError(f"writing results.parquet failed: {message[1]}", path=job.run_dir)
         return message
 
     finished = False
     try:
-        message = receive()
+        message = receive(first=True)
         while message[0] == "batch":
             fresh = yield message[1], message[2], message[3]
             message = receive()  # the next batch was decided while this one was rewritten
@@ -445,7 +452,11 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
             lines = _line_batches(run_dir / "results.jsonl", batch_size)
             job = _ColumnJob(plan.doc.model_dump(mode="json"), str(run_dir), str(source), str(out / "results.parquet"), batch_size)
             columns = stack.enter_context(closing(_columns_elsewhere(job) if parallel else _columns_here(job, redecider)))
-            step = next(columns)
+            try:
+                step = next(columns)
+            except _HelperUnavailable:
+                columns = stack.enter_context(closing(_columns_here(job, redecider)))
+                step = next(columns)
             while step is not None:
                 num_rows, codes, before = step
                 raws = next(lines, [])
