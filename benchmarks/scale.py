@@ -3,7 +3,9 @@
 A fabricated run (factorline.batch.fabricate: every factor field of examples/video_audit.yaml
 plus a 12-rule table, 20 rules in all, drawn values, 0.2% missing, 1% failed items, 1% ended
 early; the change moves two thresholds of the 12-rule table) is written as part files the way `factorline run` writes them. Each stage runs in its own
-process so that its peak RSS (ru_maxrss from wait4) and wall time are its own:
+process so that its peak RSS (ru_maxrss from wait4, plus the helper process `decide` starts on big
+runs) and wall time are its own, after an ``os.sync()`` so that the previous stage's writes do
+not land in its time:
 
 1. assemble ITEMS items from their parts (results.jsonl, results.parquet, manifest.jsonl);
 2. `decide` them with changed thresholds (vectorized, streaming);
@@ -24,6 +26,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,6 +169,7 @@ STAGES = {f.__name__[6:]: f for f in (stage_parts, stage_assemble, stage_decide,
 def measure(stage: str, folder: Path, items: int) -> dict:
     """Run one stage in a fresh process: its wall time, peak RSS and what it returned."""
     out = folder.parent / f".{folder.name}.{stage}.json"
+    os.sync()  # the previous stage's gigabytes reach the disk first: each stage is timed on a quiet disk
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--stage", stage, "--folder", str(folder), "--items", str(items),
                              "--result", str(out)])
@@ -205,6 +209,8 @@ def main() -> int:
             if not (folder / "parts" / ".complete").is_file():
                 measure("parts", folder, items)
                 (folder / "parts" / ".complete").write_text(str(items))
+        for old in (big.parent / f"{big.name}-decided", small.parent / f"{small.name}-decided", small.parent / f"{small.name}-baseline"):
+            shutil.rmtree(old, ignore_errors=True)  # outputs of an earlier run with the same --keep
         assembled = measure("assemble", big, args.items)
         decided = measure("decide", big, args.items)
         reference = measure("reference", big, args.items)
