@@ -366,3 +366,34 @@ def test_redecide_reports_items_whose_outcome_changed():
                         "explanation": "border.area_ratio 0.2 > 0.15 and not slides.is_slideshow false"}]
     assert [r["decisions"]["moderation"]["outcome"] for r in new_records] == ["accept", "review", "retry"]
     assert new_records[0]["item"] == records[0]["item"] and records[1]["decisions"]["moderation"]["outcome"] == "accept"
+
+
+def test_rules_and_cases_that_compare_a_closed_text_field_with_a_value_it_never_takes_are_issues():
+    from factorline.core.compiler import check_pipeline
+
+    doc = {"name": "vocab", "input": "video", "steps": {"border": {"op": "black_border"}, "logo": {"op": "logo"}},
+           "decisions": {"t": {"on_missing": "review", "on_error": "review", "rules": [
+               {"id": "typo", "when": 'border.fill == "blak"', "outcome": "review"},
+               {"id": "listed", "when": 'logo.corner in ["top_left", "top_lft"]', "outcome": "review"},
+               {"id": "always", "when": 'logo.method != "apperance"', "outcome": "review"},
+               {"id": "fine", "when": 'border.fill == "blurred" or logo.corner == ""', "outcome": "review"},
+               {"id": "ok", "default": True, "outcome": "accept"}],
+               "cases": [{"factors": {"border": {"fill": "blak"}}, "expect": "review"}]}}}
+    _, issues = check_pipeline(doc)
+    found = {(i.path, i.code): i.message for i in issues}
+    assert found[("decisions.t.rules[0].when", "rule_value")] == (
+        "'border.fill == \"blak\"' is never true: border.fill is never 'blak' (did you mean 'black'?); "
+        "its values are 'black', 'blurred', 'none'")
+    assert "lists a value that can never match: logo.corner is never 'top_lft' (did you mean 'top_left'?)" in \
+        found[("decisions.t.rules[1].when", "rule_value")]
+    assert "is always true: logo.method is never 'apperance' (did you mean 'appearance'?)" in \
+        found[("decisions.t.rules[2].when", "rule_value")]
+    assert not any("rules[3]" in path for path, _ in found)
+    assert "border.fill is never 'blak'" in found[("decisions.t.cases[0].factors.border.fill", "case_invalid")]
+
+
+def test_operator_schemas_publish_closed_vocabularies():
+    from factorline.core.registry import get_operator
+
+    fields = get_operator("black_border").schema()["output"]["fields"]
+    assert fields["fill"]["values"] == ["black", "blurred", "none"] and "values" not in fields["area_ratio"]

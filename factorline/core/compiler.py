@@ -197,7 +197,8 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     if ITEM in raw_steps:
         issues.append(Issue(f"steps.{ITEM}", f"the step name '{ITEM}' is reserved: rules read the item's own fields as "
                             f"{ITEM}.<field> ({ITEM}.partial, {ITEM}.duration_s...); rename the step", "reserved"))
-    decisions, rule_issues = compile_decisions(raw_tables, {**dtypes, ITEM: ITEM_FIELDS})
+    vocab = {f"{n}.{f}": fd.values for n, spec in specs.items() for f, fd in spec.output_fields.items() if fd.values is not None}
+    decisions, rule_issues = compile_decisions(raw_tables, {**dtypes, ITEM: ITEM_FIELDS}, vocab=vocab)
     issues.extend(rule_issues)
     if issues or header is None or any(s.params is None for s in ordered):
         return None, issues

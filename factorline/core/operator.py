@@ -45,10 +45,13 @@ class Field:
     dtype: str
     description: str = ""
     unit: str | None = None
+    values: tuple[str, ...] | None = None  # a closed vocabulary: a rule comparing with anything else never matches
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+        if self.values is not None and self.dtype != "str":
+            raise ValueError(f"values (a closed vocabulary) are for str fields, not {self.dtype}")
 
     @property
     def kind(self) -> Kind:
@@ -58,6 +61,8 @@ class Field:
         out = {"dtype": self.dtype, "kind": self.kind.value, "description": self.description}
         if self.unit:
             out["unit"] = self.unit
+        if self.values is not None:
+            out["values"] = list(self.values)
         return out
 
 

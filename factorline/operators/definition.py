@@ -114,9 +114,9 @@ def level_of(lines: int) -> str:
     params=DefinitionParams,
     fields={
         "lines": Field("int", "shorter side (px) the picture really resolves: least of stored size, native size before upscaling, blur limit", unit="px"),
-        "level": Field("str", "low (< 360 lines), sd (< 720) or hd"),
+        "level": Field("str", "low (< 360 lines), sd (< 720) or hd", values=LEVELS),
         "low_definition": Field("bool", "lines under the low_below parameter"),
-        "limited_by": Field("str", "what set lines: frame size, upscaling or blur"),
+        "limited_by": Field("str", "what set lines: frame size, upscaling or blur", values=("frame size", "upscaling", "blur")),
         "stored_lines": Field("int", "the stored shorter side", unit="px"),
         "blockiness": Field("float", "excess of luma steps on the 8-px coding grid over block interiors (0: none)"),
     },

@@ -575,7 +575,7 @@ def evidence_times(times: np.ndarray, seen: np.ndarray, limit: int = MAX_EVIDENC
         "left": Field("int", "width of the bar left of the picture", unit="px"),
         "right": Field("int", "width of the bar right of the picture", unit="px"),
         "area_ratio": Field("float", "share of the frame covered by bars (0..1)"),
-        "fill": Field("str", "what fills the bars: black, blurred or none"),
+        "fill": Field("str", "what fills the bars: black, blurred or none", values=("black", "blurred", "none")),
     },
 )
 def black_border(inputs: dict, params: BlackBorderParams, *, item: MediaInfo, resources: dict) -> dict:

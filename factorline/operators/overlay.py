@@ -90,6 +90,7 @@ from ..core.items import FrameBatch, MediaInfo
 from ..core.operator import Field, operator
 from .layout import Bars, detect_bars
 from .logo_model import (
+    CORNERS,
     appearance_answer,
     appearance_frames,
     load_model,
@@ -540,7 +541,8 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
             "float",
             "share of sampled frames showing the logo (its edges; by appearance on stills and static shots), 0..1",
         ),
-        "corner": Field("str", "top_left, top_right, bottom_left, bottom_right, or empty when none"),
+        "corner": Field("str", "top_left, top_right, bottom_left, bottom_right, or empty when none",
+                        values=(*CORNERS, "")),
         "confidence": Field(
             "float", "calibrated probability (0..1) that an overlay sits in a corner, whatever has_logo says"
         ),
@@ -548,6 +550,7 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
             "str",
             "what decided: persistence (edges kept while the picture moves), appearance (the corner "
             "model: stills, static shots, slideshows of a few slides) or none (frames too small to judge)",
+            values=("persistence", "appearance", "none"),
         ),
     },
 )

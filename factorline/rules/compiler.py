@@ -21,7 +21,7 @@ from .docs import ON_ERROR, ON_MISSING, TABLE_NAME_PATTERN, DecisionTableDoc, Ru
 from .ir import BOOL, Const, Node
 from .language import parse
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
-from .typecheck import check
+from .typecheck import Vocab, check
 
 Fields = Mapping[str, Mapping[str, str]]
 _TRUE, _FALSE = Const(True, BOOL), Const(False, BOOL)
@@ -32,10 +32,10 @@ _REQUIRED_CHOICE = {
 }
 
 
-def compile_condition(text: str, fields: Fields) -> Node:
+def compile_condition(text: str, fields: Fields, vocab: Vocab | None = None) -> Node:
     """One condition, parsed and typed; raise RuleError naming every problem."""
     node = parse(text)
-    typed, problems = check(node, dict(fields))
+    typed, problems = check(node, dict(fields), vocab=vocab)
     if problems:
         err = RuleError("; ".join(message for _, message in problems))
         err.code = problems[0][0]  # type: ignore[attr-defined]
@@ -51,9 +51,11 @@ class _Issues(list):
 
 
 def compile_decisions(
-    tables: Mapping[str, Any], fields: Fields, *, path: str = "decisions"
+    tables: Mapping[str, Any], fields: Fields, *, path: str = "decisions", vocab: Vocab | None = None
 ) -> tuple[CompiledDecisions, list[Issue]]:
-    """Compile every table. With issues, the result holds only the tables without rule problems."""
+    """Compile every table. With issues, the result holds only the tables without rule problems.
+    ``vocab``: ``step.field`` -> the only values a text field takes (a rule or case comparing it
+    with anything else is an issue: it could never match)."""
     issues = _Issues()
     compiled: dict[str, CompiledTable] = {}
     if not isinstance(tables, Mapping):
@@ -65,7 +67,7 @@ def compile_decisions(
             issues.add(where, "name", "table names are letters, digits and _, starting with a letter (they name columns)")
         doc = _table_doc(raw, where, issues)
         if doc is not None:
-            table, found = _compile_table(str(name), doc, fields, where)
+            table, found = _compile_table(str(name), doc, fields, where, vocab or {})
             issues.extend(found)
             if table is not None:
                 compiled[str(name)] = table
@@ -99,13 +101,14 @@ def _pydantic_issue(err: dict, where: str) -> Issue:
     return Issue(where + loc, message, err["type"])
 
 
-def _compile_table(name: str, doc: DecisionTableDoc, fields: Fields, where: str) -> tuple[CompiledTable | None, _Issues]:
+def _compile_table(name: str, doc: DecisionTableDoc, fields: Fields, where: str,
+                   vocab: Vocab) -> tuple[CompiledTable | None, _Issues]:
     issues = _Issues()
     _check_ids(doc, where, issues)
     _check_rows(doc, where, issues)
-    conds = {i: _condition(r.when, fields, f"{where}.rules[{i}].when", issues)
+    conds = {i: _condition(r.when, fields, f"{where}.rules[{i}].when", issues, vocab)
              for i, r in enumerate(doc.rules) if not r.default and r.when and r.when.strip()}
-    _check_cases(doc, fields, where, issues)
+    _check_cases(doc, fields, where, issues, vocab)
     # Rules that compiled are checked for reachability even when others did not.
     rules = [CompiledRule.build(r.id, r.outcome, r.reason, conds[i], i, r.priority or 0)
              for i, r in enumerate(doc.rules) if conds.get(i) is not None]
@@ -120,13 +123,13 @@ def _compile_table(name: str, doc: DecisionTableDoc, fields: Fields, where: str)
     return (None if issues else table), issues
 
 
-def _condition(text: str, fields: Fields, where: str, issues: _Issues) -> Node | None:
+def _condition(text: str, fields: Fields, where: str, issues: _Issues, vocab: Vocab) -> Node | None:
     try:
         node = parse(text)
     except RuleError as exc:
         issues.add(where, getattr(exc, "code", "rule_syntax"), exc.message)
         return None
-    typed, problems = check(node, dict(fields))
+    typed, problems = check(node, dict(fields), vocab=vocab)
     for code, message in problems:
         issues.add(where, code, message)
     return None if problems else typed
@@ -191,19 +194,19 @@ def _check_reachable(policy: str, rules: list[CompiledRule], default: CompiledRu
                                                                     f"('{always.id}') always matches; make that rule the default row")
 
 
-def _check_cases(doc: DecisionTableDoc, fields: Fields, where: str, issues: _Issues) -> None:
+def _check_cases(doc: DecisionTableDoc, fields: Fields, where: str, issues: _Issues, vocab: Vocab) -> None:
     ids = {r.id for r in doc.rules} | {ON_MISSING, ON_ERROR}
     for i, case in enumerate(doc.cases):
         at = f"{where}.cases[{i}]"
         for below, key, value in case.values():
-            problem = _case_value_problem(key, value, fields)
+            problem = _case_value_problem(key, value, fields, vocab)
             if problem:
                 issues.add(f"{at}.{below}", "case_invalid", problem)
         if case.rule is not None and case.rule not in ids:
             issues.add(f"{at}.rule", "case_invalid", f"no rule '{case.rule}' in this table; rules: {', '.join(sorted(ids))}")
 
 
-def _case_value_problem(key: str, value: Any, fields: Fields) -> str | None:
+def _case_value_problem(key: str, value: Any, fields: Fields, vocab: Vocab) -> str | None:
     step, _, name = key.partition(".")
     if step not in fields or name not in fields[step]:
         known = ", ".join(f"{s}.{f}" for s in sorted(fields) for f in sorted(fields[s]))
@@ -211,4 +214,6 @@ def _case_value_problem(key: str, value: Any, fields: Fields) -> str | None:
     dtype = fields[step][name]
     if dtype in DTYPES and not value_fits(dtype, value):
         return f"{key} holds {dtype}, found {brief(value)}"
+    if key in vocab and isinstance(value, str) and value not in vocab[key]:
+        return f"{key} is never {brief(value)}: it is one of {', '.join(map(repr, vocab[key]))}"
     return None

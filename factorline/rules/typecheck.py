@@ -13,6 +13,7 @@ operations inside ``list.eval``, which cannot read other columns).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import replace
 
 from .evaluate import evaluate
@@ -43,11 +44,14 @@ from .ir import (
 )
 
 Problem = tuple[str, str]  # (issue code, message)
+Vocab = Mapping[str, tuple[str, ...]]  # step.field -> the only values that text field takes
 
 
-def check(node: Node, fields: dict[str, dict[str, str]], *, condition: bool = True) -> tuple[Node, list[Problem]]:
-    """Type ``node``, as a condition (true/false) unless ``condition`` is False; with all problems."""
-    checker = _Checker(fields)
+def check(node: Node, fields: dict[str, dict[str, str]], *, condition: bool = True,
+          vocab: Vocab | None = None) -> tuple[Node, list[Problem]]:
+    """Type ``node``, as a condition (true/false) unless ``condition`` is False; with all problems.
+    ``vocab``: a comparison of such a field with a value it never takes is a problem."""
+    checker = _Checker(fields, vocab or {})
     typed = checker.visit(node)
     if condition and not checker.problems and typed.type != BOOL:
         checker.problems.append(("rule_type", _not_a_condition(typed)))
@@ -71,9 +75,27 @@ def _suggest(word: str, choices) -> str:
 
 
 class _Checker:
-    def __init__(self, fields: dict[str, dict[str, str]]):
+    def __init__(self, fields: dict[str, dict[str, str]], vocab: Vocab):
         self.fields = fields
+        self.vocab = vocab
         self.problems: list[Problem] = []
+
+    def never(self, typed: Node, ref: Node, values: list[str], op: str) -> None:
+        """A text field compared with values it never takes: the rule can never (or always) match."""
+        if not isinstance(ref, Ref) or ref.key is not None or ref.column not in self.vocab:
+            return
+        known = self.vocab[ref.column]
+        strangers = [v for v in values if isinstance(v, str) and v not in known]
+        if not strangers:
+            return
+        if len(strangers) < len(values):
+            verdict = "lists a value that can never match"
+        else:
+            verdict = "is always true" if op in ("!=", "not in") else "is never true"
+        hint = _suggest(strangers[0], [k for k in known if k]) if strangers[0] else ""
+        message = (f"'{render(typed)}' {verdict}: {ref.column} is never {', '.join(map(repr, strangers))}{hint}; "
+                   f"its values are {', '.join(map(repr, known))}")
+        self.problems.append(("rule_value", message))
 
     def error(self, code: str, message: str) -> str:
         self.problems.append((code, message))
@@ -147,6 +169,10 @@ class _Checker:
         if a != NUMBER and node.op not in ("==", "!="):
             message = f"'{render(typed)}': {describe(a)} can only be compared with == or !="
             return replace(typed, type=self.error("rule_type", message))
+        if a == STRING:
+            for ref, other in ((left, right), (right, left)):
+                if isinstance(other, Const):
+                    self.never(typed, ref, [other.value], node.op)
         return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], a, BOOL))
 
     def scalar_or_elementwise(self, op: str, args: list[Node], wanted: str, result: str, allow_list: bool = True) -> str:
@@ -180,6 +206,7 @@ class _Checker:
         if UNKNOWN in (needle.type, container.type):
             return replace(typed, type=UNKNOWN)
         if isinstance(container, ListLit):
+            self.never(typed, needle, [i.value for i in container.items], "not in" if node.negate else "in")
             return replace(typed, type=self.scalar_or_elementwise("in", [needle], element_type(container.type), BOOL))
         if container.type == STRING or (is_list(container.type) and not container.type.startswith("records[")):
             wanted = STRING if container.type == STRING else element_type(container.type)
