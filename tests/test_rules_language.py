@@ -240,3 +240,19 @@ def test_rendered_conditions_read_back_to_the_same_tree(text):
     except RuleError:
         return  # e.g. a constant division by zero
     assert compile_condition(render(node), FIELDS) == node
+
+
+@pytest.mark.parametrize("text", [
+    "border.area_ratio > 0.25 and not slides.is_slideshow",
+    "border.area_ratio > 0.5 or border.area_ratio < 0.01",  # the same leaf twice
+    "count(subs.lines) >= 2 and max(clarity.frame_scores) < 0.3",
+    'border.fill in ["black", "blurred"] and (1 - border.area_ratio) * 2 > 1',
+])
+def test_a_rules_sentence_template_reads_exactly_as_rendering_the_tree(text):
+    from factorline.rules.explain import template
+
+    cond = compile_condition(text, FIELDS)
+    for values in (0.31, None, 0.0):
+        leafs = leaves(cond)
+        given = {leaf: values for leaf in leafs}
+        assert template(cond, leafs)(given) == render(cond, given)

@@ -139,8 +139,8 @@ def write_final(index: PartIndex, schema: pa.Schema, fingerprint: str, out: Path
     if len(missing):
         raise RunDirError(f"{len(missing)} item(s) have no record in the parts (first: input #{missing[0]}); "
                           "run again with --resume to compute them", path=str(out))
-    folder = index.parts[0].parent if index.parts else out
-    ensure_columnar(folder, schema)
+    if index.parts:
+        ensure_columnar(index.parts[0].parent, schema)
     mark = fingerprint.encode()
     twins, lines = _Twins(index.parts), _Lines(index.parts)
     results_tmp, manifest_tmp = out / ".results.jsonl.tmp", out / ".manifest.jsonl.tmp"

@@ -14,37 +14,29 @@ default decision, which is the same for all of them. Tables that did not change 
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
-from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-import orjson
-import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..core.compiler import Plan, compile_pipeline
 from ..core.document import dump_text, load_text
-from ..core.records import DECISION_TYPE, ParquetSink, flat_decision, read_jsonl, record_schema, write_parquet
+from ..core.records import ParquetSink, read_jsonl, record_schema, write_parquet
 from ..errors import FactorlineError, RunDirError
-from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
-from ..rules.vectorized import ERROR_COLUMN, decide_frame
 from .isolate import describe_exit
+from .redecide import Redecider, line_batches, no_gc
 
 BATCH = 32_768
 PARALLEL_ROWS = 200_000
 CHANGES_FILE = "changes.jsonl"
-KEEP, DEFAULT, PER_ITEM = 0, 1, 2
 
 
 @dataclass
@@ -84,21 +76,6 @@ def _old_plan(run_dir: Path) -> Plan | None:
         return None
 
 
-def _changed_rules(old: dict | None, new: dict) -> set[str] | None:
-    """Rule ids whose definition differs (None: the table is unchanged and is copied; its
-    worked examples do not decide anything)."""
-    def bare(doc: dict | None) -> dict | None:
-        return None if doc is None else {k: v for k, v in doc.items() if k != "cases"}
-
-    if bare(old) == bare(new):
-        return None
-    if old is None or {k: v for k, v in old.items() if k not in ("rules", "cases")} != \
-            {k: v for k, v in new.items() if k not in ("rules", "cases")}:
-        return {str(r.get("id")) for r in new.get("rules") or []}  # policy or fallbacks changed: all of them
-    before = {str(r.get("id")): r for r in old.get("rules") or []}
-    return {str(r.get("id")) for r in new.get("rules") or [] if before.get(str(r.get("id"))) != r}
-
-
 def _results_parquet(run_dir: Path, out: Path, plan: Plan) -> tuple[Path, bool]:
     """The run's Parquet if it holds this pipeline's factor columns, else one built from the
     JSONL by streaming (a run folder from before results.parquet was typed); (path, temporary)."""
@@ -114,202 +91,6 @@ def _results_parquet(run_dir: Path, out: Path, plan: Plan) -> tuple[Path, bool]:
     return write_parquet(read_jsonl(run_dir / "results.jsonl"), tmp, plan), True
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cyclic collector off while millions of short-lived records come and go (they hold no
-    cycles); it rescans every surviving object on each pass and would double the time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _line_batches(path: Path, size: int, block: int = 1 << 24) -> Iterator[list[bytes]]:
-    """Record lines (without their newline) ``size`` at a time, read in big blocks; blank lines
-    are skipped, as every reader does."""
-    lines: list[bytes] = []
-    rest = b""
-    with path.open("rb") as fh:
-        while chunk := fh.read(block):
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            if parts and min(map(len, parts)) < 8:  # a record line is longer: only then look for blank ones
-                parts = [line for line in parts if line.strip()]
-            lines += parts
-            while len(lines) >= size:
-                yield lines[:size]
-                lines = lines[size:]
-    if rest.strip():
-        lines.append(rest)
-    if lines:
-        yield lines
-
-
-def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
-    """Every leaf of the batch's ``factors``, ``item`` and ``decisions`` structs by dotted name
-    (``border.area_ratio``, ``item.partial``, ``decisions.moderation.rule``), parent nulls
-    applied, without converting the heavy columns a decision never reads."""
-    out: dict[str, pa.Array] = {}
-    for top, prefix in (("factors", ""), (ITEM, f"{ITEM}."), ("decisions", "decisions.")):
-        if top not in batch.schema.names or not pa.types.is_struct(batch.schema.field(top).type):
-            continue
-        parent = batch.column(top)
-        for child_field, child in zip(parent.type, parent.flatten()):
-            name = prefix + child_field.name
-            if pa.types.is_struct(child_field.type) and top != ITEM:
-                out.update({f"{name}.{f.name}": a for f, a in zip(child_field.type, child.flatten())})
-            else:
-                out[name] = child
-    return out
-
-
-class _Redecider:
-    def __init__(self, plan: Plan, old: Plan | None, stored: set[str], fingerprint: str | None):
-        """``old``: the pipeline the stored decisions came from; ``stored``: the tables the
-        stored Parquet holds (one it lacks is decided afresh whatever the documents say);
-        ``fingerprint``: the one the stored records carry."""
-        new_docs = dict(plan.doc.decisions)
-        old_docs = dict(old.doc.decisions) if old is not None else None
-        self.plan = plan
-        self.tables = plan.decisions.tables
-        self.changed = {}
-        for name, doc in new_docs.items():
-            before = (old_docs or {}).get(name) if old_docs is not None and name in stored else None
-            if (rules := _changed_rules(before, doc)) is not None:
-                self.changed[name] = rules
-        self.vectorized = CompiledDecisions({n: self.tables[n] for n in self.changed})
-        self.defaults = {n: self.tables[n].default_decision() for n in self.changed}
-        old_tables = old.decisions.tables if old is not None else {}
-        # Items no rule matched keep their stored decision when the default decision reads the same.
-        self.same_default = {n: n in old_tables and old_tables[n].default_decision() == d for n, d in self.defaults.items()}
-        # A line whose tables all keep their decisions only needs its fingerprint swapped, no parse.
-        same_tables = old is not None and set(old_tables) == set(self.tables) == stored
-        self.swap = (fingerprint.encode(), plan.fingerprint.encode()) \
-            if fingerprint and same_tables and old.name == plan.name and len(fingerprint) == len(plan.fingerprint) else None
-        self.flat_defaults = {n: flat_decision(d) for n, d in self.defaults.items()}
-        self.columns = self.vectorized.referenced_fields()
-        self.pipeline = {"name": plan.name, "fingerprint": plan.fingerprint}
-        self.transitions: Counter = Counter()
-        self.changes = 0
-
-    def codes(self, batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
-        """Per changed table: what each row needs (KEEP/DEFAULT/PER_ITEM), and the old outcomes/rules."""
-        if not self.changed:
-            return {}, {}
-        columns = _columns(batch)
-        frame = pl.DataFrame({c: pl.from_arrow(columns[c]) for c in self.columns if c in columns}, height=batch.num_rows)
-        if "error" in batch.schema.names:
-            frame = frame.with_columns(pl.from_arrow(batch.column("error").is_valid()).alias(ERROR_COLUMN))
-        decided = decide_frame(self.vectorized, frame, blocked=True)
-        codes, before = {}, {}
-        for name in self.changed:
-            table: CompiledTable = self.tables[name]
-            outcome, rule = decided[f"{name}.outcome"].to_numpy(), decided[f"{name}.rule"].to_numpy()
-            if f"decisions.{name}.outcome" in columns:
-                old_outcome = columns[f"decisions.{name}.outcome"].to_numpy(zero_copy_only=False)
-                old_rule = columns[f"decisions.{name}.rule"].to_numpy(zero_copy_only=False)
-                old_reason = pl.from_arrow(columns[f"decisions.{name}.reason"])
-            else:
-                old_outcome = old_rule = np.full(batch.num_rows, None, dtype=object)
-                old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
-            same = (outcome == old_outcome) & (rule == old_rule)
-            # A missing value decided before and after, blocked by the same unchanged rule: the
-            # stored explanation (which names that rule and its values) still holds.
-            blocked = decided[f"{name}.blocked"]
-            still_blocked = ((old_reason == blocked + " could not be evaluated").fill_null(False)
-                             & ~blocked.is_in(sorted(self.changed[name]))).to_numpy()
-            may_keep = (rule == ON_ERROR) | (~np.isin(rule, [*self.changed[name], ON_MISSING])) | ((rule == ON_MISSING) & still_blocked)
-            if table.policy == "collect":  # every matching rule is listed: only a failed item's decision is safe
-                may_keep = rule == ON_ERROR
-            code = np.where(same & may_keep, KEEP, PER_ITEM)
-            is_default = rule == table.default.id
-            kept_default = is_default & same & self.same_default[name]
-            codes[name] = np.where(kept_default, KEEP, np.where(is_default, DEFAULT, code))
-            before[name] = (old_outcome, outcome)
-        return codes, before
-
-    def lines(self, raws: list[bytes], codes: dict[str, np.ndarray], fresh: dict[str, list], sink) -> dict[int, dict]:
-        """Write the batch's new lines to ``sink``; the records that had to be parsed, by row.
-
-        ``raws`` are lines without their newline. Runs of lines whose decisions all stay only get
-        their fingerprint swapped, one bytes
-        replace per run (a million lines cannot afford a Python step each)."""
-        keep = np.ones(len(raws), dtype=bool)
-        for c in codes.values():
-            keep &= c == KEEP
-        if not self.swap:
-            keep[:] = False
-        records: dict[int, dict] = {}
-        edges = np.flatnonzero(np.diff(keep.astype(np.int8))) + 1
-        for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(raws)]):
-            if keep[start]:
-                run = b"\n".join(raws[start:end]) + b"\n"
-                if run.count(self.swap[0]) == end - start:
-                    sink.write(run.replace(*self.swap))
-                    continue
-            for row in range(start, end):  # parsed one by one (or a line without the stored fingerprint)
-                line, records[row] = self.line(raws[row], row, codes, fresh)
-                sink.write(line)
-        return records
-
-    def line(self, raw: bytes, row: int, codes: dict[str, np.ndarray], fresh: dict[str, list]) -> tuple[bytes, dict]:
-        """One parsed and re-decided line, and its record."""
-        record = orjson.loads(raw)
-        stored = record.get("decisions") or {}
-        decisions = {}
-        for name, table in self.tables.items():
-            code = codes[name][row] if name in codes else KEEP
-            if code == KEEP and name in stored:
-                decisions[name] = stored[name]
-            elif code == DEFAULT:
-                decisions[name] = self.defaults[name]
-            else:
-                factors = record.get("factors") if isinstance(record.get("factors"), dict) else {}
-                item = record.get("item")
-                decision = table.decide({**factors, ITEM: item} if isinstance(item, dict) else factors, record.get("error"))
-                decisions[name] = decision
-                fresh[name][row] = flat_decision(decision)
-        record["decisions"] = decisions
-        record["pipeline"] = self.pipeline
-        return orjson.dumps(record) + b"\n", record
-
-    def parquet(self, batch: pa.RecordBatch, codes: dict[str, np.ndarray], fresh: dict[str, list],
-                schema: pa.Schema) -> pa.Table:
-        table = pa.Table.from_batches([batch])
-        columns = {n: table.column(n) for n in table.column_names}
-        if "decisions" in schema.names:
-            old = columns.get("decisions")
-            held = {f.name for f in old.type} if old is not None and pa.types.is_struct(old.type) else set()
-            children = []
-            for name in self.tables:
-                kept = pc.struct_field(old, name).combine_chunks() if name in held else pa.nulls(table.num_rows, DECISION_TYPE)
-                if name in codes:
-                    default = pa.repeat(pa.scalar(self.flat_defaults[name], type=DECISION_TYPE), table.num_rows)
-                    computed = pa.array(fresh[name], type=DECISION_TYPE)
-                    kept = pc.if_else(pa.array(codes[name] == PER_ITEM), computed,
-                                      pc.if_else(pa.array(codes[name] == DEFAULT), default, kept))
-                children.append(kept)
-            columns["decisions"] = pa.StructArray.from_arrays(children, fields=list(schema.field("decisions").type))
-        columns["pipeline"] = pa.repeat(pa.scalar(self.pipeline, type=schema.field("pipeline").type), table.num_rows)
-        return pa.table({n: columns[n] for n in schema.names}, schema=schema)
-
-    def note_changes(self, records: dict[int, dict], before: dict[str, tuple], sink, sample: list[dict], limit: int) -> None:
-        for name, (old_outcome, outcome) in before.items():
-            for row in np.flatnonzero(old_outcome != outcome):
-                record = records[row]
-                decision = record["decisions"][name]
-                change = {"item": (record.get("item") or {}).get("path"), "table": name, "before": old_outcome[row],
-                          "after": decision["outcome"], "rule": decision["rule"], "explanation": decision["explanation"]}
-                self.transitions[(name, change["before"], change["after"])] += 1
-                self.changes += 1
-                sink.write(orjson.dumps(change) + b"\n")
-                if len(sample) < limit:
-                    sample.append(change)
-
-
 @dataclass(frozen=True)
 class _ColumnJob:
     """What the Parquet side needs, picklable (it may run in another process)."""
@@ -321,13 +102,13 @@ class _ColumnJob:
     batch_size: int
 
 
-def _redecider(plan: Plan, run_dir: Path, source: Path, meta: dict) -> _Redecider:
+def _redecider(plan: Plan, run_dir: Path, source: Path, meta: dict) -> Redecider:
     schema = pq.read_schema(source)
     stored = {f.name for f in schema.field("decisions").type} if "decisions" in schema.names else set()
-    return _Redecider(plan, _old_plan(run_dir), stored, meta.get("fingerprint"))
+    return Redecider(plan, _old_plan(run_dir), stored, meta.get("fingerprint"))
 
 
-def _columns_here(job: _ColumnJob, redecider: _Redecider) -> Generator:
+def _columns_here(job: _ColumnJob, redecider: Redecider) -> Generator:
     """The Parquet side in this process: yields (rows, codes, before) per batch and is sent the
     batch's fresh decisions back; a thread builds and writes each batch while the next is read.
     Yields None at the end."""
@@ -353,7 +134,7 @@ def _column_worker(conn, job: _ColumnJob) -> None:
         plan = compile_pipeline(job.doc)
         redecider = _redecider(plan, run_dir, source, read_meta(run_dir))
         schema = record_schema(plan)
-        with ParquetSink(job.target, schema) as sink, _no_gc():
+        with ParquetSink(job.target, schema) as sink, no_gc():
             batches = pq.ParquetFile(source).iter_batches(batch_size=job.batch_size)
             current = next(batches, None)
             if current is not None:
@@ -448,8 +229,8 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
     rows = pq.ParquetFile(source).metadata.num_rows
     parallel = (rows >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1) if parallel is None else parallel
     try:
-        with ExitStack() as stack, results_tmp.open("wb") as results, changes_tmp.open("wb") as changes, _no_gc():
-            lines = _line_batches(run_dir / "results.jsonl", batch_size)
+        with ExitStack() as stack, results_tmp.open("wb") as results, changes_tmp.open("wb") as changes, no_gc():
+            lines = line_batches(run_dir / "results.jsonl", batch_size)
             job = _ColumnJob(plan.doc.model_dump(mode="json"), str(run_dir), str(source), str(out / "results.parquet"), batch_size)
             columns = stack.enter_context(closing(_columns_elsewhere(job) if parallel else _columns_here(job, redecider)))
             try:

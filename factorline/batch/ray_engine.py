@@ -102,6 +102,7 @@ class RayWorker:
     def __init__(self, ray, actor_cls, config: EngineConfig, cwd: str, parts: PartsTarget | None = None, tag: str = ""):
         self.ray = ray
         self.actor = actor_cls.remote(config, cwd, parts, tag)
+        self._writes_parts = parts is not None
         self._ready_ref = self.actor.ready.remote()
         self._run_ref = None
         self._rss_ref = None
@@ -158,8 +159,9 @@ class RayWorker:
     def stop(self) -> None:
         """Seal the actor's open part (worker_parts), then end it; a part left open by a killed
         actor is sealed by ``parts.recover`` before assembly."""
-        with contextlib.suppress(Exception):
-            self.ray.get(self.actor.close.remote(), timeout=10)
+        if self._writes_parts:
+            with contextlib.suppress(Exception):
+                self.ray.get(self.actor.close.remote(), timeout=10)
         self.kill()
 
 
