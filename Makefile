@@ -30,6 +30,8 @@ bench-real: setup
 cards: setup
 	$(BIN)/python benchmarks/factor_accuracy.py || true
 	$(BIN)/python benchmarks/real_media.py || true
+	$(BIN)/python benchmarks/aesthetics.py || true
+	$(BIN)/python benchmarks/face_match.py || true
 	$(BIN)/python benchmarks/cards.py
 
 clean:

@@ -3,7 +3,8 @@
     make cards      # = factor_accuracy.py (synthetic set) + real_media.py (real sets) + this script
 
 Reads ``results/real_media.json`` and ``results/factor_accuracy.json`` (their dates and git
-commits go into each card), writes ``factorline/cards/<operator>.json`` and ``docs/cards.md``.
+commits go into each card) and, for the operators measured by a benchmark of their own,
+``results/aesthetics.json`` and ``results/face_match.json`` (``make cards`` runs those too), writes ``factorline/cards/<operator>.json`` and ``docs/cards.md``.
 Nothing here is typed by hand but the mapping from an operator to the metric that judges it;
 the known limits come from the operators' declarations.
 """
@@ -76,6 +77,10 @@ def synthetic_metric(op: str, acc: dict) -> dict | None:
         refs = {b: s[b]["macro"] for b in s["baselines"]}
         return {"name": "has_<class> macro P/R/F1 (title_card, lower_third, scene_text, watermark)", "clips": s["items"],
                 "ours": ours, "references": refs, "compare": "f1"}
+    if op in PAIR_RESULTS:
+        return pairs_metric(op)
+    if op == "face_match":
+        return face_match_metric()
     if op in ("logo", "slideshow", "text_policy", "speech"):
         return binary({"ours": f[op]["ours"]})
     if op == "upscaled":
@@ -89,6 +94,37 @@ def synthetic_metric(op: str, acc: dict) -> dict | None:
         return {"name": "hits on a safe set", "clips": clips,
                 "ours": {"false_hits": len(f["people"]["nsfw_hits_on_safe_set"])}, "references": {}}
     return None
+
+
+# operators measured by a benchmark of their own (results/<name>.json): its name, what is compared
+PAIR_RESULTS = {"aesthetics": ("pairwise agreement on held-out pairs (original vs degraded copy)", "agreement")}
+FACE_MATCH = "face pairs built offline (held-out half; same person = transformed copies of one photo)"
+
+
+def pairs_metric(op: str) -> dict | None:
+    """The headline of ``results/<op>.json`` written by ``benchmarks/<op>.py`` (None before it ran)."""
+    path = HERE / "results" / f"{op}.json"
+    if not path.is_file():
+        return None
+    res = json.loads(path.read_text(encoding="utf-8"))
+    name, key = PAIR_RESULTS[op]
+    values = res[key]
+    return {"name": name, "clips": res["pairs"], "ours": {key: values[op], **res[f"{key}_by_kind"][op]},
+            "references": {b: {key: v} for b, v in values.items() if b != op}, "compare": key,
+            "date": res.get("date"), "command": f".venv/bin/python benchmarks/{op}.py"}
+
+
+def face_match_metric() -> dict | None:
+    """The headline of ``results/face_match.json`` (benchmarks/face_match.py); None before it ran."""
+    path = HERE / "results" / "face_match.json"
+    if not path.is_file():
+        return None
+    res = json.loads(path.read_text(encoding="utf-8"))
+    held = res["held_out"]
+    ours = held["embeddings_default"]
+    return {"name": FACE_MATCH, "clips": ours["same_pairs"] + ours["different_pairs"], "ours": ours,
+            "references": {"dlib_0.6": held["embeddings_dlib_0.6"], "raw_pixels": held["pixels_calibrated"]},
+            "date": res.get("date"), "command": ".venv/bin/python benchmarks/face_match.py"}
 
 
 def real_metrics(op: str, real: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -35,11 +36,33 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    device: str | None = typer.Option(None, "--device", help="Where models run: cpu (default), auto (CUDA when present) or "
+                                      "cuda (warns and uses the CPU when missing); sets FACTORLINE_DEVICE for this command."),
 ) -> None:
     """Explainable factors and readable rules for video and images.
 
     Start-up imports no model runtime (torch, onnxruntime, ray): each command loads what it uses.
     """
+    if device is not None:  # models/devices.py reads it when a model loads (worker processes inherit it)
+        from .models.devices import requested_device
+
+        try:
+            os.environ["FACTORLINE_DEVICE"] = requested_device(device)
+        except FactorlineError as exc:
+            _fail(exc)
+    if "--help" not in sys.argv[1:]:  # a command's --help still shows when a plugin is broken
+        _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Every command starts with the same catalogue: built-ins plus every plugin (factorline/plugins.py),
+    all or nothing; a broken plugin is one line and exit 2."""
+    from .plugins import load_plugins
+
+    try:
+        load_plugins()
+    except FactorlineError as exc:
+        _fail(exc)
 
 
 def _load(pipeline: Path) -> dict:
@@ -361,6 +384,9 @@ def serve(
                                             "localhost, [::1] (name or name:port; repeat or comma-separate; * for any)."),
     model_roots: list[Path] = typer.Option([], "--model-root", help="Folder whose model folders pipelines may name by "
                                            "path (repeatable); otherwise models come only from the store, by name."),
+    runs: Path | None = typer.Option(None, "--runs", help="Folder of run folders the run browser (#/runs) may open."),
+    media_roots: list[Path] = typer.Option([], "--media-root", help="Folder whose media the run browser may play (repeatable; "
+                                           "--data-root counts too)."),
     upload_stall_s: float = typer.Option(30.0, "--upload-stall-s", min=0.1, help="Cut off an upload silent this long (408)."),
     upload_min_rate: float = typer.Option(1024.0, "--upload-min-rate", min=0,
                                           help="Bytes/s an upload must average after its first --upload-stall-s (0: off)."),
@@ -376,7 +402,8 @@ def serve(
         settings = ServeSettings(host=host, port=port, token_file=token_file, data_root=data_root, workers=workers,
                                  queue_size=queue_size, batching=batching, allowed_hosts=hosts, model_roots=tuple(model_roots),
                                  isolation=isolation, max_item_memory_mb=max_item_memory_mb,
-                                 upload_stall_s=upload_stall_s, upload_min_bytes_per_s=upload_min_rate)
+                                 upload_stall_s=upload_stall_s, upload_min_bytes_per_s=upload_min_rate,
+                                 runs_root=runs, media_roots=tuple(media_roots))
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
     try:
@@ -389,15 +416,31 @@ def _mount_model_commands() -> None:
     """`train`, `eval` and `models` live with the model factory (factorline/train/commands.py);
     `compress` with the compression steps (factorline/compress/commands.py)."""
     from .compress.commands import mount as mount_compress
+    from .review.commands import mount as mount_reviews
     from .synth.commands import mount as mount_synth
     from .train.commands import mount
+    from .train.prompt_commands import mount as mount_prompts
+    from .vectors.commands import mount as mount_vectors
 
     mount(app)
+    mount_prompts(app)  # prompts calibrate
+    mount_vectors(app)  # index build, search, dedup
     mount_compress(app)
     mount_synth(app)
+    mount_reviews(app)
 
 
 _mount_model_commands()
+
+
+def _mount_new() -> None:
+    """`factorline new operator NAME`: a plugin package to start from (factorline/scaffold.py)."""
+    from .scaffold import mount as mount_new
+
+    mount_new(app)
+
+
+_mount_new()
 
 
 def main() -> None:

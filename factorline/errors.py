@@ -4,6 +4,8 @@
     ├── ConfigError                  a document the user wrote is wrong
     │   ├── PipelineError            a pipeline document failed to compile (carries all issues)
     │   ├── RuleError                a condition or decision table is wrong or hostile
+    │   ├── PluginError              a plugin failed to load, or a declaration (operator, output,
+    │   │                            resource, backbone, rule function) is wrong
     │   └── DataError                a training data set has bad rows or too few examples
     ├── MediaError                   an input item cannot be used
     │   ├── UnsupportedMediaError    wrong container / kind / extension
@@ -82,6 +84,11 @@ class RuleError(ConfigError):
 
 class DataError(ConfigError):
     pass
+
+
+class PluginError(ConfigError, ValueError):
+    """A plugin failed to load or declared something wrong (also a ValueError: declarations
+    raised ValueError before there was a plugin kit)."""
 
 
 class QueryError(ConfigError):

@@ -29,7 +29,7 @@ fi
 echo "setup: installing factorline and its dependencies into $VENV"
 # torch first and pinned: the CPU wheel; an unpinned resolve would pull CUDA packages.
 "$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[dev,nsfw]"
+"$VENV/bin/pip" install -q -e ".[dev,nsfw,faces]"
 # rapidocr wants opencv-python and nudenet opencv-python-headless: both write cv2/, so check it.
 "$VENV/bin/python" -c "import cv2; cv2.imdecode"
 "$VENV/bin/python" -c "import av, numpy, polars, pyarrow, factorline; print('setup: ok, factorline', factorline.__version__)"

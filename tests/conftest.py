@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from needs import espeak_installed, nudenet_installed  # noqa: F401  (fixtures used by needs_* marks)
+from needs import espeak_installed, faces_installed, nudenet_installed  # noqa: F401  (fixtures used by needs_* marks)
 
 from factorline.samples import build_sample_set
 from factorline.samples.build import SAMPLE_SET_VERSION

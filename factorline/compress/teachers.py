@@ -156,14 +156,15 @@ class OperatorTeacher(Teacher):
         self.params_json = params_json
 
     def _run(self, batch: FrameBatch, info: MediaInfo) -> Any:
-        out = self.spec.run({"frames": batch}, self.params, item=info, resources=self.pool.get(self.spec.resources))
+        out = self.spec.call({"frames": batch}, self.params, item=info, resources=self.pool.get(self.spec.resources))
         value = out[self.field]
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
     def frame_values(self, index: int, item: Item, batch: FrameBatch) -> list:
         info = item.info
         if self.level == "item":
-            key = cache_key(NAMESPACE, self.fingerprint, item.digest, [float(t) for t in batch.times], list(batch.images.shape))
+            key = cache_key(NAMESPACE, self.fingerprint, self.spec.fingerprint, item.digest, [float(t) for t in batch.times],
+                            list(batch.images.shape))  # the operator's code too: an edit never serves old labels
             value = self.cache.get(NAMESPACE, key)
             if value is None:
                 value = self._run(batch, info)  # type: ignore[arg-type]
@@ -171,7 +172,8 @@ class OperatorTeacher(Teacher):
             return [value] * len(batch)
         out = []
         for i in range(len(batch)):
-            key = cache_key(NAMESPACE, self.fingerprint, item.digest, round(float(batch.times[i]), 4), list(batch.images.shape[1:]))
+            key = cache_key(NAMESPACE, self.fingerprint, self.spec.fingerprint, item.digest, round(float(batch.times[i]), 4),
+                            list(batch.images.shape[1:]))
             value = self.cache.get(NAMESPACE, key)
             if value is None:
                 one = FrameBatch(batch.images[i : i + 1], batch.times[i : i + 1], batch.source_width, batch.source_height, batch.scale)
@@ -230,7 +232,8 @@ class PipelineTeacher(Teacher):
         return sorted({str(o) for o in found if o})
 
     def outcome(self, item: Item) -> str:
-        key = cache_key(NAMESPACE, self.fingerprint, item.digest)
+        code = [s.spec.fingerprint for s in self.engine.plan.steps]  # operators' code: an edit never serves old outcomes
+        key = cache_key(NAMESPACE, self.fingerprint, code, item.digest)
         value = self.cache.get(NAMESPACE, key)
         if value is None:
             record = self.engine.run_item(item.path)  # type: ignore[arg-type]

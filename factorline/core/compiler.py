@@ -19,12 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Issue, PipelineError, brief
+from ..errors import ConfigError, Issue, PipelineError, PluginError, brief
 from ..kinds import SOURCE_KINDS, Kind, kinds_fit
 from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
 from .items import Sampling
 from .operator import OperatorSpec
-from .registry import get_operator
+from .registry import get_operator, load_plugins, missing_resources
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,15 @@ def _resolve_step(name: str, raw: Any, item_kind: str, issues: list[Issue]) -> t
         return None
     try:
         spec = get_operator(step.op)
+    except PluginError:
+        raise  # a broken plugin is the whole catalogue's problem, not this step's
     except ConfigError as exc:
         issues.append(Issue(f"{path}.op", exc.message, "unknown_operator"))
         return None
     if item_kind not in spec.item_kinds:
         issues.append(Issue(f"{path}.op", f"{spec.id} works on {sorted(spec.item_kinds)}, not on {item_kind} input", "kind"))
+    for problem in missing_resources(spec):  # a misspelled resource fails validate, not every item
+        issues.append(Issue(f"{path}.op", problem, "resource"))
     return step, spec, _validate(spec.params, step.params, f"{path}.params", issues)
 
 
@@ -183,6 +187,7 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     """Compile ``data`` (a parsed document); return the plan (None on errors) and all issues."""
     from ..rules import ITEM, ITEM_FIELDS, compile_decisions
 
+    load_plugins()  # plugin operators and rule functions; a broken plugin raises PluginError here
     issues: list[Issue] = []
     header = _compile_header(data, issues)
     item_kind = header.input if header else str(data.get("input", "video"))

@@ -47,8 +47,26 @@ class StepDoc(BaseModel):
     )
 
 
+class PointDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x: int = Field(ge=-1_000_000, le=1_000_000, title="x (px)", description="Whole pixels on the canvas.")
+    y: int = Field(ge=-1_000_000, le=1_000_000, title="y (px)", description="Whole pixels on the canvas.")
+
+
+class LayoutDoc(BaseModel):
+    """Where the editor draws each step and decision table. The engine never reads it: it is in no
+    fingerprint, so moving a node changes no result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: dict[str, PointDoc] = Field(default_factory=dict, title="Step positions")
+    tables: dict[str, PointDoc] = Field(default_factory=dict, title="Decision table positions")
+
+
 class PipelineDoc(BaseModel):
-    """The normalized document. ``decisions`` holds raw tables; the rules layer validates them."""
+    """The normalized document. ``decisions`` holds raw tables; the rules layer validates them.
+    ``layout`` (optional) is the editor's node positions, ignored by the engine."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +76,7 @@ class PipelineDoc(BaseModel):
     sampling: SamplingDoc = Field(default_factory=SamplingDoc, title="Frame sampling")
     steps: dict[str, StepDoc] = Field(default_factory=dict, title="Steps")
     decisions: dict[str, dict[str, Any]] = Field(default_factory=dict, title="Decision tables")
+    layout: LayoutDoc | None = Field(None, title="Editor layout", description="Node positions the editor draws; the engine ignores them.")
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json", exclude_unset=True, exclude_defaults=False)

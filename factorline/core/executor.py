@@ -112,7 +112,9 @@ class Engine:
         upstream = {name: [state.keys[w.step], w.field] for name, w in sorted(step.wires.items())}
         sources = sorted(step.source_inputs)
         sampling = self.plan.doc.sampling.model_dump(mode="json") if sources else None
-        return cache_key(state.info.id, step.spec.id, step.params_json(), sampling, sources, upstream)
+        # The version marks a change of meaning; the fingerprint catches a change of code or of
+        # resource weights that forgot to bump it (core/fingerprint.py).
+        return cache_key(state.info.id, step.spec.id, step.spec.fingerprint, step.params_json(), sampling, sources, upstream)
 
     def _run_step(self, step: PlannedStep, state: _ItemState) -> None:
         key = self._step_key(step, state)
@@ -125,7 +127,7 @@ class Engine:
         t0 = time.perf_counter()
         resources = self.resources.get(step.spec.resources)
         try:
-            out = step.spec.run(inputs, step.params, item=state.info, resources=resources)
+            out = step.spec.call(inputs, step.params, item=state.info, resources=resources)  # numpy values made plain
         except FactorlineError as exc:
             if not exc.path:
                 exc.path = f"steps.{step.name}"

@@ -9,6 +9,12 @@ engine, the compiler, the CLI listing, the HTTP palette and the editor's forms.
 ``run`` receives its declared inputs by name, its validated parameters, the item's probe and
 the resources it named (loaded once per process), and returns exactly its declared fields
 plus ``evidence``. The math lives in pure functions beside it.
+
+Output fields are declared with :class:`Output` (``Field`` is the same class under its old
+name, kept for existing modules; parameters are pydantic models whose fields plugin code
+declares with ``factorline.sdk.Param``, which is pydantic's ``Field``). A declaration is
+checked when it is made (:mod:`.declare`): a wrong type, name or shape is a one-line
+``PluginError`` that names the operator and the field.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from ..cards import load_card, summary_line
+from ..errors import PluginError
 from ..kinds import DTYPES, Kind, edge_kind, value_fits
 from .items import MediaInfo
 
@@ -41,7 +48,10 @@ class Input:
 
 
 @dataclass(frozen=True)
-class Field:
+class Output:
+    """One named field of an operator's factor output: its type (a ``kinds.DTYPES`` key),
+    what it means, its unit, and for text fields optionally the only values it takes."""
+
     dtype: str
     description: str = ""
     unit: str | None = None
@@ -49,9 +59,13 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+            from .declare import suggest
+
+            raise PluginError(f"unknown output type {self.dtype!r}{suggest(str(self.dtype), DTYPES)}; "
+                              f"expected one of {', '.join(sorted(DTYPES))}")
         if self.values is not None and self.dtype != "str":
-            raise ValueError(f"values (a closed vocabulary) are for str fields, not {self.dtype}")
+            raise PluginError(f"values (a closed vocabulary) are for str fields, not {self.dtype}; "
+                              "declare the field as Output('str', values=(...)) or drop values")
 
     @property
     def kind(self) -> Kind:
@@ -64,6 +78,9 @@ class Field:
         if self.values is not None:
             out["values"] = list(self.values)
         return out
+
+
+Field = Output  # the name operator modules used before factorline.sdk; same class
 
 
 class RunFn(Protocol):
@@ -88,6 +105,23 @@ class OperatorSpec:
     @property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def fingerprint(self) -> str:
+        """What cached outputs of this operator depend on besides id and parameters: its code
+        and its resources' code, versions and weight files (``core/fingerprint.py``)."""
+        from .fingerprint import code_fingerprint
+        from .registry import resource_fingerprint
+
+        parts = [code_fingerprint(self.run), *(f"{n}={resource_fingerprint(n)}" for n in self.resources)]
+        return "|".join(parts)
+
+    def call(self, inputs: dict[str, Any], params: Any, *, item: MediaInfo, resources: dict) -> object:
+        """``run`` with numpy values in its output made plain (np.float32 -> float, arrays ->
+        lists), as the output check and the cache expect."""
+        from .declare import plain
+
+        return plain(self.run(inputs, params, item=item, resources=resources))
 
     @property
     def output_fields(self) -> dict[str, Field]:
@@ -147,8 +181,11 @@ def operator(
     """Declare and register an operator; the function's docstring is its description."""
 
     def wrap(fn: RunFn) -> RunFn:
+        from .declare import check_declaration
         from .registry import register
 
+        check_declaration(name=name, version=version, fields=fields, inputs=inputs, params=params,
+                          resources=resources, item_kinds=item_kinds, fn=fn)
         spec = OperatorSpec(
             name=name,
             version=version,

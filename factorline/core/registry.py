@@ -1,33 +1,63 @@
 """Operator and resource registries.
 
 Operators register themselves when their module is imported (``factorline.operators``
-imports the built-in catalogue; third-party packages add theirs through the
-``factorline.operators`` entry-point group). Resources (models, sessions) are loaded lazily,
-once per process, by a ``ResourcePool`` that the executor is given.
+imports the built-in catalogue). Plugins (entry points and ``$FACTORLINE_PLUGINS``) are
+loaded once, all or nothing, by :mod:`factorline.plugins` the first time the catalogue is
+read. Resources (models, sessions) are loaded lazily, once per process, by a
+``ResourcePool`` that the executor is given.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any
 
-from ..errors import ConfigError, ResourceError
+from ..errors import ConfigError, PluginError, ResourceError
+from .declare import suggest
 from .operator import OperatorSpec
 
 _OPERATORS: dict[str, dict[int, OperatorSpec]] = {}
 _RESOURCE_LOADERS: dict[str, Callable[[], Any]] = {}
-_loaded_catalogue = False
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """A named resource: its loader, what it is, and what identifies its weights."""
+
+    name: str
+    loader: Callable[[], Any]
+    description: str = ""
+    version: str | None = None
+    files: tuple[str, ...] | Callable[[], Iterable[str]] = ()
+
+
+_RESOURCES: dict[str, ResourceSpec] = {}
+
+
+def origin(fn: object) -> str:
+    """Where a declaration was made: ``module (file.py:line)``."""
+    import inspect
+
+    module = getattr(fn, "__module__", "?")
+    try:
+        code = inspect.unwrap(fn).__code__  # type: ignore[arg-type]
+        return f"{module} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+    except AttributeError:
+        return str(module)
 
 
 def register(spec: OperatorSpec) -> None:
     versions = _OPERATORS.setdefault(spec.name, {})
     existing = versions.get(spec.version)
     if existing is not None and existing.run is not spec.run:
-        raise ConfigError(f"operator {spec.id} is registered twice", path=spec.id)
+        if (existing.run.__module__, existing.run.__qualname__) == (spec.run.__module__, spec.run.__qualname__):
+            versions[spec.version] = spec  # the same module imported again (a reload): the newer code wins
+            return
+        raise PluginError(f"operator {spec.id} is declared twice: in {origin(existing.run)} and in {origin(spec.run)}; "
+                          f"rename one, or bump the version of the newer one", path=spec.id)
     versions[spec.version] = spec
 
 
@@ -41,16 +71,22 @@ def unregister(spec: OperatorSpec) -> None:
 
 
 def _load_catalogue() -> None:
-    global _loaded_catalogue
-    if _loaded_catalogue:
-        return
-    _loaded_catalogue = True
-    import_module("factorline.operators")
-    for ep in entry_points(group="factorline.operators"):
-        ep.load()
-    # Modules named here register operators without packaging (worker processes inherit it).
-    for name in filter(None, (n.strip() for n in os.environ.get("FACTORLINE_PLUGINS", "").split(","))):
-        import_module(name)
+    import_module("factorline.operators")  # a dict lookup after the first call
+    from ..plugins import load_plugins as load
+
+    load()  # once per process; raises the same PluginError on every call when a plugin failed
+
+
+def load_plugins() -> None:
+    """The built-in catalogue and every plugin (``factorline/plugins.py``), once per process."""
+    _load_catalogue()
+
+
+def missing_resources(spec: OperatorSpec) -> list[str]:
+    """One line per resource ``spec`` names that no loader provides (empty when all exist)."""
+    return [f"operator {spec.id} ({origin(spec.run)}) needs resource {name!r}, which nothing registers"
+            f"{suggest(name, _RESOURCES)}; register a loader with @resource({name!r}) or fix the name"
+            for name in spec.resources if name not in _RESOURCES]
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -84,14 +120,58 @@ def list_operators() -> list[OperatorSpec]:
     return sorted((s for v in _OPERATORS.values() for s in v.values()), key=lambda s: (s.group, s.name, s.version))
 
 
-def resource(name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-    """Register a zero-argument loader for a named resource (a model session, a backbone)."""
+def resource(name: str, *, description: str = "", version: str | None = None,
+             files: Iterable[str] | Callable[[], Iterable[str]] = ()) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Register a zero-argument loader for a named resource (a model session, a backbone).
+
+    ``version`` and ``files`` (weight files, or a function listing them) identify what the
+    loader loads: both are in the cache key of every operator using the resource, so new
+    weights never serve outputs computed with the old ones."""
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"a resource needs a non-empty name, found {name!r}")
 
     def wrap(loader: Callable[[], Any]) -> Callable[[], Any]:
+        if not callable(loader):
+            raise PluginError(f"resource {name!r}: @resource must decorate a function that loads it, found {loader!r:.60}")
+        existing = _RESOURCES.get(name)
+        if existing is not None and existing.loader is not loader and origin(existing.loader) != origin(loader):
+            raise PluginError(f"resource {name!r} is registered twice: by {origin(existing.loader)} and by {origin(loader)}; "
+                              "rename one")
+        files_ = files if callable(files) else tuple(str(f) for f in files)
+        _RESOURCES[name] = ResourceSpec(name, loader, description or (loader.__doc__ or "").strip().split("\n")[0], version, files_)
         _RESOURCE_LOADERS[name] = loader
         return loader
 
     return wrap
+
+
+def known_resources() -> dict[str, ResourceSpec]:
+    return dict(_RESOURCES)
+
+
+def resource_fingerprint(name: str) -> str:
+    """The fingerprint of a registered resource (``core/fingerprint.py``); unknown: its name."""
+    from .fingerprint import resource_fingerprint as digest
+
+    spec = _RESOURCES.get(name)
+    if spec is None:
+        return "unregistered"
+    return digest(spec.loader, spec.version, spec.files)
+
+
+def snapshot() -> tuple:
+    """The registries' state (the plugin loader restores it when a plugin fails)."""
+    return ({k: dict(v) for k, v in _OPERATORS.items()}, dict(_RESOURCE_LOADERS), dict(_RESOURCES))
+
+
+def restore(state: tuple) -> None:
+    operators, loaders, resources = state
+    _OPERATORS.clear()
+    _OPERATORS.update(operators)
+    _RESOURCE_LOADERS.clear()
+    _RESOURCE_LOADERS.update(loaders)
+    _RESOURCES.clear()
+    _RESOURCES.update(resources)
 
 
 class ResourcePool:

@@ -165,14 +165,27 @@ class Backbone:
 # --------------------------------------------------------------------------- runners
 
 
-def torch_runner(module) -> Callable[[np.ndarray], np.ndarray]:
+def torch_runner(module, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """``module`` as a numpy function on ``device`` (see :mod:`.devices`; the module is moved there)."""
     import torch
+
+    if device != "cpu" and hasattr(module, "to"):
+        module.to(device)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(x)).numpy()
+            return module(torch.from_numpy(x).to(device)).cpu().numpy()
 
     return run
+
+
+def runtime_name(base: str, device_or_session) -> str:
+    """``torch`` / ``onnxruntime``, suffixed with the accelerator when not the CPU (``torch:cuda``,
+    ``onnxruntime:cuda``): cache keys keep GPU and CPU embeddings apart (they differ in the last bits)."""
+    if isinstance(device_or_session, str):
+        return base if device_or_session == "cpu" else f"{base}:{device_or_session}"
+    first = device_or_session.get_providers()[0] if hasattr(device_or_session, "get_providers") else "CPUExecutionProvider"
+    return base if first == "CPUExecutionProvider" else f"{base}:{first.removesuffix('ExecutionProvider').lower()}"
 
 
 def feature_module(owner, features: Callable):
@@ -192,11 +205,14 @@ def feature_module(owner, features: Callable):
 
 
 def onnx_session(path: Path):
+    """An onnxruntime session on the providers the device setting chooses (CPU by default; see :mod:`.devices`)."""
     import onnxruntime as ort
+
+    from .devices import onnx_providers
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), sess_options=options, providers=onnx_providers())
 
 
 def onnx_runner(session) -> Callable[[np.ndarray], np.ndarray]:
@@ -233,9 +249,14 @@ def _effnet_lite0() -> Backbone:
     classifier = {"weight": net._fc.weight.detach().numpy().copy(), "bias": net._fc.bias.detach().numpy().copy()}
     exported = onnx_export_path("effnet-lite0", revision)
     if exported.is_file():
-        run, runtime = onnx_runner(onnx_session(exported)), "onnxruntime"
+        session = onnx_session(exported)
+        run, runtime = onnx_runner(session), runtime_name("onnxruntime", session)
     else:
-        run, runtime = torch_runner(net.forward_features), "torch"
+        from .devices import torch_device
+
+        device = torch_device()
+        run, runtime = torch_runner(net.forward_features if device == "cpu" else net.to(device).forward_features, device), \
+            runtime_name("torch", device)
     return Backbone("effnet-lite0", "image", effnet.FEATURES, revision, runtime, run, EFFNET_PREPROCESS,
                     extras={"classifier": classifier, "module": feature_module(net, net.forward_features)})
 
@@ -270,7 +291,7 @@ def _onnx_file(ref: str) -> Backbone:
                            mean=tuple(settings.get("mean", IMAGENET_MEAN)), std=tuple(settings.get("std", IMAGENET_STD)))
     run = onnx_runner(session)
     dim = int(run(np.zeros((1, 3, size, size), np.float32)).reshape(1, -1).shape[1])
-    return Backbone(f"onnx:{path}", "image", dim, f"sha256:{file_sha256(str(path))}", "onnxruntime", run, prep)
+    return Backbone(f"onnx:{path}", "image", dim, f"sha256:{file_sha256(str(path))}", runtime_name("onnxruntime", session), run, prep)
 
 
 BUILTIN: dict[str, tuple[Callable[[], Backbone], str]] = {

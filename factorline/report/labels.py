@@ -4,6 +4,7 @@ Accepted, one row per item:
 - CSV with ``path`` or ``id``, then ``outcome`` (when the pipeline has one decision table) or
   one column per table (``moderation``), and/or factor columns ``step.field``;
 - JSONL with the same keys, typed values;
+- a run's ``reviews.jsonl`` (the run browser's verdicts; ``review/labels.py``);
 - the sample set's ``ground_truth.jsonl`` as written: ``path`` relative to its folder,
   ``expected: {table: outcome}``, ``factors: {operator name: {field: value}}``; operator
   names map to the pipeline's steps that run that operator (a step name works too).
@@ -56,6 +57,10 @@ def read_labels(path: str | Path, plan: Plan) -> LabelSet:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"label file not found: expected a CSV or JSONL file at {path}", path=str(path))
+    from ..review.labels import is_reviews_file, reviews_label_set
+
+    if is_reviews_file(path):  # RUN/reviews.jsonl: the latest verdict per item and table or factor
+        return reviews_label_set(path, plan)
     reader = _Reader(path, plan)
     rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
     labels = [reader.label(where, row) for where, row in rows]

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import functions
+
 RULE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 TABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 # Rule ids a decision reports when no rule of the table decided.
@@ -31,8 +33,8 @@ class RuleDoc(BaseModel):
     when: str | None = Field(
         None, title="Condition",
         description="When the rule matches, e.g. `border.area_ratio > 0.2 and not slides.is_slideshow`. "
-        "Read factors as step.field; and/or/not, + - * /, in [..], missing(x), contains(), matches(), "
-        "count(), any(), all(), max(), min(), len(), abs(). Leave empty on the default row.",
+        f"Read factors as step.field; and/or/not, + - * /, in [..], {functions.summary()}. "
+        "Leave empty on the default row.",
         json_schema_extra={"ui": "condition"},
     )
     default: bool = Field(

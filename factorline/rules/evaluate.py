@@ -22,7 +22,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from . import regex
+from . import functions
 from .ir import (
     BOOL,
     NUMBER,
@@ -110,12 +110,22 @@ COMPARE = {
     ">": _strict(lambda a, b: a > b), ">=": _strict(lambda a, b: a >= b),
     "==": _strict(lambda a, b: a == b), "!=": _strict(lambda a, b: a != b),
 }
-SCALAR_CALLS = {
-    "contains": _strict(lambda s, sub: sub in s),
-    "matches": _strict(lambda s, pattern: regex.search(pattern, s)),
-    "abs": _strict(abs),
-    "len": _strict(lambda v: float(len(v))),
-}
+
+
+def scalar_call(name: str) -> Callable:
+    """A declared function's per-item implementation (rules/functions.py), missing in ->
+    missing out, a NaN number out -> missing."""
+    fn = functions.get(name)
+    if fn is None or fn.item is None:
+        raise TypeError(f"function {name!r} has no per-item implementation")  # the type checker never lets this through
+    item = fn.item
+    if fn.returns == NUMBER and fn.origin != "factorline":
+        def number(*args: Any) -> Any:
+            out = item(*args)
+            return _number(out)  # NaN -> missing; a plugin's np.float32 -> float
+
+        return _strict(number)
+    return _strict(item)
 _NOT = _strict(lambda a: not a)
 _NEG = _strict(lambda a: _no_nan(-a))
 
@@ -172,7 +182,7 @@ def _scalar_op(node: Node) -> tuple[Callable, tuple[Node, ...]]:
     if isinstance(node, Binary):
         return (ARITH.get(node.op) or COMPARE[node.op]), (node.left, node.right)
     if isinstance(node, Call):
-        return SCALAR_CALLS[node.name], node.args
+        return scalar_call(node.name), node.args
     raise TypeError(f"cannot evaluate {type(node).__name__}")  # the type checker never lets this through
 
 
@@ -216,7 +226,7 @@ def _member(node: Member) -> Fn:
         test = _strict(lambda x: x in values)
         fn = _apply(test, [compile_node(needle)], [is_list(needle.type)])
     elif container.type == STRING:
-        fn = _apply(SCALAR_CALLS["contains"], [compile_node(container), compile_node(needle)], [False, False])
+        fn = _apply(scalar_call("contains"), [compile_node(container), compile_node(needle)], [False, False])
     else:
         has = _strict(lambda xs, x: x in _present(xs))
         fn = _apply(has, [compile_node(container), compile_node(needle)], [False, False])

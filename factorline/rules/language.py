@@ -37,7 +37,7 @@ import tokenize
 import warnings
 
 from ..errors import RuleError
-from . import regex
+from . import functions
 from .ir import Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary
 
 MAX_CHARS = 2000
@@ -47,12 +47,7 @@ MAX_STRING = 1000
 MAX_LIST = 100
 MAX_INT = 2**53  # integers beyond this are not exact as float64 numbers
 
-# function -> number of arguments
-FUNCTIONS = {
-    "missing": 1, "contains": 2, "matches": 2, "len": 1, "abs": 1,
-    "count": 1, "any": 1, "all": 1, "max": 1, "min": 1,
-}
-_FUNCTION_LIST = ", ".join(FUNCTIONS)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -212,22 +207,24 @@ class _Builder:
 
     def _Call(self, node: ast.Call) -> Node:
         name = node.func.id if isinstance(node.func, ast.Name) else None
-        if name not in FUNCTIONS:
+        fn = functions.get(name) if name else None  # declared in rules/functions.py (plugins too)
+        if fn is None:
             what = f"function '{name}'" if name else f"calling '{self.snippet(node.func)}'"
-            raise fail("rule_forbidden", f"{what} is not allowed; available functions: {_FUNCTION_LIST}")
+            raise fail("rule_forbidden", f"{what} is not allowed; available functions: {', '.join(functions.names())}")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise fail("rule_forbidden", f"{name}() takes plain arguments only (found '{self.snippet(node)}')")
-        if len(node.args) != FUNCTIONS[name]:
-            n = FUNCTIONS[name]
+        if len(node.args) != fn.arity:
+            n = fn.arity
             plural = "s" if n > 1 else ""
             raise fail("rule_syntax", f"{name}() takes {n} argument{plural}, found {len(node.args)} in '{self.snippet(node)}'")
         args = tuple(self.build(a) for a in node.args)
-        if name == "matches":
-            pattern = args[1]
-            if not (isinstance(pattern, Const) and isinstance(pattern.value, str)):
-                found = self.snippet(node.args[1])
-                raise fail("rule_type", f"matches() needs a pattern in quotes as its second argument (found '{found}')")
-            regex.check_pattern(pattern.value)
+        for i, what in fn.constant.items():
+            wanted = {"string": str, "number": float, "bool": bool}.get(fn.args[i], object)
+            if not (isinstance(args[i], Const) and isinstance(args[i].value, wanted)):
+                found = self.snippet(node.args[i])
+                raise fail("rule_type", f"{name}() needs {what} as its {_ORDINALS[i]} argument (found '{found}')")
+            if fn.check_constant is not None:
+                fn.check_constant(i, args[i].value)
         return Call(name, args)
 
     def _Attribute(self, node: ast.Attribute) -> Node:

@@ -16,6 +16,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 
+from . import functions
 from .evaluate import evaluate
 from .explain import render
 from .ir import (
@@ -175,15 +176,18 @@ class _Checker:
                     self.never(typed, ref, [other.value], node.op)
         return replace(typed, type=self.scalar_or_elementwise(node.op, [left, right], a, BOOL))
 
-    def scalar_or_elementwise(self, op: str, args: list[Node], wanted: str, result: str, allow_list: bool = True) -> str:
-        """The type of ``op(args)``: ``result``, or a list of it when one argument is a list."""
+    def scalar_or_elementwise(self, op: str, args: list[Node], wanted: str | tuple[str, ...], result: str,
+                              allow_list: bool = True) -> str:
+        """The type of ``op(args)``: ``result``, or a list of it when one argument is a list
+        (``wanted``: one type for every argument, or one per argument)."""
         if any(a.type == UNKNOWN for a in args):
             return UNKNOWN
         lists = [is_list(a.type) for a in args]
-        for a in args:
+        for i, a in enumerate(args):
+            want = wanted[i] if isinstance(wanted, tuple) else wanted
             t = element_type(a.type) if is_list(a.type) and allow_list else a.type
-            if t != wanted:
-                return self.error("rule_type", f"'{op}' needs {describe(wanted)}, but '{render(a)}' is {describe(a.type)}")
+            if t != want:
+                return self.error("rule_type", f"'{op}' needs {describe(want)}, but '{render(a)}' is {describe(a.type)}")
         if not any(lists):
             return result
         if sum(lists) > 1 or any(not isinstance(a, Const) for a, listed in zip(args, lists) if not listed):
@@ -231,18 +235,15 @@ class _Checker:
         typed = replace(node, args=args)
         if any(a.type == UNKNOWN for a in args):
             return replace(typed, type=UNKNOWN)
-        return replace(typed, type=getattr(self, f"call_{node.name}")(typed))
+        fn = functions.get(node.name)
+        if fn is None:  # parsed against a plugin that is gone: say so instead of failing
+            return replace(typed, type=self.error("rule_forbidden", f"function '{node.name}' is not declared"))
+        if fn.typer is not None:
+            return replace(typed, type=getattr(self, fn.typer)(typed))
+        return replace(typed, type=self.scalar_or_elementwise(f"{node.name}()", list(args), fn.args, fn.returns))
 
     def call_missing(self, node: Call) -> str:
         return BOOL
-
-    def call_contains(self, node: Call) -> str:
-        return self.scalar_or_elementwise(f"{node.name}()", list(node.args), STRING, BOOL)
-
-    call_matches = call_contains
-
-    def call_abs(self, node: Call) -> str:
-        return self.scalar_or_elementwise("abs()", list(node.args), NUMBER, NUMBER)
 
     def call_len(self, node: Call) -> str:
         if node.args[0].type == STRING or is_list(node.args[0].type):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from . import functions
 from .docs import ITEM, ON_ERROR, ON_MISSING
 from .evaluate import aggregate_name
 from .ir import (
@@ -70,11 +71,18 @@ ARITH = {
 }
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-SCALAR_CALLS = {
-    "contains": lambda s, sub: s.str.contains(sub, literal=True),
-    "abs": lambda x: x.abs(),
-    "len": lambda s: s.str.len_chars().cast(pl.Float64),
-}
+
+
+def scalar_call(name: str) -> Callable[..., pl.Expr]:
+    """A declared function's polars implementation (rules/functions.py); a NaN number out is
+    null, as in the per-item evaluator."""
+    fn = functions.get(name)
+    if fn is None or fn.vector is None:
+        raise TypeError(f"function {name!r} has no vectorized implementation")
+    vector = fn.vector
+    if fn.returns == NUMBER and fn.origin != "factorline":
+        return lambda *args: _no_nan(vector(*args).cast(pl.Float64))
+    return vector
 
 
 class Translator:
@@ -135,11 +143,11 @@ class Translator:
         if isinstance(node, Binary):
             build = ARITH.get(node.op) or COMPARE[node.op]
             return lift(build, [self(node.left), self(node.right)])
-        if isinstance(node, Call) and node.name == "matches":
-            pattern = node.args[1].value  # type: ignore[union-attr]
-            return lift(lambda s: s.str.contains(pattern), [self(node.args[0])])
         if isinstance(node, Call):
-            return lift(SCALAR_CALLS[node.name], [self(a) for a in node.args])
+            # Arguments the function declares constant (matches' pattern) go in as values.
+            constant = functions.get(node.name).constant  # type: ignore[union-attr]
+            parts = [a.value if i in constant else self(a) for i, a in enumerate(node.args)]  # type: ignore[union-attr]
+            return lift(scalar_call(node.name), parts)
         raise TypeError(f"cannot translate {type(node).__name__}")
 
     def member(self, node: Member) -> pl.Expr | Elem:
@@ -148,7 +156,7 @@ class Translator:
             values = pl.Series([c.value for c in container.items], dtype=_SCALAR_DTYPES[element_type(container.type)])
             out = lift(lambda x: x.is_in(values.implode()), [self(node.needle)])
         elif container.type == STRING:
-            out = SCALAR_CALLS["contains"](self.scalar(container), self.scalar(node.needle))
+            out = scalar_call("contains")(self.scalar(container), self.scalar(node.needle))
         else:
             items, needle = self.scalar(container), self.scalar(node.needle)
             out = pl.when(needle.is_null()).then(None).otherwise(items.list.contains(needle))

@@ -17,8 +17,16 @@ GET      /api/samples                      media files under ``data_root`` ``[{p
 GET      /api/pipelines                    ``[{name, description, fingerprint, input, steps:
                                            [{name, op, group}], decisions: [table names]}]``
 GET      /api/pipelines/{name}             the normalized document
-PUT      /api/pipelines/{name}             validate, warm its models, save atomically (YAML);
+PUT      /api/pipelines/{name}             validate, warm its models, save atomically: the
+                                           changes applied to the file's own text (comments,
+                                           order kept; ``saves``), each save in its history;
                                            201 new / 200 replaced; 422 + issues when invalid
+POST     /api/pipelines/{name}/preview-save  what a PUT would write: ``{file, exists, changed,
+                                           diff, confirm}``
+GET      /api/pipelines/{name}/history[/{version}]  saved versions (+ text and diff);
+POST     .../history/{version}/restore     writes one back byte for byte (``routes_editor``)
+GET      /api/schema                       kinds, name patterns, sampling/rule schemas, the
+                                           condition language: what the editor checks with
 POST     /api/validate                     document JSON or ``{"text": yaml}`` ->
                                            ``{ok, issues: [{path, message, code}], fingerprint, document}``
 POST     /api/pipelines/{name}/run         multipart ``file`` -> the result record
@@ -27,6 +35,12 @@ POST     /api/pipelines/{name}/run-path    ``{"path": relative to data_root}`` -
                                            (JPEG data URIs at the evidence times, ``pictures``)
 POST     /api/pipelines/{name}/decide      ``{"factors": {step: {field: value}}, "error"?}`` ->
                                            ``{decisions, pipeline: {name, fingerprint}}``
+GET      /api/runs, /api/runs/{run}        run folders under ``runs_root`` (``--runs``), one run
+GET      /api/runs/{run}/items             ``?filter=&sort=&offset=&limit=`` -> ``{items, total}``
+GET      /api/runs/{run}/items/{item_id}   record, rules, timeline, verdicts, media URLs
+POST     /api/runs/{run}/items/{id}/reviewsa verdict appended to RUN/reviews.jsonl (201)
+GET      /api/runs/{run}/reviews           the verdicts; ``/queues/{flips|low_confidence|sample}``
+GET      /media/runs/{run}/items/{i}/{what}``video`` (ranges) or ``thumb`` under ``media_roots``
 =======  ================================  =================================================
 
 A run answers 200 with the record even when the *item* is bad (empty, wrong type, truncated):

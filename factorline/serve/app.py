@@ -18,7 +18,10 @@ from .hosts import HostCheckMiddleware, HostPolicy
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .pipelines import PipelineStore, default_save_dir
+from .review import router as review_router
 from .routes import router
+from .routes_editor import router as editor_router
+from .search import router as search_router
 from .runner import Runner
 from .settings import ServeSettings
 from .state import ServerState
@@ -53,6 +56,9 @@ def create_app(pipelines: dict[str, dict] | list[Path], *, settings: ServeSettin
     app.state.factorline = state
     install_handlers(app)
     app.include_router(router)
+    app.include_router(editor_router)  # schema, save previews, saved versions
+    app.include_router(review_router)  # the run browser: runs, items, reviews, queues, media (serve/review.py)
+    app.include_router(search_router)  # vector index search (serve/search.py)
     mount_editor(app)  # the editor at / (or a page saying how to build it)
     # Added innermost first: metrics see every answer, auth runs before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

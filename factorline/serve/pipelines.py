@@ -1,18 +1,18 @@
 """The pipelines a server runs: loaded and compiled at startup, validated and saved by PUT.
 
 A document is accepted only when it compiles and its decision tables' ``cases`` pass (what
-``factorline validate`` checks). Saving writes the normalized YAML (or JSON, when it replaces a
-``.json`` file) to a temporary file beside the target and renames it over the target, so a
-reader sees the old document or the new one, never half of one. A pipeline loaded from a
-file is saved back to that file; a new one goes to ``<pipelines_dir>/<name>.yaml``.
+``factorline validate`` checks). A pipeline loaded from a file is saved back to that file, with
+the document's changes applied to the file's own text (``saves.py``: comments, key order and
+formatting kept; an unchanged document leaves the file byte for byte as it was); a new one goes
+to ``<pipelines_dir>/<name>.yaml`` in the normalized form. Writes go to a temporary file beside
+the target renamed over it, so a reader sees the old document or the new one, never half of one;
+every save is kept in the pipeline's history (``history.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.compiler import Plan, check_pipeline
-from ..core.document import dump_text, load_text, parse_text
+from ..core.document import load_text, parse_text
 from ..core.executor import Engine
 from ..errors import ConfigError, FactorlineError, Issue, PipelineError
 from ..models.store import confined_models
+from . import saves
 from .errors import ForbiddenError, NotFoundError, RequestValidationFailed
 
 log = logging.getLogger("factorline.serve")
@@ -182,55 +183,65 @@ class PipelineStore:
         return [self._entries[n] for n in sorted(self._entries)]
 
     # -- saving --------------------------------------------------------------------------
-    def put(self, name: str, body: Any, warm: Callable[[Plan], list[Issue]]) -> tuple[Entry | None, Checked, bool]:
-        """Validate, warm and save ``body`` as pipeline ``name``; (entry, checked, created).
-
-        ``entry`` is None when the document was refused (``checked`` says why).
-        """
+    def _checked(self, name: str, body: Any) -> Checked:
         check_name(name)
         if isinstance(body, dict) and "text" not in body:
             body = {**body, "name": body.get("name", name)}
         checked = check_document(body, model_roots=self.model_roots)
         if checked.ok and checked.plan is not None and checked.plan.name != name:
             checked.issues.append(Issue("name", f"the document is named {checked.plan.name!r}, the URL {name!r}", "name"))
+        return checked
+
+    def target_of(self, name: str) -> Path:
+        """The file pipeline ``name`` is saved to: the one it came from, else a new one."""
+        old = self._entries.get(name)
+        return old.source if old and old.source else self._new_path(name)
+
+    def preview(self, name: str, body: Any) -> tuple[Checked, dict | None]:
+        """What saving ``body`` would change (``saves.Planned.preview``); None when it is invalid."""
+        checked = self._checked(name, body)
+        if not checked.ok or checked.plan is None or checked.data is None:
+            return checked, None
+        return checked, saves.plan_save(self.target_of(name), checked.data, checked.plan.doc.to_dict()).preview()
+
+    def put(self, name: str, body: Any, warm: Callable[[Plan], list[Issue]], origin: str = "editor") -> tuple[Entry | None, Checked, bool]:
+        """Validate, warm and save ``body`` as pipeline ``name``; (entry, checked, created).
+
+        ``entry`` is None when the document was refused (``checked`` says why).
+        """
+        checked = self._checked(name, body)
         if checked.ok and checked.plan is not None:
             checked.issues.extend(warm(checked.plan))  # a model that cannot load here is refused too
-        if not checked.ok or checked.plan is None:
+        if not checked.ok or checked.plan is None or checked.data is None:
             return None, checked, False
         with self._lock:
             old = self._entries.get(name)
-            target = old.source if old and old.source else self._new_path(name)
-            _atomic_write(target, dump_text(checked.plan.doc, fmt="json" if target.suffix == ".json" else "yaml"))
+            target = self.target_of(name)
+            saves.write(saves.plan_save(target, checked.data, checked.plan.doc.to_dict()), origin=origin)
             entry = Entry(checked.plan, self.make_engine(checked.plan), target)
             self._entries[name] = entry
         log.info("saved pipeline %s (%s) to %s", name, checked.plan.fingerprint[:19], target)
         return entry, checked, old is None
 
+    def restore(self, name: str, version: str, warm: Callable[[Plan], list[Issue]]) -> tuple[Entry | None, Checked]:
+        """Write saved ``version`` of pipeline ``name`` back, byte for byte (it must still compile)."""
+        target = self.get(name).source
+        if target is None:
+            raise NotFoundError(f"pipeline {name!r} has no file, so no saved versions", path="name")
+        text = saves.version_text(target, version)["text"]
+        checked = self._checked(name, {"text": text})
+        if checked.ok and checked.plan is not None:
+            checked.issues.extend(warm(checked.plan))
+        if not checked.ok or checked.plan is None:
+            return None, checked
+        with self._lock:
+            saves.write(saves.Planned(target, saves.read_exact(target) if target.is_file() else None, text), origin="restore")
+            entry = Entry(checked.plan, self.make_engine(checked.plan), target)
+            self._entries[name] = entry
+        log.info("restored pipeline %s to version %s", name, version)
+        return entry, checked
+
     def _new_path(self, name: str) -> Path:
         if self.save_dir is None:
             raise ForbiddenError("saving is disabled: the server was started without a pipelines folder", path="name")
         return self.save_dir / f"{name}.yaml"
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass

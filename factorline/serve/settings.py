@@ -22,6 +22,14 @@ class ServeSettings(BaseModel):
         (), description="Folders whose model version folders pipelines may name by path; otherwise models come only "
         "from the model store, by name."
     )
+    runs_root: Path | None = Field(
+        None, description="Folder whose run folders (direct sub-folders holding run.json) the run browser may open "
+        "(/api/runs); None: run browsing is off."
+    )
+    media_roots: tuple[Path, ...] = Field(
+        (), description="Folders whose media files the run browser may stream (with data_root); an item's file "
+        "elsewhere is not served."
+    )
     pipelines_dir: Path | None = Field(
         None, description="Where PUT saves new pipelines; None: the folder the pipelines came from (none for dicts)."
     )

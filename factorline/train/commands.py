@@ -90,8 +90,9 @@ def train_command(
     max_frames: int = typer.Option(16, help="At most this many frames per video."),
     max_side: int = typer.Option(1280, help="Frames are downscaled so that their longer side is at most this."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave bad rows out (they are still listed) instead of failing."),
-    label_field: str = typer.Option(None, "--label-field", help="DATA is a `factorline synth` folder: the truth field that is "
-                                    "the label (e.g. subtitles.has_subtitles, logo.has_logo, black_border.fill, kind)."),
+    label_field: str = typer.Option(None, "--label-field", help="DATA is a run's reviews.jsonl: the table or factor whose "
+                                    "verdicts are the labels (moderation, logo.has_logo); or a `factorline synth` folder: the "
+                                    "truth field that is the label (e.g. subtitles.has_subtitles, logo.has_logo, black_border.fill, kind)."),
     store: Path = typer.Option(None, help=STORE_HELP),
     cache: Path = typer.Option(None, help="Embedding cache folder (default $FACTORLINE_CACHE or ~/.cache/factorline)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Compute every embedding again."),

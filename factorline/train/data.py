@@ -8,6 +8,8 @@ folder                 ``root/<label>/**/<file>``: images, videos, or ``.txt`` t
                        ``choices`` result is the label) or JSON-MIN (``choice`` key);
                        ``/data/local-files/?d=<rel>`` and ``/data/upload/...`` paths are
                        looked up beside the export
+reviews.jsonl          a run's verdicts (the run browser's): the label is the latest verdict's
+                       value for ``label_field`` (a decision table or a factor ``step.field``)
 synth folder           a ``factorline synth`` OUT (``labels.jsonl`` + ``synth.json``): the label
                        is the truth field ``label_field`` names (``subtitles.has_subtitles``)
 =====================  =================================================================
@@ -97,8 +99,11 @@ def text_digest(text: str) -> str:
 
 def read_rows(source: Path, label_field: str | None = None) -> tuple[str, list[Row], list[BadRow]]:
     """(format, rows, syntax problems) of a data set path; ``label_field`` picks a synth folder's label."""
+    from ..review.labels import is_reviews_file, training_rows
     from ..synth.dataset import SYNTH_FORMAT, is_synth_dir, synth_rows
 
+    if is_reviews_file(source):  # RUN/reviews.jsonl: the latest verdict on --label-field is the label
+        return f"reviews:{label_field}", [Row(w, label, path=p) for w, p, label in training_rows(source, label_field)], []
     if is_synth_dir(source):
         if not label_field:
             raise DataError(f"{source} is a `factorline synth` folder: say which truth field is the label with "

@@ -1,49 +1,60 @@
-// The editor: palette | canvas | inspector, with decision tables and the run panel below.
-// State is the graph (nodes, edges) plus the rest of the document (meta); the document that is
-// validated, saved and run is always graphToDocument(graph), so there is one source of truth.
+// The editor: palette | canvas | inspector, with decision tables, run and history below; the side
+// and bottom panels fold away so that the canvas can take the screen. The state and its edits
+// live in useGraph (undoable), saving in useSaving; what is validated, saved and run is always
+// graphToDocument(graph), so there is one source of truth.
 
-import { useEdgesState, useNodesState, useReactFlow, type Connection } from "@xyflow/react";
+import { useReactFlow } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { ApiError, api, getToken, setToken } from "./api";
 import { makeCatalog, resolveOperator, type Catalog } from "./catalog";
 import { Canvas, type Notice } from "./components/Canvas";
+import { HistoryPanel } from "./components/HistoryPanel";
+import { LowerPanel, type LowerTab } from "./components/LowerPanel";
 import { Palette } from "./components/Palette";
 import { PipelineSettings } from "./components/PipelineSettings";
 import { ProblemsPanel } from "./components/ProblemsPanel";
 import { RulesEditor, type FactorRef } from "./components/RulesEditor";
 import { RunPanel } from "./components/RunPanel";
+import { SaveDialog } from "./components/SaveDialog";
 import { StepInspector } from "./components/StepInspector";
 import { Toolbar } from "./components/Toolbar";
 import { EditorContext, type EditorContextValue } from "./context";
-import {
-  STEP_NAME_PATTERN,
-  blankDocument,
-  documentText,
-  documentToGraph,
-  freeStepName,
-  graphToDocument,
-  handleName,
-  renameStepInDecisions,
-  stepNode,
-  wireEdge,
-  type StepNode,
-  type WireEdge,
-} from "./document";
+import { blankDocument, documentText, graphToDocument, handleName } from "./document";
 import { indexIssues, issueTarget } from "./issues";
-import { withParam, withRenamedStep, withoutDangling } from "./edits";
 import { parseJson, toJson } from "./json";
-import { wireRefusal } from "./kinds";
-import { autoLayout, loadPositions, savePositions } from "./layout";
+import { readEdges, tableReads } from "./tables";
 import type { Issue, OperatorSchema, PipelineDocument, PipelineSummary, RunRecord, SampleFile } from "./types";
+import { useGraph } from "./useGraph";
+import { useSaving } from "./useSaving";
+import { useLeaveGuard, useShortcuts } from "./useShortcuts";
 import { useValidation } from "./useValidation";
-
-const PIPELINE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/; // serve/pipelines.py NAME_PATTERN
 
 function describe(exc: unknown): string {
   if (exc instanceof ApiError) {
     return exc.needsToken ? "this server needs an API token: enter it in the Token field (top right)" : `${exc.type}: ${exc.message}`;
   }
   return String(exc);
+}
+
+type Folds = { palette: boolean; inspector: boolean; lower: boolean };
+const FOLDS_KEY = "factorline.editor.folds";
+
+/** Which panels are folded: kept in the browser, so the canvas keeps the room it was given. */
+function loadFolds(): Folds {
+  const none = { palette: false, inspector: false, lower: false };
+  try {
+    return { ...none, ...JSON.parse(localStorage.getItem(FOLDS_KEY) ?? "{}") };
+  } catch {
+    return none;
+  }
+}
+
+function saveFolds(folds: Folds): void {
+  try {
+    localStorage.setItem(FOLDS_KEY, JSON.stringify(folds));
+  } catch {
+    // storage disabled: folds last until reload
+  }
 }
 
 export function App() {
@@ -53,17 +64,18 @@ export function App() {
   const [samples, setSamples] = useState<SampleFile[]>([]);
   const [token, setTokenState] = useState(getToken());
 
-  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>([]);
-  const [edges, setEdges, onEdgesChange] = useEdgesState<WireEdge>([]);
-  const [meta, setMeta] = useState<PipelineDocument>(() => blankDocument());
+  const graph = useGraph(catalog, blankDocument());
+  const { meta, nodes, edges, tableNodes, undo } = graph;
   const [savedText, setSavedText] = useState<string | null>(null); // what the server holds (null: never saved)
   const [origin, setOrigin] = useState<string | null>(null); // the server pipeline this document is
-  const [replaceConfirmed, setReplaceConfirmed] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
+  const [savedMark, setSavedMark] = useState(0);
+  const [lastRun, setLastRun] = useState<RunRecord | null>(null);
 
   const [notice, setNotice] = useState<Notice | null>(null);
-  const [bottomTab, setBottomTab] = useState<"rules" | "run">("rules");
+  const [bottomTab, setBottomTab] = useState<LowerTab>("rules");
   const [activeTable, setActiveTable] = useState<string | null>(null);
+  const [folded, setFolded] = useState(loadFolds);
+  useEffect(() => saveFolds(folded), [folded]);
   const { fitView } = useReactFlow();
 
   // Confirmations fade; refusals and errors stay until the next action or a click.
@@ -76,8 +88,8 @@ export function App() {
   // ------------------------------------------------------------------ server data
   const loadServerData = useCallback(async () => {
     try {
-      const [ops, listed, media] = await Promise.all([api.operators(), api.pipelines(), api.samples()]);
-      setCatalog(makeCatalog(ops));
+      const [ops, schema, listed, media] = await Promise.all([api.operators(), api.schema(), api.pipelines(), api.samples()]);
+      setCatalog(makeCatalog(ops, schema));
       setPipelines(listed);
       setSamples(media);
       setLoadError(null);
@@ -89,39 +101,28 @@ export function App() {
     void loadServerData();
   }, [loadServerData, token]);
 
-  const refreshPipelines = () => api.pipelines().then(setPipelines, () => undefined);
-
   // ------------------------------------------------------------------ the document
   const doc = useMemo(() => graphToDocument({ meta, nodes, edges }), [meta, nodes, edges]);
   const docText = useMemo(() => documentText(doc), [doc]);
   const dirty = docText !== savedText;
   const { issues, setIssues, check } = useValidation(docText, catalog !== null, describe);
   const issueIndex = useMemo(() => indexIssues(issues), [issues]);
-
-  const positions = () => Object.fromEntries(nodes.map((n) => [n.data.name, n.position]));
+  useLeaveGuard(dirty && (nodes.length > 0 || savedText !== null));
 
   const openDocument = useCallback(
     (next: PipelineDocument, fromServer: boolean) => {
       if (!catalog) return;
-      const countHandles = (op: string) => {
-        const spec = resolveOperator(catalog, op);
-        return { inputs: Object.keys(spec?.inputs ?? {}).length, outputs: Object.keys(spec?.output.fields ?? {}).length };
-      };
-      const stored = loadPositions(next.name);
-      const auto = autoLayout(next, countHandles);
-      const graph = documentToGraph(next, catalog, (step) => stored[step] ?? auto[step] ?? { x: 40, y: 40 });
-      setMeta(graph.meta);
-      setNodes(graph.nodes);
-      setEdges(graph.edges);
+      graph.open(next);
       // Straight from the server: "saved" exactly when the graph gives back the same document.
       setSavedText(fromServer ? documentText(next) : null);
       setOrigin(fromServer ? next.name : null);
       setIssues([]);
       setActiveTable(null);
       setNotice(null);
-      window.setTimeout(() => void fitView({ padding: 0.15, maxZoom: 1 }), 50);
+      setLastRun(null);
+      window.setTimeout(() => void fitView({ padding: 0.1, maxZoom: 1 }), 50);
     },
-    [catalog, setNodes, setEdges, fitView],
+    [catalog, graph.open, fitView], // eslint-disable-line react-hooks/exhaustive-deps
   );
 
   const openByName = async (name: string) => {
@@ -158,132 +159,63 @@ export function App() {
     window.setTimeout(() => URL.revokeObjectURL(link.href), 1000);
   };
 
-  const save = async (): Promise<string | null> => {
-    const name = doc.name;
-    if (!PIPELINE_NAME.test(name)) {
-      setNotice({ tone: "error", text: "name the pipeline first: 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot)" });
-      return null;
-    }
-    // Saving under the name of another pipeline on the server replaces it: ask for a second click.
-    if (name !== origin && pipelines.some((p) => p.name === name) && replaceConfirmed !== name) {
-      setReplaceConfirmed(name);
-      setNotice({ tone: "error", text: `a pipeline named ${name} exists on the server: Save again to replace it` });
-      return null;
-    }
-    setSaving(true);
-    try {
-      const reply = await api.save(name, doc);
+  const saving = useSaving({
+    catalog,
+    doc,
+    dirty,
+    origin,
+    pipelines,
+    describe,
+    setIssues,
+    notify: setNotice,
+    onSaved: (name) => {
       setSavedText(docText);
       setOrigin(name);
-      savePositions(name, positions());
-      setNotice({ tone: "info", text: `Saved ${name}${reply.file ? ` to ${reply.file}` : ""}` });
-      void refreshPipelines();
-      return name;
-    } catch (exc) {
-      if (exc instanceof ApiError && exc.issues.length) setIssues(exc.issues);
-      setNotice({ tone: "error", text: `not saved: ${describe(exc)}` });
-      return null;
-    } finally {
-      setSaving(false);
-    }
-  };
-
-  const prepareRun = async () => (dirty ? save() : doc.name);
-  const runItem = (pipeline: string, source: { path: string } | { file: File }): Promise<RunRecord> =>
-    "path" in source ? api.runPath(pipeline, source.path) : api.runUpload(pipeline, source.file);
-
-  // ------------------------------------------------------------------ graph edits
-  const nodeName = useCallback((id: string) => nodes.find((n) => n.id === id)?.data.name ?? id, [nodes]);
-
-  const addStep = (op: OperatorSchema, position?: { x: number; y: number }) => {
-    const name = freeStepName(op.name, nodes.map((n) => n.data.name));
-    const at = position ?? { x: 60 + (nodes.length % 4) * 300, y: 60 + Math.floor(nodes.length / 4) * 260 };
-    const node = { ...stepNode(name, { op: op.name }, at), selected: true };
-    setNodes((list) => [...list.map((n) => ({ ...n, selected: false })), node]);
-    setNotice(null);
-  };
-
-  const refusal = useCallback(
-    (c: Connection): string | null => {
-      if (!catalog) return "the operator catalogue is not loaded";
-      const from = nodes.find((n) => n.id === c.source);
-      const to = nodes.find((n) => n.id === c.target);
-      if (!from || !to) return "unknown step";
-      const upstreamOf = (step: string) => {
-        const id = nodes.find((n) => n.data.name === step)?.id;
-        // The wire being replaced (same input) does not count: it goes away with this one.
-        return edges
-          .filter((e) => e.target === id && !(e.target === c.target && e.targetHandle === c.targetHandle))
-          .map((e) => nodeName(e.source));
-      };
-      return wireRefusal(
-        {
-          fromStep: from.data.name,
-          fromField: handleName(c.sourceHandle),
-          fromOp: resolveOperator(catalog, from.data.op),
-          toStep: to.data.name,
-          toInput: handleName(c.targetHandle),
-          toOp: resolveOperator(catalog, to.data.op),
-        },
-        upstreamOf,
-      );
+      setSavedMark((n) => n + 1);
+      void api.pipelines().then(setPipelines, () => undefined);
     },
-    [catalog, nodes, edges, nodeName],
-  );
+  });
 
-  const wire = (c: Connection) => {
-    const reason = refusal(c);
-    if (reason) return setNotice({ tone: "refused", text: reason });
-    const from = nodes.find((n) => n.id === c.source)!;
-    const field = handleName(c.sourceHandle);
-    const kind = resolveOperator(catalog!, from.data.op)?.output.fields[field]?.kind ?? "factor";
-    const input = handleName(c.targetHandle);
-    // One wire per input: a new one replaces the old.
-    setEdges((list) => [...list.filter((e) => !(e.target === c.target && e.targetHandle === c.targetHandle)), wireEdge(c.source, field, c.target, input, kind)]);
-    updateNode(c.target, (n) => ({ ...n, data: withoutDangling(n.data, input) }));
-    setNotice(null);
+  const runItem = async (pipeline: string, source: { path: string } | { file: File }): Promise<RunRecord> => {
+    const record = await ("path" in source ? api.runPath(pipeline, source.path) : api.runUpload(pipeline, source.file));
+    setLastRun(record);
+    return record;
   };
 
-  const updateNode = (id: string, update: (node: StepNode) => StepNode) => setNodes((list) => list.map((n) => (n.id === id ? update(n) : n)));
+  // ------------------------------------------------------------------ keyboard
+  const say = (text: string) => setNotice({ tone: "info", text });
+  useShortcuts({
+    save: () => void saving.save(),
+    undo: () => graph.undo.undo() || (say("Nothing to undo"), true),
+    redo: () => graph.undo.redo() || (say("Nothing to redo"), true),
+    copy: () => {
+      const n = graph.copy();
+      if (n) say(`Copied ${n} step${n > 1 ? "s" : ""}`);
+      return n > 0;
+    },
+    paste: () => graph.paste() > 0,
+    duplicate: () => graph.duplicate() > 0,
+  });
 
-  const setParam = (id: string, key: string, value: unknown | undefined) =>
-    updateNode(id, (n) => ({ ...n, data: withParam(n.data, key, value, catalog ? resolveOperator(catalog, n.data.op) : undefined) }));
-
-  const renameStep = (id: string, to: string): string | null => {
-    const from = nodeName(id);
-    if (!STEP_NAME_PATTERN.test(to)) return "lower_snake_case: a-z, 0-9 and _, not starting with a digit";
-    if (nodes.some((n) => n.id !== id && n.data.name === to)) return `another step is named ${to}`;
-    setNodes((list) => list.map((n) => ({ ...n, data: withRenamedStep(n.data, from, to) })));
-    setMeta((m) => ({ ...m, decisions: renameStepInDecisions(m.decisions, from, to) }));
-    return null;
-  };
-
-  const unwire = (id: string, input: string) => {
-    setEdges((list) => list.filter((e) => !(e.target === id && handleName(e.targetHandle) === input)));
-    updateNode(id, (n) => ({ ...n, data: withoutDangling(n.data, input) }));
-  };
-
-  const removeStep = (id: string) => {
-    setNodes((list) => list.filter((n) => n.id !== id));
-    setEdges((list) => list.filter((e) => e.source !== id && e.target !== id));
-  };
-
+  // ------------------------------------------------------------------ selection
   const selectStep = (step: string) => {
-    setNodes((list) => list.map((n) => ({ ...n, selected: n.data.name === step })));
+    graph.setNodes((list) => list.map((n) => ({ ...n, selected: n.data.name === step })));
     const node = nodes.find((n) => n.data.name === step);
     if (node) void fitView({ nodes: [{ id: node.id }], padding: 0.6, maxZoom: 1, duration: 200 });
   };
 
+  const openTable = useCallback((table: string) => {
+    setBottomTab("rules");
+    setActiveTable(table);
+    setFolded((f) => ({ ...f, lower: false }));
+  }, []);
+
   const pickIssue = (issue: Issue) => {
     const target = issueTarget(issue.path);
     if (target.area === "step") selectStep(target.step);
-    else if (target.area === "rule" || target.area === "table") {
-      setBottomTab("rules");
-      setActiveTable(target.table);
-    } else setNodes((list) => list.map((n) => ({ ...n, selected: false })));
+    else if (target.area === "rule" || target.area === "table") openTable(target.table);
+    else graph.setNodes((list) => list.map((n) => ({ ...n, selected: false })));
   };
-
-  const newPipeline = () => openDocument(blankDocument(), false);
 
   const changeToken = (next: string) => {
     setToken(next);
@@ -299,49 +231,34 @@ export function App() {
     return out;
   }, [nodes, edges]);
 
+  const reads = useMemo(() => tableReads(meta.decisions, new Set(nodes.map((n) => n.data.name))), [meta.decisions, nodes]);
+  const shownEdges = useMemo(() => [...edges, ...readEdges(reads, nodes)], [edges, reads, nodes]);
+  const shownNodes = useMemo(() => [...nodes, ...tableNodes], [nodes, tableNodes]);
+
   const factorRefs: FactorRef[] = useMemo(() => {
     if (!catalog) return [];
     return nodes.flatMap((n) => {
       const op = resolveOperator(catalog, n.data.op);
       return Object.entries(op?.output.fields ?? {})
         .filter(([field]) => field !== "evidence")
-        .map(([field, f]) => ({ ref: `${n.data.name}.${field}`, dtype: f.dtype, description: f.description }));
+        .map(([field, f]) => ({ ref: `${n.data.name}.${field}`, dtype: f.dtype, description: f.description, values: f.values }));
     });
   }, [catalog, nodes]);
 
   const context: EditorContextValue | null = useMemo(
-    () => (catalog ? { catalog, issues: issueIndex, itemKind: doc.input ?? "video", wires } : null),
-    [catalog, issueIndex, doc.input, wires],
+    () =>
+      catalog
+        ? { catalog, issues: issueIndex, itemKind: doc.input ?? "video", wires, decisions: meta.decisions ?? {}, run: lastRun?.pipeline.name === doc.name ? lastRun : null, openTable }
+        : null,
+    [catalog, issueIndex, doc.input, doc.name, wires, meta.decisions, lastRun, openTable],
   );
 
-  if (!catalog || !context) {
-    return (
-      <div className="loading" data-testid="loading">
-        {loadError ? (
-          <>
-            <p className="error-box">Cannot load the operator catalogue: {loadError}</p>
-            <form
-              className="token-field"
-              onSubmit={(e) => {
-                e.preventDefault();
-                changeToken(String(new FormData(e.currentTarget).get("token") ?? "").trim());
-              }}
-            >
-              <label htmlFor="first-token">Token</label>
-              <input id="first-token" name="token" type="password" autoComplete="off" data-testid="token-input" />
-              <button type="submit">Connect</button>
-            </form>
-          </>
-        ) : (
-          <p>Loading operators…</p>
-        )}
-      </div>
-    );
-  }
+  if (!catalog || !context) return <Loading error={loadError} onToken={changeToken} />;
 
   const selected = nodes.find((n) => n.selected);
   const selectedOp = selected ? resolveOperator(catalog, selected.data.op) : undefined;
   const rulesIssueCount = Object.values(issueIndex.tables).reduce((sum, t) => sum + t.all.length, 0);
+  const fold = (panel: keyof typeof folded) => setFolded((f) => ({ ...f, [panel]: !f[panel] }));
 
   return (
     <EditorContext.Provider value={context}>
@@ -349,80 +266,173 @@ export function App() {
         <Toolbar
           pipelines={pipelines}
           name={doc.name}
-          onName={(name) => setMeta((m) => ({ ...m, name }))}
+          onName={(name) => graph.editMeta((m) => ({ ...m, name }), "name")}
           onOpen={openByName}
-          onNew={newPipeline}
+          onNew={() => openDocument(blankDocument(), false)}
           onImport={importFile}
-          onSave={() => void save()}
+          onSave={() => void saving.save()}
           onDownload={download}
-          saving={saving}
+          saving={saving.saving}
           dirty={dirty}
           check={check}
           token={token}
           onToken={changeToken}
         />
-        <div className="workspace">
-          <Palette catalog={catalog} itemKind={doc.input ?? "video"} onAdd={(op) => addStep(op)} />
+        <div className={`workspace${folded.palette ? " palette-folded" : ""}${folded.inspector ? " inspector-folded" : ""}`}>
+          {folded.palette ? (
+            <button type="button" className="fold-strip" onClick={() => fold("palette")} title="Show the operators" data-testid="unfold-palette">
+              ▸ Operators
+            </button>
+          ) : (
+            <div className="side-panel">
+              <button type="button" className="fold-button" onClick={() => fold("palette")} title="Hide the operators" data-testid="fold-palette">
+                ◂ hide
+              </button>
+              <Palette catalog={catalog} itemKind={doc.input ?? "video"} onAdd={(op: OperatorSchema) => graph.addStep(op)} />
+            </div>
+          )}
           <main className="main-column">
             <Canvas
-              nodes={nodes}
-              edges={edges}
-              onNodesChange={onNodesChange}
-              onEdgesChange={onEdgesChange}
-              refusal={refusal}
-              onWire={wire}
+              nodes={shownNodes}
+              edges={shownEdges}
+              onNodesChange={graph.onNodesChange}
+              onEdgesChange={graph.onEdgesChange}
+              refusal={graph.refusal}
+              onWire={(c) => {
+                const reason = graph.refusal(c);
+                if (reason) return setNotice({ tone: "refused", text: reason });
+                graph.wire(c);
+                setNotice(null);
+              }}
               onRefused={(reason) => setNotice({ tone: "refused", text: reason })}
               onDropOperator={(id, position) => {
                 const op = catalog.byId.get(id);
-                if (op) addStep(op, position);
+                if (op) graph.addStep(op, position);
+                setNotice(null);
               }}
-              onNodeDragStop={() => PIPELINE_NAME.test(doc.name) && savePositions(doc.name, positions())}
+              onNodeDragStart={graph.onNodeDragStart}
+              onNodeDragStop={graph.onNodeDragStop}
               notice={notice}
               onDismissNotice={() => setNotice(null)}
+              tools={
+                <>
+                  <button type="button" onClick={() => graph.undo.undo()} disabled={!undo.canUndo} title="Undo (Ctrl+Z)" data-testid="undo-button">
+                    ↶ Undo
+                  </button>
+                  <button type="button" onClick={() => graph.undo.redo()} disabled={!undo.canRedo} title="Redo (Shift+Ctrl+Z, Ctrl+Y)" data-testid="redo-button">
+                    ↷ Redo
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      graph.layoutAll();
+                      window.setTimeout(() => void fitView({ padding: 0.1, maxZoom: 1, duration: 200 }), 30);
+                    }}
+                    title="Lay the steps out left to right along their wires"
+                    data-testid="auto-layout"
+                  >
+                    Auto-layout
+                  </button>
+                </>
+              }
             />
-            <section className="lower-panel">
-              <nav className="tabs lower-tabs">
-                <button type="button" className={`tab${bottomTab === "rules" ? " active" : ""}`} onClick={() => setBottomTab("rules")} data-testid="tab-rules">
-                  Decision tables {rulesIssueCount > 0 && <span className="issue-badge">{rulesIssueCount}</span>}
-                </button>
-                <button type="button" className={`tab${bottomTab === "run" ? " active" : ""}`} onClick={() => setBottomTab("run")} data-testid="tab-run">
-                  Run
-                </button>
-              </nav>
-              <div className="lower-body" hidden={bottomTab !== "rules"}>
+            <LowerPanel
+              tab={bottomTab}
+              folded={folded.lower}
+              onTab={(name) => {
+                setBottomTab(name);
+                setFolded((f) => ({ ...f, lower: false }));
+              }}
+              onFold={() => fold("lower")}
+              rulesIssues={rulesIssueCount}
+              rules={
                 <RulesEditor
                   decisions={meta.decisions}
-                  onChange={(decisions) => setMeta((m) => ({ ...m, decisions }))}
+                  onChange={(decisions, key) => graph.editMeta((m) => ({ ...m, decisions }), key)}
                   issues={issueIndex.tables}
                   active={activeTable}
                   onActivate={setActiveTable}
                   factors={factorRefs}
                 />
-              </div>
-              <div className="lower-body" hidden={bottomTab !== "run"}>
-                <RunPanel itemKind={doc.input ?? "video"} samples={samples} canRun={nodes.length > 0} prepare={prepareRun} run={runItem} />
-              </div>
-            </section>
+              }
+              run={<RunPanel itemKind={doc.input ?? "video"} samples={samples} canRun={nodes.length > 0} prepare={saving.prepareRun} run={runItem} />}
+              history={
+                <HistoryPanel
+                  pipeline={origin}
+                  dirty={dirty}
+                  savedMark={savedMark}
+                  onRestored={(reply) => {
+                    openDocument(reply.document, true);
+                    setBottomTab("history");
+                    setNotice({ tone: "info", text: `Restored ${reply.name}${reply.file ? ` (${reply.file})` : ""}` });
+                  }}
+                />
+              }
+            />
           </main>
-          <aside className="inspector">
-            {selected ? (
-              <StepInspector
-                node={selected}
-                op={selectedOp}
-                wires={wires[selected.id] ?? {}}
-                issues={issueIndex.steps[selected.data.name]}
-                onRename={(name) => renameStep(selected.id, name)}
-                onParam={(key, value) => setParam(selected.id, key, value)}
-                onUnwire={(input) => unwire(selected.id, input)}
-                onRemove={() => removeStep(selected.id)}
-              />
-            ) : (
-              <PipelineSettings doc={doc} issues={issueIndex.pipeline} onChange={(update) => setMeta((m) => update(m))} />
-            )}
-            <ProblemsPanel issues={issues} onPick={pickIssue} />
-          </aside>
+          {folded.inspector ? (
+            <button type="button" className="fold-strip" onClick={() => fold("inspector")} title="Show the inspector" data-testid="unfold-inspector">
+              ◂ Inspector
+            </button>
+          ) : (
+            <aside className="inspector">
+              <button type="button" className="fold-button" onClick={() => fold("inspector")} title="Hide the inspector" data-testid="fold-inspector">
+                hide ▸
+              </button>
+              {selected ? (
+                <StepInspector
+                  node={selected}
+                  op={selectedOp}
+                  wires={wires[selected.id] ?? {}}
+                  issues={issueIndex.steps[selected.data.name]}
+                  onRename={(name) => graph.renameStep(selected.id, name)}
+                  onParam={(key, value) => graph.setParam(selected.id, key, value)}
+                  onUnwire={(input) => graph.unwire(selected.id, input)}
+                  onRemove={() => graph.removeSteps(new Set([selected.id]))}
+                />
+              ) : (
+                <PipelineSettings doc={doc} issues={issueIndex.pipeline} onChange={(update) => graph.editMeta(update)} />
+              )}
+              <ProblemsPanel issues={issues} onPick={pickIssue} />
+            </aside>
+          )}
         </div>
+        {saving.pending && (
+          <SaveDialog
+            preview={saving.pending.preview}
+            reason={saving.pending.reason}
+            confirmLabel={saving.pending.confirmLabel}
+            onConfirm={() => saving.pending?.answer(true)}
+            onCancel={() => saving.pending?.answer(false)}
+          />
+        )}
       </div>
     </EditorContext.Provider>
+  );
+}
+
+/** Before the catalogue is in: loading, or why not (with a token field when the API needs one). */
+function Loading({ error, onToken }: { error: string | null; onToken: (token: string) => void }) {
+  return (
+    <div className="loading" data-testid="loading">
+      {error ? (
+        <>
+          <p className="error-box">Cannot load the operator catalogue: {error}</p>
+          <form
+            className="token-field"
+            onSubmit={(e) => {
+              e.preventDefault();
+              onToken(String(new FormData(e.currentTarget).get("token") ?? "").trim());
+            }}
+          >
+            <label htmlFor="first-token">Token</label>
+            <input id="first-token" name="token" type="password" autoComplete="off" data-testid="token-input" />
+            <button type="submit">Connect</button>
+          </form>
+        </>
+      ) : (
+        <p>Loading operators…</p>
+      )}
+    </div>
   );
 }

@@ -2,12 +2,17 @@
 // (so the editor also works when the server sits behind a path prefix).
 
 import type {
+  EditorSchema,
+  HistoryListing,
+  HistoryVersionText,
   Issue,
   OperatorSchema,
   PipelineDocument,
   PipelineSummary,
+  RestoreReply,
   RunRecord,
   SampleFile,
+  SavePreview,
   SaveReply,
   ValidateReply,
 } from "./types";
@@ -98,7 +103,14 @@ export const api = {
   pipelines: () => request<PipelineSummary[]>("GET", "api/pipelines"),
   pipeline: (name: string) => request<PipelineDocument>("GET", `api/pipelines/${enc(name)}`),
   validate: (body: PipelineDocument | { text: string }) => request<ValidateReply>("POST", "api/validate", body),
+  schema: () => request<EditorSchema>("GET", "api/schema"),
   save: (name: string, doc: PipelineDocument) => request<SaveReply>("PUT", `api/pipelines/${enc(name)}`, doc),
+  previewSave: (name: string, doc: PipelineDocument) => request<SavePreview>("POST", `api/pipelines/${enc(name)}/preview-save`, doc),
+  history: (name: string) => request<HistoryListing>("GET", `api/pipelines/${enc(name)}/history`),
+  historyVersion: (name: string, version: string) =>
+    request<HistoryVersionText>("GET", `api/pipelines/${enc(name)}/history/${enc(version)}`),
+  restore: (name: string, version: string) =>
+    request<RestoreReply>("POST", `api/pipelines/${enc(name)}/history/${enc(version)}/restore`),
   runPath: (name: string, path: string) =>
     request<RunRecord>("POST", `api/pipelines/${enc(name)}/run-path?thumbnails=true`, { path }),
   runUpload: (name: string, file: File) => {

@@ -1,14 +1,25 @@
-// The operator catalogue as the editor uses it: look-ups by id or name, and palette groups.
+// The operator catalogue as the editor uses it: look-ups by id or name, and palette groups; with
+// the server's schema (GET /api/schema): kinds, name patterns, sampling form, rule language. The
+// editor keeps no copies of these rules: they are read from the server that enforces them.
 
-import type { OperatorSchema } from "./types";
+import type { EditorSchema, OperatorSchema } from "./types";
+
+export interface Patterns {
+  pipeline: RegExp;
+  step: RegExp;
+  table: RegExp;
+  ruleId: RegExp;
+}
 
 export interface Catalog {
   operators: OperatorSchema[];
   byId: Map<string, OperatorSchema>;
   latestByName: Map<string, OperatorSchema>;
+  schema: EditorSchema;
+  patterns: Patterns;
 }
 
-export function makeCatalog(operators: OperatorSchema[]): Catalog {
+export function makeCatalog(operators: OperatorSchema[], schema: EditorSchema): Catalog {
   const byId = new Map<string, OperatorSchema>();
   const latestByName = new Map<string, OperatorSchema>();
   for (const op of operators) {
@@ -16,7 +27,18 @@ export function makeCatalog(operators: OperatorSchema[]): Catalog {
     const known = latestByName.get(op.name);
     if (!known || known.version < op.version) latestByName.set(op.name, op);
   }
-  return { operators, byId, latestByName };
+  const patterns = {
+    pipeline: new RegExp(schema.names.pipeline),
+    step: new RegExp(schema.names.step),
+    table: new RegExp(schema.names.table),
+    ruleId: new RegExp(schema.names.rule_id),
+  };
+  return { operators, byId, latestByName, schema, patterns };
+}
+
+/** Whether a kind comes from the item's shared decode (frames, audio) rather than a wire. */
+export function isSourceKind(catalog: Catalog, kind: string): boolean {
+  return catalog.schema.kinds.source.includes(kind);
 }
 
 /** The operator a step's ``op`` names: ``name@version``, or a bare name (its latest version,

@@ -8,9 +8,7 @@
 import type { Edge, Node } from "@xyflow/react";
 import { resolveOperator, type Catalog } from "./catalog";
 import { copyFloatMarks, toJson } from "./json";
-import type { DecisionTableDoc, PipelineDocument, StepDoc } from "./types";
-
-export const STEP_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,63}$/; // core/document.py STEP_NAME_PATTERN
+import type { DecisionTableDoc, LayoutDoc, PipelineDocument, StepDoc } from "./types";
 
 export interface StepData extends Record<string, unknown> {
   name: string;
@@ -159,7 +157,23 @@ export function graphToDocument({ meta, nodes, edges }: Graph): PipelineDocument
     steps[node.data.name] = { ...step, ...node.data.extra };
   }
   // Spreading meta keeps its key order; "steps" is replaced in place (or appended when absent).
-  return { ...meta, steps };
+  const doc: PipelineDocument = { ...meta, steps };
+  if (meta.layout !== undefined) doc.layout = documentLayout(meta, nodes);
+  return doc;
+}
+
+/** The ``layout`` section: step positions from the canvas (whole pixels, document order); table
+ * positions as the meta holds them, for tables that exist; other keys kept in their order. */
+function documentLayout(meta: PipelineMeta, nodes: StepNode[]): LayoutDoc {
+  const old = meta.layout && typeof meta.layout === "object" ? meta.layout : {};
+  const steps = Object.fromEntries(nodes.map((n) => [n.data.name, { x: Math.round(n.position.x), y: Math.round(n.position.y) }]));
+  const layout: LayoutDoc = "steps" in old ? { ...old, steps } : { steps, ...old };
+  if (old.tables !== undefined || Object.keys(meta.decisions ?? {}).length) {
+    const tables = old.tables ?? {};
+    layout.tables = Object.fromEntries(Object.keys(meta.decisions ?? {}).filter((t) => t in tables).map((t) => [t, tables[t]]));
+    if (!Object.keys(layout.tables).length && old.tables === undefined) delete layout.tables;
+  }
+  return layout;
 }
 
 /** A free step name for operator ``opName``: the name itself, then name_2, name_3 ... */

@@ -1,16 +1,15 @@
-// Which output may feed which input: the compiler's rule (factorline/kinds.py, core/compiler.py),
-// mirrored here so a refused edge is refused while dragging, with the compiler's own words.
-// The server checks again on every validation; this copy only makes the answer immediate.
+// Which output may feed which input, answered while a wire is dragged with the compiler's own
+// words. What fits what (``kinds.fits``) and which kinds come from the item's decode
+// (``kinds.source``) are read from the server's /api/schema (factorline/kinds.py): no copy here.
+// The server checks again on every validation.
 
-import type { OperatorSchema } from "./types";
+import type { EditorSchema, OperatorSchema } from "./types";
 
-/** Kinds an item provides by itself: every step asking for them gets the item's shared decode. */
-export const SOURCE_KINDS: ReadonlySet<string> = new Set(["frames", "audio"]);
+export type KindRules = EditorSchema["kinds"];
 
-/** Mirrors ``kinds_fit``: equal kinds, or text/segments into an input that consumes factors. */
-export function kindsFit(produced: string, wanted: string): boolean {
-  if (produced === wanted) return true;
-  return wanted === "factor" && (produced === "segments" || produced === "text");
+/** ``kinds_fit`` as the server publishes it: may a ``produced`` value feed a ``wanted`` input? */
+export function kindsFit(rules: KindRules, produced: string, wanted: string): boolean {
+  return (rules.fits[produced] ?? [produced]).includes(wanted);
 }
 
 /** The colour of a kind on handles and edges (kept in one place so the legend matches). */
@@ -40,7 +39,7 @@ export interface WireEnds {
 }
 
 /** Why a wire from ``fromStep.fromField`` into ``toStep``'s input ``toInput`` is refused, or null. */
-export function wireRefusal(ends: WireEnds, upstreamOf: (step: string) => string[]): string | null {
+export function wireRefusal(ends: WireEnds, upstreamOf: (step: string) => string[], rules: KindRules): string | null {
   const { fromStep, fromField, fromOp, toStep, toInput, toOp } = ends;
   if (fromStep === toStep) return `a step cannot feed itself (${fromStep}.${fromField} -> ${toStep}.${toInput})`;
   if (!fromOp || !toOp) return "one end is a step with an unknown operator";
@@ -48,9 +47,9 @@ export function wireRefusal(ends: WireEnds, upstreamOf: (step: string) => string
   if (!field) return `${fromStep} has no field '${fromField}'`;
   const input = toOp.inputs[toInput];
   if (!input) return `${toOp.id} has no input '${toInput}'`;
-  if (!kindsFit(field.kind, input.kind)) {
+  if (!kindsFit(rules, field.kind, input.kind)) {
     const text = `kind mismatch: ${fromStep}.${fromField} is ${field.kind}, input '${toInput}' wants ${input.kind}`;
-    return SOURCE_KINDS.has(input.kind) ? `${text} (${input.kind} come from the item's decode, not from a step)` : text;
+    return rules.source.includes(input.kind) ? `${text} (${input.kind} come from the item's decode, not from a step)` : text;
   }
   const cycle = pathBetween(toStep, fromStep, upstreamOf);
   if (cycle) return `cycle between steps: ${[...cycle, toStep].join(" -> ")}`;

@@ -3,12 +3,17 @@ import "@xyflow/react/dist/style.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { Root } from "./review/Root";
 import "./styles.css";
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <ReactFlowProvider>
-      <App />
-    </ReactFlowProvider>
+    <Root
+      editor={
+        <ReactFlowProvider>
+          <App />
+        </ReactFlowProvider>
+      }
+    />
   </StrictMode>,
 );

@@ -36,6 +36,8 @@ export interface FieldSchema {
   kind: string;
   description: string;
   unit?: string;
+  /** A closed vocabulary: the only values this text field takes. */
+  values?: string[];
 }
 
 /** One entry of GET /api/operators (OperatorSpec.schema()). */
@@ -82,6 +84,18 @@ export interface DecisionTableDoc {
   [other: string]: unknown;
 }
 
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** The editor's node positions (``layout:``); the engine ignores them. */
+export interface LayoutDoc {
+  steps?: Record<string, Point>;
+  tables?: Record<string, Point>;
+  [other: string]: unknown;
+}
+
 export interface PipelineDocument {
   name: string;
   description?: string;
@@ -89,6 +103,7 @@ export interface PipelineDocument {
   sampling?: Record<string, number>;
   steps: Record<string, StepDoc>;
   decisions?: Record<string, DecisionTableDoc>;
+  layout?: LayoutDoc;
   [other: string]: unknown;
 }
 
@@ -168,4 +183,62 @@ export interface RunRecord {
   pipeline: { name: string; fingerprint: string };
   timings_ms: Record<string, number>;
   thumbnails?: { shots: Shot[]; note: string };
+}
+
+/** What a save would write (POST /api/pipelines/{name}/preview-save). */
+export interface SavePreview {
+  ok: boolean;
+  file: string;
+  exists: boolean;
+  changed: boolean;
+  diff: string;
+  /** The save rewrites a file the editor did not create: show the diff and ask first. */
+  confirm: boolean;
+}
+
+export interface HistoryVersion {
+  version: string;
+  saved_at: string;
+  origin: "file" | "created" | "editor" | "restore";
+  bytes: number;
+  current: boolean;
+}
+
+export interface HistoryListing {
+  file: string;
+  versions: HistoryVersion[];
+}
+
+export interface HistoryVersionText extends HistoryVersion {
+  text: string;
+  diff: string;
+}
+
+export interface RestoreReply extends SaveReply {
+  document: PipelineDocument;
+}
+
+export interface RuleFunctionHelp {
+  name: string;
+  args: string[];
+  returns: string;
+  signature: string;
+  help: string;
+  example: string;
+}
+
+/** GET /api/schema: the server's own rules, so that the editor keeps no copies. */
+export interface EditorSchema {
+  kinds: { all: string[]; source: string[]; fits: Record<string, string[]> };
+  names: { pipeline: string; step: string; table: string; rule_id: string };
+  documents: { sampling: JsonSchema; layout: JsonSchema; rule: JsonSchema; table: JsonSchema };
+  rules: {
+    grammar: string;
+    notes: string;
+    functions: RuleFunctionHelp[];
+    operators: string[];
+    item: string;
+    item_fields: Record<string, string>;
+    limits: Record<string, number>;
+  };
 }

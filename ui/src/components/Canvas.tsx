@@ -11,14 +11,15 @@ import {
   useReactFlow,
   type Connection,
   type Edge,
+  type EdgeChange,
   type FinalConnectionState,
   type Handle,
-  type OnEdgesChange,
-  type OnNodesChange,
+  type NodeChange,
 } from "@xyflow/react";
-import type { DragEvent } from "react";
+import type { DragEvent, ReactNode } from "react";
 import type { StepNode, WireEdge } from "../document";
 import { KIND_COLORS } from "../kinds";
+import type { TableNode } from "../tables";
 import { OPERATOR_MIME } from "./Palette";
 import { nodeTypes } from "./StepNode";
 
@@ -27,18 +28,23 @@ export interface Notice {
   text: string;
 }
 
+type AnyNode = StepNode | TableNode;
+
 interface Props {
-  nodes: StepNode[];
-  edges: WireEdge[];
-  onNodesChange: OnNodesChange<StepNode>;
-  onEdgesChange: OnEdgesChange<WireEdge>;
+  nodes: AnyNode[];
+  edges: (WireEdge | Edge)[];
+  onNodesChange: (changes: NodeChange<AnyNode>[]) => void;
+  onEdgesChange: (changes: EdgeChange<WireEdge>[]) => void;
   refusal: (connection: Connection) => string | null;
   onWire: (connection: Connection) => void;
   onRefused: (reason: string) => void;
   onDropOperator: (operatorId: string, position: { x: number; y: number }) => void;
-  onNodeDragStop: () => void;
+  onNodeDragStart: () => void;
+  onNodeDragStop: (event: unknown, node: AnyNode, nodes: AnyNode[]) => void;
   notice: Notice | null;
   onDismissNotice: () => void;
+  /** Buttons drawn over the canvas (auto-layout, undo, redo). */
+  tools: ReactNode;
 }
 
 /** The connection a drag between two handles stands for, whichever end it started from. */
@@ -68,7 +74,7 @@ function ConnectionHint({ refusal }: { refusal: Props["refusal"] }) {
 }
 
 export function Canvas(props: Props) {
-  const { nodes, edges, onNodesChange, onEdgesChange, refusal, onWire, onRefused, onDropOperator, onNodeDragStop, notice, onDismissNotice } = props;
+  const { nodes, edges, onNodesChange, onEdgesChange, refusal, onWire, onRefused, onDropOperator, onNodeDragStart, onNodeDragStop, notice, onDismissNotice, tools } = props;
   const { screenToFlowPosition } = useReactFlow();
 
   const onDragOver = (event: DragEvent) => {
@@ -93,15 +99,16 @@ export function Canvas(props: Props) {
 
   return (
     <div className="canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
-      <ReactFlow<StepNode, WireEdge>
+      <ReactFlow<AnyNode, WireEdge>
         nodes={nodes}
-        edges={edges}
+        edges={edges as WireEdge[]}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onWire}
         onConnectEnd={onConnectEnd}
         isValidConnection={(c: Connection | Edge) => refusal(c as Connection) === null}
+        onNodeDragStart={onNodeDragStart}
         onNodeDragStop={onNodeDragStop}
         deleteKeyCode={["Delete", "Backspace"]}
         minZoom={0.2}
@@ -114,7 +121,8 @@ export function Canvas(props: Props) {
         <MiniMap pannable zoomable nodeStrokeWidth={3} style={{ width: 160, height: 100 }} />
         <ConnectionHint refusal={refusal} />
       </ReactFlow>
-      {nodes.length === 0 && (
+      <div className="canvas-tools">{tools}</div>
+      {!nodes.some((n) => n.type === "step") && (
         <div className="canvas-empty" data-testid="canvas-empty">
           Drag operators here from the palette, then wire an output field to an input of the same kind.
         </div>

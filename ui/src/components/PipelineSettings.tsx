@@ -1,15 +1,20 @@
 // The pipeline's own fields, shown when no step is selected: description, input kind and frame
 // sampling. (The name sits in the toolbar: it is where Save writes.)
 
-import type { Issue, PipelineDocument } from "../types";
+import { useEditor } from "../context";
+import type { Issue, JsonSchema, PipelineDocument } from "../types";
 import { DraftField } from "./DraftField";
 
-// Mirrors SamplingDoc in factorline/core/document.py (the API does not publish its schema).
-const SAMPLING = [
-  { key: "fps", title: "Frames per second", help: "0 < value ≤ 60; default 1" },
-  { key: "max_frames", title: "Max frames", help: "1 ≤ value ≤ 2048; default 64 (spread over the item)" },
-  { key: "max_side", title: "Max side (px)", help: "16 ≤ value ≤ 8192; default 1280" },
-];
+/** The sampling form from the server's SamplingDoc schema (GET /api/schema): titles, ranges, defaults. */
+function samplingFields(schema: JsonSchema) {
+  return Object.entries(schema.properties ?? {}).map(([key, p]) => {
+    const low = p.exclusiveMinimum !== undefined ? `${p.exclusiveMinimum} <` : p.minimum !== undefined ? `${p.minimum} ≤` : "";
+    const high = p.exclusiveMaximum !== undefined ? `< ${p.exclusiveMaximum}` : p.maximum !== undefined ? `≤ ${p.maximum}` : "";
+    const range = low || high ? `${low} value ${high}`.trim() : "";
+    const help = [p.description, range, p.default !== undefined ? `default ${String(p.default)}` : ""].filter(Boolean).join("; ");
+    return { key, title: p.title ?? key, help };
+  });
+}
 
 interface Props {
   doc: PipelineDocument;
@@ -22,6 +27,8 @@ function issuesAt(issues: Issue[], path: string) {
 }
 
 export function PipelineSettings({ doc, issues, onChange }: Props) {
+  const { catalog } = useEditor();
+  const SAMPLING = samplingFields(catalog.schema.documents.sampling);
   const setKey = (key: string, value: unknown) =>
     onChange((d) => {
       const next = { ...d };

@@ -6,32 +6,36 @@
 // descriptions, unknown keys) and their order, so an unchanged table saves unchanged.
 
 import { useState, type DragEvent } from "react";
+import { useEditor } from "../context";
 import { blankTable } from "../document";
+import { RuleHelp } from "./RuleHelp";
+import { Issues, ROW_MIME, RuleRows } from "./RuleRows";
 import type { TableIssues } from "../issues";
-import type { DecisionTableDoc, HitPolicy, Issue, RuleDoc } from "../types";
+import type { DecisionTableDoc, HitPolicy, JsonSchema, RuleDoc } from "../types";
 
 export interface FactorRef {
   ref: string; // step.field
   dtype: string;
   description: string;
+  values?: string[]; // a closed vocabulary (text fields)
 }
 
 interface Props {
   decisions: Record<string, DecisionTableDoc> | undefined;
-  onChange: (decisions: Record<string, DecisionTableDoc>) => void;
+  /** ``key`` names the field typed into, so that typing makes one undo step. */
+  onChange: (decisions: Record<string, DecisionTableDoc>, key?: string) => void;
   issues: Record<string, TableIssues>;
   active: string | null;
   onActivate: (table: string) => void;
   factors: FactorRef[];
 }
 
-const POLICIES: { value: HitPolicy; help: string }[] = [
-  { value: "first", help: "the first matching rule decides" },
-  { value: "collect", help: "the first matching rule decides; every matching rule is listed" },
-  { value: "priority", help: "of the matching rules, the highest priority decides" },
-];
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/; // rules/docs.py TABLE_NAME_PATTERN
-const ROW_MIME = "application/x-factorline-rule";
+/** The hit policies and what each does, from the server's table schema ("first: ... collect: ..."). */
+function policies(table: JsonSchema): { value: HitPolicy; help: string }[] {
+  const field = table.properties?.policy;
+  const said = new Map([...(field?.description ?? "").matchAll(/(\w+): (.*?)(?=\s+\w+: |$)/g)].map((m) => [m[1], m[2].replace(/\.$/, "")]));
+  return ((field?.enum ?? []) as HitPolicy[]).map((value) => ({ value, help: said.get(value) ?? "" }));
+}
 
 function freeName(base: string, taken: Set<string>): string {
   if (!taken.has(base)) return base;
@@ -39,11 +43,12 @@ function freeName(base: string, taken: Set<string>): string {
 }
 
 export function RulesEditor({ decisions, onChange, issues, active, onActivate, factors }: Props) {
+  const { catalog } = useEditor();
   const tables = decisions ?? {};
   const names = Object.keys(tables);
   const current = active && active in tables ? active : names[0] ?? null;
 
-  const setTable = (name: string, table: DecisionTableDoc) => onChange({ ...tables, [name]: table });
+  const setTable = (name: string, table: DecisionTableDoc, key?: string) => onChange({ ...tables, [name]: table }, key && `table:${name}:${key}`);
   const addTable = () => {
     const name = freeName(names.length ? "table" : "moderation", new Set(names));
     onChange({ ...tables, [name]: blankTable() });
@@ -56,7 +61,7 @@ export function RulesEditor({ decisions, onChange, issues, active, onActivate, f
   };
   const renameTable = (from: string, to: string): string | null => {
     if (to === from) return null;
-    if (!TABLE_NAME.test(to)) return "letters, digits and _, starting with a letter or _";
+    if (!catalog.patterns.table.test(to)) return "letters, digits and _, starting with a letter or _";
     if (to in tables) return `a table named ${to} exists`;
     onChange(Object.fromEntries(Object.entries(tables).map(([k, v]) => [k === from ? to : k, v])));
     onActivate(to);
@@ -93,7 +98,7 @@ export function RulesEditor({ decisions, onChange, issues, active, onActivate, f
           table={tables[current]}
           issues={issues[current]}
           factors={factors}
-          onChange={(t) => setTable(current, t)}
+          onChange={(t, key) => setTable(current, t, key)}
           onRename={(to) => renameTable(current, to)}
           onRemove={() => removeTable(current)}
         />
@@ -107,43 +112,42 @@ interface TableProps {
   table: DecisionTableDoc;
   issues: TableIssues | undefined;
   factors: FactorRef[];
-  onChange: (table: DecisionTableDoc) => void;
+  onChange: (table: DecisionTableDoc, key?: string) => void;
   onRename: (name: string) => string | null;
   onRemove: () => void;
-}
-
-function Issues({ list, testid }: { list: Issue[] | undefined; testid?: string }) {
-  if (!list?.length) return null;
-  return (
-    <div className="field-issue" data-testid={testid}>
-      {list.map((i) => i.message).join("; ")}
-    </div>
-  );
 }
 
 function TableEditor({ name, table, issues, factors, onChange, onRename, onRemove }: TableProps) {
   const [draftName, setDraftName] = useState(name);
   const [nameError, setNameError] = useState<string | null>(null);
   const [dragFrom, setDragFrom] = useState<number | null>(null);
+  const [help, setHelp] = useState(false);
+  const { catalog } = useEditor();
+  const POLICIES = policies(catalog.schema.documents.table);
   const rules: RuleDoc[] = Array.isArray(table.rules) ? table.rules : [];
   const policy = table.policy ?? "first";
   const fieldIssues = issues?.fields ?? {};
 
-  const set = (key: string, value: unknown) => {
+  const set = (key: string, value: unknown, typing?: string) => {
     const next: DecisionTableDoc = { ...table };
     if (value === undefined) delete next[key];
     else next[key] = value;
-    onChange(next);
+    onChange(next, typing);
   };
-  const setRules = (next: RuleDoc[]) => set("rules", next);
-  const setRule = (index: number, update: (rule: RuleDoc) => RuleDoc) => setRules(rules.map((r, i) => (i === index ? update(r) : r)));
+  const setRules = (next: RuleDoc[], typing?: string) => set("rules", next, typing);
+  const setRule = (index: number, update: (rule: RuleDoc) => RuleDoc, typing?: string) =>
+    setRules(rules.map((r, i) => (i === index ? update(r) : r)), typing);
   const setRuleKey = (index: number, key: string, value: unknown) =>
-    setRule(index, (r) => {
-      const next = { ...r };
-      if (value === undefined) delete next[key];
-      else next[key] = value;
-      return next;
-    });
+    setRule(
+      index,
+      (r) => {
+        const next = { ...r };
+        if (value === undefined) delete next[key];
+        else next[key] = value;
+        return next;
+      },
+      `rule:${index}:${key}`,
+    );
   const move = (from: number, to: number) => {
     if (to < 0 || to >= rules.length || from === to) return;
     const next = [...rules];
@@ -211,7 +215,7 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
           <span>Missing factor →</span>
           <input
             value={table.on_missing ?? ""}
-            onChange={(e) => set("on_missing", e.target.value)}
+            onChange={(e) => set("on_missing", e.target.value, "on_missing")}
             placeholder="review"
             title="Decides when a rule that could have matched reads a missing value: missing data never falls through to the default."
             data-testid="on-missing"
@@ -222,17 +226,21 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
           <span>Failed item →</span>
           <input
             value={table.on_error ?? ""}
-            onChange={(e) => set("on_error", e.target.value)}
+            onChange={(e) => set("on_error", e.target.value, "on_error")}
             placeholder="review"
             title="Decides for items that could not be analysed (unreadable file, timeout)."
             data-testid="on-error"
           />
           <Issues list={fieldIssues.on_error} testid="table-issue-on_error" />
         </label>
+        <button type="button" className="small" onClick={() => setHelp((h) => !h)} aria-expanded={help} data-testid="rule-help-toggle">
+          {help ? "Hide" : "Rule language"} help
+        </button>
         <button type="button" className="danger small" onClick={onRemove} data-testid="remove-table">
           Remove table
         </button>
       </div>
+      {help && <RuleHelp onClose={() => setHelp(false)} />}
 
       <table className="rules-grid">
         <thead>
@@ -240,7 +248,6 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
             <th aria-label="reorder" />
             <th>#</th>
             <th className="col-id">id</th>
-            <th className="wide">condition (when)</th>
             <th className="col-outcome">outcome</th>
             <th className="wide">reason</th>
             {policy === "priority" && <th>priority</th>}
@@ -249,108 +256,24 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
           </tr>
         </thead>
         <tbody>
-          {rules.map((rule, i) => {
-            const cell = issues?.rules[i] ?? {};
-            const known = new Set(["id", "when", "outcome", "reason", "priority", "default"]);
-            const rowLevel = Object.entries(cell).filter(([field]) => !known.has(field));
-            const bad = (field: string) => (cell[field]?.length ? "bad" : undefined);
-            return (
-              <tr
-                key={i}
-                className={`${Object.keys(cell).length ? "invalid" : ""}${dragFrom === i ? " dragging" : ""}${rule.default ? " default-row" : ""}`}
-                data-testid={`rule-row-${i}`}
-                onDragOver={(e) => e.preventDefault()}
-                onDrop={(e) => drop(e, i)}
-              >
-                <td
-                  className="grip"
-                  draggable
-                  onDragStart={(e) => {
-                    e.dataTransfer.setData(ROW_MIME, String(i));
-                    setDragFrom(i);
-                  }}
-                  onDragEnd={() => setDragFrom(null)}
-                  title="Drag to reorder"
-                >
-                  ⋮⋮
-                </td>
-                <td className="muted">{i + 1}</td>
-                <td className={bad("id")}>
-                  <input value={rule.id ?? ""} onChange={(e) => setRuleKey(i, "id", e.target.value)} data-testid={`rule-id-${i}`} spellCheck={false} />
-                  <Issues list={cell.id} testid={`rule-issue-${i}-id`} />
-                </td>
-                <td className={bad("when")}>
-                  {rule.default ? (
-                    <span className="muted">— decides when no rule matched —</span>
-                  ) : (
-                    <input
-                      className="mono"
-                      value={typeof rule.when === "string" ? rule.when : ""}
-                      onChange={(e) => setRuleKey(i, "when", e.target.value)}
-                      placeholder="e.g. border.area_ratio > 0.2"
-                      data-testid={`rule-when-${i}`}
-                      spellCheck={false}
-                      list="factor-refs"
-                    />
-                  )}
-                  <Issues list={cell.when} testid={`rule-issue-${i}-when`} />
-                </td>
-                <td className={bad("outcome")}>
-                  <input value={rule.outcome ?? ""} onChange={(e) => setRuleKey(i, "outcome", e.target.value)} data-testid={`rule-outcome-${i}`} />
-                  <Issues list={cell.outcome} testid={`rule-issue-${i}-outcome`} />
-                </td>
-                <td className={bad("reason")}>
-                  <input
-                    value={rule.reason ?? ""}
-                    onChange={(e) => setRuleKey(i, "reason", e.target.value === "" && !("reason" in rule) ? undefined : e.target.value)}
-                    data-testid={`rule-reason-${i}`}
-                  />
-                  <Issues list={cell.reason} testid={`rule-issue-${i}-reason`} />
-                </td>
-                {policy === "priority" && (
-                  <td className={bad("priority")}>
-                    <input
-                      className="narrow"
-                      inputMode="numeric"
-                      value={rule.priority ?? ""}
-                      onChange={(e) => {
-                        const text = e.target.value.trim();
-                        setRuleKey(i, "priority", text === "" ? undefined : Number.isFinite(Number(text)) ? Number(text) : text);
-                      }}
-                      disabled={Boolean(rule.default)}
-                      data-testid={`rule-priority-${i}`}
-                    />
-                    <Issues list={cell.priority} testid={`rule-issue-${i}-priority`} />
-                  </td>
-                )}
-                <td className="centered">
-                  <input
-                    type="checkbox"
-                    checked={Boolean(rule.default)}
-                    onChange={(e) => toggleDefault(i, e.target.checked)}
-                    data-testid={`rule-default-${i}`}
-                  />
-                  <Issues list={cell.default} testid={`rule-issue-${i}-default`} />
-                </td>
-                <td className="row-actions">
-                  <button type="button" onClick={() => move(i, i - 1)} disabled={i === 0} title="Move up" data-testid={`rule-up-${i}`}>
-                    ↑
-                  </button>
-                  <button type="button" onClick={() => move(i, i + 1)} disabled={i === rules.length - 1} title="Move down" data-testid={`rule-down-${i}`}>
-                    ↓
-                  </button>
-                  <button type="button" onClick={() => setRules(rules.filter((_, j) => j !== i))} title="Delete rule" data-testid={`rule-delete-${i}`}>
-                    ✕
-                  </button>
-                  {rowLevel.length > 0 && (
-                    <div className="field-issue" data-testid={`rule-issue-${i}`}>
-                      {rowLevel.flatMap(([, list]) => list.map((x) => x.message)).join("; ")}
-                    </div>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
+          {rules.map((rule, i) => (
+            <RuleRows
+              key={i}
+              index={i}
+              count={rules.length}
+              rule={rule}
+              policy={policy}
+              issues={issues?.rules[i] ?? {}}
+              factors={factors}
+              dragging={dragFrom === i}
+              onKey={(key, value) => setRuleKey(i, key, value)}
+              onDefault={(on) => toggleDefault(i, on)}
+              onMove={(to) => move(i, to)}
+              onDelete={() => setRules(rules.filter((_, j) => j !== i))}
+              onDragFrom={setDragFrom}
+              onDrop={(e) => drop(e, i)}
+            />
+          ))}
         </tbody>
       </table>
       <div className="rules-actions">
@@ -375,13 +298,6 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
             {field ? <code>{field}</code> : null} {list.map((i) => i.message).join("; ")}
           </div>
         ))}
-      <datalist id="factor-refs">
-        {factors.map((f) => (
-          <option key={f.ref} value={f.ref}>
-            {f.dtype}
-          </option>
-        ))}
-      </datalist>
       {factors.length > 0 && (
         <details className="factor-refs">
           <summary>Factors the rules can read ({factors.length})</summary>

@@ -10,7 +10,7 @@ interface Props {
   itemKind: string;
   samples: SampleFile[];
   canRun: boolean;
-  /** Saves first when needed; resolves to the pipeline name to run, or null when saving failed. */
+  /** Saves first when needed (after asking); resolves to the pipeline name to run, or null when not saved. */
   prepare: () => Promise<string | null>;
   run: (pipeline: string, source: { path: string } | { file: File }) => Promise<RunRecord>;
 }
@@ -30,7 +30,7 @@ export function RunPanel({ itemKind, samples, canRun, prepare, run }: Props) {
     try {
       const name = await prepare();
       if (name === null) {
-        setError("The pipeline was not saved, so it was not run: see the message above the canvas and the Problems list.");
+        setError("The pipeline was not saved, so it was not run: see the message above the canvas (and the Problems list).");
         return;
       }
       setRecord(await run(name, source));
@@ -72,7 +72,7 @@ export function RunPanel({ itemKind, samples, canRun, prepare, run }: Props) {
         <button type="button" disabled={!canRun || busy || !file} onClick={() => file && start({ file })} data-testid="run-upload-button">
           Run file
         </button>
-        <span className="hint">Unsaved changes are saved first: the server runs the saved pipeline.</span>
+        <span className="hint">The server runs the saved pipeline: with unsaved changes, Run shows what saving them changes and asks first.</span>
       </div>
       {error && (
         <div className="error-box" data-testid="run-error">

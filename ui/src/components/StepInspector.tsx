@@ -2,9 +2,11 @@
 // (the names rules read as step.field).
 
 import { useEffect, useState } from "react";
+import { isSourceKind } from "../catalog";
+import { useEditor } from "../context";
 import type { StepNode } from "../document";
 import type { StepIssues } from "../issues";
-import { SOURCE_KINDS, kindColor } from "../kinds";
+import { kindColor } from "../kinds";
 import type { OperatorSchema } from "../types";
 import { ParamForm } from "./ParamForm";
 
@@ -21,6 +23,7 @@ interface Props {
 
 export function StepInspector({ node, op, wires, issues, onRename, onParam, onUnwire, onRemove }: Props) {
   const { name } = node.data;
+  const { catalog } = useEditor();
   const [draftName, setDraftName] = useState(name);
   const [nameError, setNameError] = useState<string | null>(null);
   useEffect(() => {
@@ -90,7 +93,7 @@ export function StepInspector({ node, op, wires, issues, onRename, onParam, onUn
                       unwire
                     </button>
                   </>
-                ) : SOURCE_KINDS.has(decl.kind) ? (
+                ) : isSourceKind(catalog, decl.kind) ? (
                   <span className="muted">from the item's shared decode</span>
                 ) : (
                   <span className={decl.optional ? "muted" : "warn"}>

@@ -3,11 +3,14 @@
 
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
-import { resolveOperator } from "../catalog";
+import { isSourceKind, resolveOperator } from "../catalog";
 import { useEditor } from "../context";
 import { inHandle, outHandle, type StepNode } from "../document";
-import { SOURCE_KINDS, kindColor } from "../kinds";
+import { kindColor } from "../kinds";
+import { stepStatus } from "../runStatus";
+import { READS_OUT, fieldsRead } from "../tables";
 import type { Issue } from "../types";
+import { TableNodeView } from "./TableNode";
 
 function KindTag({ kind }: { kind: string }) {
   return (
@@ -22,7 +25,7 @@ function issueLine(prefix: string, issue: Issue) {
 }
 
 function StepNodeCard({ id, data, selected }: NodeProps<StepNode>) {
-  const { catalog, issues, itemKind, wires } = useEditor();
+  const { catalog, issues, itemKind, wires, run, decisions } = useEditor();
   const op = resolveOperator(catalog, data.op);
   const found = issues.steps[data.name];
   const wired = wires[id] ?? {};
@@ -36,6 +39,7 @@ function StepNodeCard({ id, data, selected }: NodeProps<StepNode>) {
     : [];
   const setParams = Object.entries(data.params ?? {});
   const wrongKind = op && !op.item_kinds.includes(itemKind);
+  const status = run ? stepStatus(run, data.name, fieldsRead(decisions, data.name)) : null;
 
   return (
     <div
@@ -63,7 +67,7 @@ function StepNodeCard({ id, data, selected }: NodeProps<StepNode>) {
       {op && Object.keys(op.inputs).length > 0 && (
         <div className="port-section">
           {Object.entries(op.inputs).map(([name, input]) => {
-            const source = SOURCE_KINDS.has(input.kind);
+            const source = isSourceKind(catalog, input.kind);
             const from = wired[name];
             return (
               <div className="port port-in" key={name} title={input.description}>
@@ -116,6 +120,31 @@ function StepNodeCard({ id, data, selected }: NodeProps<StepNode>) {
         </div>
       )}
 
+      {status && (
+        <div className={`node-status${status.ran ? "" : " not-run"}`} data-testid={`node-status-${data.name}`}>
+          {status.ran ? (
+            <>
+              {status.ms !== undefined && <span className="status-time">{status.ms < 10 ? status.ms.toFixed(1) : Math.round(status.ms)} ms</span>}
+              {status.values.map(([k, v]) => (
+                <span key={k} className="status-value">
+                  {k} <b>{v}</b>
+                </span>
+              ))}
+              {status.shots.length > 0 && (
+                <span className="status-thumbs">
+                  {status.shots.slice(0, 3).map((s) => (
+                    <img key={s.t} src={s.image ?? ""} alt={`${data.name} at ${s.t} s`} title={`${s.t} s`} />
+                  ))}
+                </span>
+              )}
+            </>
+          ) : (
+            <span>{run?.error ? `not run: ${run.error.type}` : "no values in the last run"}</span>
+          )}
+        </div>
+      )}
+
+      <Handle type="source" position={Position.Right} id={READS_OUT} className="handle reads-handle" style={{ top: 14 }} isConnectable={false} />
       {problems.length > 0 && (
         <ul className="node-issues" data-testid={`node-issues-${data.name}`}>
           {problems.map((p, i) => (
@@ -128,4 +157,4 @@ function StepNodeCard({ id, data, selected }: NodeProps<StepNode>) {
 }
 
 export const StepNodeView = memo(StepNodeCard);
-export const nodeTypes = { step: StepNodeView };
+export const nodeTypes = { step: StepNodeView, table: TableNodeView };

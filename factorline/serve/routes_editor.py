@@ -1,0 +1,77 @@
+"""The editor's routes: the schema it reads its rules from, save previews, saved versions.
+
+GET  /api/schema                                      kinds and what feeds what, name patterns,
+                                                      sampling/layout/rule/table schemas, the
+                                                      condition language (``schema.py``)
+POST /api/pipelines/{name}/preview-save               document -> ``{file, exists, changed, diff,
+                                                      confirm}`` (422 with every issue when invalid)
+GET  /api/pipelines/{name}/history                    ``{file, versions: [{version, saved_at,
+                                                      origin, bytes, current}]}``, newest first
+GET  /api/pipelines/{name}/history/{version}          that version's ``text`` and its ``diff`` to
+                                                      the file now
+POST /api/pipelines/{name}/history/{version}/restore  write it back byte for byte (it must compile)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ..errors import PipelineError
+from . import saves
+from .errors import NotFoundError, error_response
+from .routes import ERRORS, DocumentBody, state_of
+
+router = APIRouter()
+
+
+@router.get("/api/schema", tags=["catalogue"], responses=ERRORS)
+async def schema() -> dict:
+    """What the editor checks while editing, from the server's own rules (no copies in the UI)."""
+    from .schema import editor_schema
+
+    return editor_schema()
+
+
+@router.post("/api/pipelines/{name}/preview-save", tags=["pipelines"], responses=ERRORS)
+async def preview_save(name: str, body: DocumentBody, request: Request) -> Any:
+    """What a PUT of this document would write: the unified diff to the file, and whether the
+    editor should ask first (``confirm``: a file it did not create would change)."""
+    store = state_of(request).store
+    checked, preview = await asyncio.to_thread(store.preview, name, body)
+    if preview is None:
+        return error_response(PipelineError(checked.issues, source=name))
+    return {"ok": True, **preview}
+
+
+def _file_of(request: Request, name: str):
+    source = state_of(request).store.get(name).source
+    if source is None:
+        raise NotFoundError(f"pipeline {name!r} has no file, so no saved versions", path="name")
+    return source
+
+
+@router.get("/api/pipelines/{name}/history", tags=["pipelines"], responses=ERRORS)
+async def history(name: str, request: Request) -> dict:
+    """The saved versions of a pipeline's file, newest first."""
+    source = _file_of(request, name)
+    return {"file": source.name, "versions": await asyncio.to_thread(saves.listing, source)}
+
+
+@router.get("/api/pipelines/{name}/history/{version}", tags=["pipelines"], responses=ERRORS)
+async def history_version(name: str, version: str, request: Request) -> dict:
+    """One saved version: its text, and its diff to the file as it is now."""
+    return await asyncio.to_thread(saves.version_text, _file_of(request, name), version)
+
+
+@router.post("/api/pipelines/{name}/history/{version}/restore", tags=["pipelines"], responses=ERRORS)
+async def restore(name: str, version: str, request: Request) -> Any:
+    """Write a saved version back (recorded as a new version); 422 when it no longer compiles."""
+    state = state_of(request)
+    entry, checked = await asyncio.to_thread(state.store.restore, name, version, state.runner.warm)
+    if entry is None:
+        return error_response(PipelineError(checked.issues, source=f"{name} version {version}"))
+    return {"ok": True, "name": entry.name, "fingerprint": entry.plan.fingerprint,
+            "file": entry.source.name if entry.source else None, "document": entry.plan.doc.to_dict()}
