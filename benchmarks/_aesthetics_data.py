@@ -10,10 +10,11 @@ held-out pictures are never trained on:
 
 Each source is area-scaled to a 360 px shorter side, then :data:`CROPS` crops of 85 % of each side
 are taken at seeded positions. Each crop is paired with copies degraded at three levels in
-exposure (dark, bright), contrast, colour (desaturated, cast, over-saturated), tilt (rotated
-and cropped, compared with the same crop unrotated), clutter (seeded random shapes drawn over
-it, in colours picked from the picture), noise and blur; each clip gives steady / shaken sequences of 24 frames (shake pairs). All
-randomness comes from ``numpy.random.default_rng([SEED, source index, crop, kind, level])``.
+exposure (dark, bright), contrast, colour (desaturated, cast, over-saturated), tilt (rotated and
+cropped, compared with the same crop unrotated, both halved so that only the tilt differs),
+clutter (seeded random shapes drawn over it, in colours picked from the picture), noise and
+blur; each clip gives steady / shaken sequences of 24 frames (shake pairs). All randomness comes
+from ``numpy.random.default_rng([SEED, source index, crop, kind, level])``.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def degrade(image: np.ndarray, kind: str, level: int, rng: np.random.Generator) 
         rotated = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
         keep = 0.7
         # both halved (area average) after the crop, so the rotation's interpolation blur is gone
-        # and only the tilt differs
+        # and only the tilt differs (the sharpness of the two then agrees)
         half = SIDE * keep / 2
         return scale_to(_centre_zoom(image, keep), half), scale_to(_centre_zoom(rotated, keep), half)
     if kind == "clutter":

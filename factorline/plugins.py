@@ -172,6 +172,8 @@ def _check_resources() -> None:
 
 # -- all or nothing -------------------------------------------------------------------------
 def _snapshot() -> tuple:
+    """The registries with the built-ins in them (imported first: a restore never drops them)."""
+    import_module("factorline.operators")
     from .core import registry
     from .models import backbones
     from .rules import functions

@@ -2,6 +2,8 @@
 keep the file (diff first, history, restore), undo/redo, copy/paste/duplicate, keyboard saves,
 the leave guard, auto-layout and placement, decision tables on the graph, readable conditions.
 
+the live rule counts over a run folder.
+
 Screenshots go to test-artifacts/editor-saves/. Like test_editor_e2e.py, these tests need the
 built editor (`cd ui && npm run build`) and fail, never skip, without it.
 """
@@ -16,8 +18,9 @@ import pytest
 from test_editor_e2e import CHROMIUM, CHROMIUM_ARGS, EXAMPLES, _built_editor, drop_operator
 from test_serve_support import ROOT, LiveServer
 
+from factorline.batch import run_pipeline
 from factorline.core.compiler import compile_pipeline
-from factorline.core.document import load_text
+from factorline.core.document import load_text, parse_text
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -69,9 +72,20 @@ def pipelines_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(pipelines_dir, sample_set):
+def runs_root(tmp_path_factory, pipelines_dir, sample_set) -> Path:
+    """One run folder: the pipeline commented_counts on the three bundled sample images."""
+    root = tmp_path_factory.mktemp("editor-runs")
+    images = sorted(str(p) for p in (sample_set / "images").iterdir())
+    summary = run_pipeline(parse_text(commented("commented_counts")), images, root / "counts-run", workers=1, cache_dir=None)
+    assert summary.succeeded == len(images) == 3, summary
+    (pipelines_dir / "commented_counts.yaml").write_text(commented("commented_counts"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(pipelines_dir, sample_set, runs_root):
     _built_editor()
-    with LiveServer([pipelines_dir], data_root=sample_set, pipelines_dir=pipelines_dir, workers=1) as live:
+    with LiveServer([pipelines_dir], data_root=sample_set, pipelines_dir=pipelines_dir, runs_root=runs_root, workers=1) as live:
         yield live
 
 
@@ -413,3 +427,28 @@ def test_conditions_autocomplete_fields_and_values_and_the_help_comes_from_the_s
     expect(help_box).to_contain_text("count(list)")
     expect(help_box).to_contain_text("item.partial")
     shot(page, "11-rule-help")
+
+
+def test_each_rule_shows_how_many_items_of_the_last_run_it_catches_while_it_is_edited(page, server):
+    open_pipeline(page, "commented_counts")
+    expect(page.get_by_test_id("counts-run")).to_have_value("counts-run")
+    expect(page.get_by_test_id("counts-summary")).to_contain_text("3 items")
+    stored = server.client.get("/api/runs/counts-run").json()["decision_tables"][0]["counts"]
+    bars = page.get_by_test_id("rule-count-0")
+    expect(bars).to_have_text(f"decides {stored.get('review', 0)} · matches {stored.get('review', 0)} of 3")
+    expect(page.get_by_test_id("rule-count-1")).to_have_text(f"decides {stored.get('accept', 0)} of 3")
+    before = bars.inner_text()
+
+    when = page.get_by_test_id("rule-when-0")
+    when.fill("border.area_ratio >= 0")  # every image has a border ratio: the rule catches all three
+    expect(bars).to_have_text("decides 3 · matches 3 of 3")
+    expect(page.get_by_test_id("rule-count-1")).to_have_text("decides 0 of 3")
+    assert bars.inner_text() != before
+    shot(page, "12-rule-counts")
+
+    when.fill("border.area_ratio >= 0 and clarity.scor > 1")  # a typo: answered on that rule
+    expect(bars).to_contain_text("not counted: ")
+    expect(bars).to_contain_text("scor")
+    page.get_by_test_id("undo-button").click()
+    expect(when).to_have_value("border.area_ratio >= 0")
+    expect(bars).to_have_text("decides 3 · matches 3 of 3")

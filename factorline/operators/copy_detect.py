@@ -113,7 +113,7 @@ def query_bars(frames: FrameBatch) -> tuple[list[int], tuple[int, int, int, int]
 def picture_change(index, match, pictures: np.ndarray, frames: FrameBatch) -> dict:
     """Crop box (source px) and scale of the best matched picture (bars cut off) against its
     source frame; ``verified``: the two share enough keypoints under one similarity transform."""
-    from ..vectors.copies import crop_of, register
+    from ..vectors.copies import crop_of, register_counted
 
     item = index.items[match.row]
     unknown = {"crop_box": [], "scale": None, "verified": False,
@@ -122,19 +122,22 @@ def picture_change(index, match, pictures: np.ndarray, frames: FrameBatch) -> di
         images, source_times = source_frames(index, match.row)
     except (MediaError, OSError):
         return unknown
-    matrix, source, picture, frame = None, images[0], pictures[0], 0
+    matrix, source, picture, frame, mirrored = None, images[0], pictures[0], 0, None
     for frame, row in match.ranked(3):  # the best matched frames in turn: a fade or a flat frame has no keypoints
         source = images[int(np.argmin(np.abs(source_times - index.frame_time(row))))]
         picture = pictures[frame]
-        if match.mirrored[frame]:
-            picture = np.ascontiguousarray(picture[:, ::-1])
         if picture.shape[0] < source.shape[0]:  # small copies: keypoints found at the source's scale
             import cv2
 
             picture = cv2.resize(picture, (round(picture.shape[1] * source.shape[0] / picture.shape[0]), source.shape[0]),
                                  interpolation=cv2.INTER_CUBIC)
-        matrix = register(picture, source) if min(picture.shape[:2]) >= 16 else None
-        if matrix is not None:
+        if min(picture.shape[:2]) < 16:
+            continue
+        fits = [register_counted(view, source) for view in (picture, np.ascontiguousarray(picture[:, ::-1]))]
+        if any(fits):  # the view with more inliers says whether the copy is mirrored
+            mirrored = bool(fits[1] and (not fits[0] or fits[1][1] > fits[0][1]))
+            matrix = fits[int(mirrored)][0]
+            picture = picture[:, ::-1] if mirrored else picture
             break
     sw, sh = item.get("width") or source.shape[1], item.get("height") or source.shape[0]
     factor = sw / source.shape[1]  # source px per source-analysis px
@@ -145,7 +148,7 @@ def picture_change(index, match, pictures: np.ndarray, frames: FrameBatch) -> di
     if not 0.1 <= scale <= 10.0:  # a degenerate fit is no verification
         return {**unknown, "source_size": (sw, sh)}
     return {"crop_box": [round(v * factor) for v in crop], "scale": round(scale / upscaled * (frames.scale or 1.0) / factor, 3),
-            "verified": True, "source_size": (sw, sh)}
+            "verified": True, "source_size": (sw, sh), "mirrored": mirrored}
 
 
 NOT_A_COPY = {"is_copy": False, "source": "", "source_id": "", "score": 0.0, "matched_share": 0.0, "segments": [],
@@ -224,7 +227,8 @@ def copy_of(inputs: dict, params: CopyParams, *, item: MediaInfo, resources: dic
     is_copy = share >= params.min_share and (score >= params.sure_score or change["verified"])
     if not is_copy:
         return {**NOT_A_COPY, "score": round(score, 4), "matched_share": round(share, 4)}
-    mirrored = bool(match.mirrored.sum() * 2 > match.frames.sum())
+    mirrored = change.get("mirrored")  # geometry decides where the picture registered; else the embeddings' vote
+    mirrored = bool(match.mirrored.sum() * 2 > match.frames.sum()) if mirrored is None else mirrored
     name = source["path"].replace("\\", "/").rsplit("/", 1)[-1]
     scores = np.nan_to_num(match.scores, nan=0.0)
     crop_box = change["crop_box"] if params.transform else []

@@ -10,6 +10,9 @@ GET  /api/pipelines/{name}/history                    ``{file, versions: [{versi
 GET  /api/pipelines/{name}/history/{version}          that version's ``text`` and its ``diff`` to
                                                       the file now
 POST /api/pipelines/{name}/history/{version}/restore  write it back byte for byte (it must compile)
+POST /api/rule-counts                                 ``{document, run}`` -> per table and rule the items
+                                                      of that run (under ``runs_root``) it would decide
+                                                      and match (``rule_counts.py``); problems per rule
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import PipelineError
+from ..errors import PipelineError, RunDirError
 from . import saves
-from .errors import NotFoundError, error_response
-from .routes import ERRORS, DocumentBody, state_of
+from .errors import ForbiddenError, NotFoundError, RequestValidationFailed, error_response
+from .routes import ERRORS, DocumentBody, ErrorBody, state_of
 
 router = APIRouter()
 
@@ -75,3 +79,33 @@ async def restore(name: str, version: str, request: Request) -> Any:
         return error_response(PipelineError(checked.issues, source=f"{name} version {version}"))
     return {"ok": True, "name": entry.name, "fingerprint": entry.plan.fingerprint,
             "file": entry.source.name if entry.source else None, "document": entry.plan.doc.to_dict()}
+
+
+class RuleCountsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any] = Field(..., description="The pipeline document being edited (saved or not).")
+    run: str = Field(..., min_length=1, max_length=128, description="A run folder under the runs root (GET /api/runs).")
+
+
+@router.post("/api/rule-counts", tags=["pipelines"], responses={**ERRORS, 403: {"model": ErrorBody}})
+async def rule_counts(body: RuleCountsBody, request: Request) -> dict:
+    """How many items of a run each rule would decide and match: ``{run: {name, pipeline, items,
+    failed}, tables: {table: {rules: [{index, id, default, decides, matches, missing, error, note}],
+    on_missing, on_error, decides_error}}}``. A rule that cannot be counted (it does not compile,
+    it reads a step the run lacks) has ``error``; a run that is not there is a 404, run browsing
+    off a 403."""
+    from ..review.runs import RunNotFound
+    from .review import catalog
+    from .rule_counts import count_rules
+
+    if state_of(request).settings.runs_root is None:
+        raise ForbiddenError("rule counts read a run folder and run browsing is off: start the server with --runs DIR",
+                             path="body.run")
+    runs = catalog(request)
+    try:
+        view = await asyncio.to_thread(runs.get, body.run)
+    except RunNotFound as exc:
+        raise NotFoundError(exc.message, path="body.run") from None
+    except RunDirError as exc:
+        raise RequestValidationFailed(exc.message, path="body.run") from None
+    return await asyncio.to_thread(count_rules, body.document, view)

@@ -129,6 +129,13 @@ def align(times: np.ndarray, matched: np.ndarray, speed: float, offset: float) -
 
 def register(query: np.ndarray, source: np.ndarray) -> np.ndarray | None:
     """2x3 similarity transform taking ``query`` pixel coordinates to ``source`` ones (ORB + RANSAC), or None."""
+    found = register_counted(query, source)
+    return None if found is None else found[0]
+
+
+def register_counted(query: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """:func:`register` with its RANSAC inlier count (ORB is not mirror-invariant: comparing the
+    counts of a picture and of its mirror image tells whether the copy is mirrored)."""
     import cv2
 
     def gray(image: np.ndarray) -> np.ndarray:
@@ -149,7 +156,7 @@ def register(query: np.ndarray, source: np.ndarray) -> np.ndarray | None:
                                                   confidence=0.995)
     if matrix is None or inliers is None or int(inliers.sum()) < MIN_INLIERS:
         return None
-    return matrix
+    return matrix, int(inliers.sum())
 
 
 def crop_of(matrix: np.ndarray, box: tuple[int, int, int, int], source_size: tuple[int, int]) -> tuple[list[float], float]:

@@ -353,6 +353,7 @@ export function App() {
                   active={activeTable}
                   onActivate={setActiveTable}
                   factors={factorRefs}
+                  doc={doc}
                 />
               }
               run={<RunPanel itemKind={doc.input ?? "video"} samples={samples} canRun={nodes.length > 0} prepare={saving.prepareRun} run={runItem} />}

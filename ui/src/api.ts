@@ -10,6 +10,8 @@ import type {
   PipelineDocument,
   PipelineSummary,
   RestoreReply,
+  RuleCountsReply,
+  RunFolder,
   RunRecord,
   SampleFile,
   SavePreview,
@@ -111,6 +113,8 @@ export const api = {
     request<HistoryVersionText>("GET", `api/pipelines/${enc(name)}/history/${enc(version)}`),
   restore: (name: string, version: string) =>
     request<RestoreReply>("POST", `api/pipelines/${enc(name)}/history/${enc(version)}/restore`),
+  runs: () => request<RunFolder[]>("GET", "api/runs"),
+  ruleCounts: (document: PipelineDocument, run: string) => request<RuleCountsReply>("POST", "api/rule-counts", { document, run }),
   runPath: (name: string, path: string) =>
     request<RunRecord>("POST", `api/pipelines/${enc(name)}/run-path?thumbnails=true`, { path }),
   runUpload: (name: string, file: File) => {

@@ -242,3 +242,37 @@ export interface EditorSchema {
     limits: Record<string, number>;
   };
 }
+
+/** A run folder under the server's runs root (GET /api/runs). */
+export interface RunFolder {
+  name: string;
+  pipeline: string | null;
+  status: string | null;
+  items: number | null;
+  finished_at: string | null;
+  problem?: string | null;
+}
+
+/** One rule's count over a run (POST /api/rule-counts); ``error``: why it cannot be counted. */
+export interface RuleCount {
+  index: number;
+  id: string | null;
+  default: boolean;
+  decides: number | null;
+  matches: number | null;
+  missing: number | null;
+  error: string | null;
+  note: string | null;
+}
+
+export interface TableCounts {
+  rules: RuleCount[];
+  on_missing: number | null;
+  on_error: number | null;
+  decides_error: string | null;
+}
+
+export interface RuleCountsReply {
+  run: { name: string; pipeline: string | null; items: number; failed: number };
+  tables: Record<string, TableCounts>;
+}

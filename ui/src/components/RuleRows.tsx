@@ -1,9 +1,10 @@
 // One rule of a decision table as two rows: its id, outcome, reason, priority, default flag and
 // actions; below them, across the whole table, its condition (ConditionEditor), so that a long
-// condition is read whole. The compiler's problems show under the cell they concern.
+// condition is read whole. The compiler's problems show under the cell they concern; beside the
+// condition, how many items of the counted run the rule would decide and match (RuleCountBadge).
 
 import type { DragEvent } from "react";
-import type { Issue, RuleDoc } from "../types";
+import type { Issue, RuleCount, RuleDoc } from "../types";
 import { ConditionEditor } from "./ConditionEditor";
 import type { FactorRef } from "./RulesEditor";
 
@@ -26,6 +27,10 @@ interface Props {
   policy: string;
   issues: Record<string, Issue[]>;
   factors: FactorRef[];
+  /** This rule's count over the run (null: no run, or not counted yet). */
+  tally: RuleCount | null;
+  total: number;
+  stale: boolean;
   dragging: boolean;
   onKey: (key: string, value: unknown) => void;
   onDefault: (on: boolean) => void;
@@ -35,7 +40,7 @@ interface Props {
   onDrop: (event: DragEvent) => void;
 }
 
-export function RuleRows({ index: i, count, rule, policy, issues: cell, factors, dragging, onKey, onDefault, onMove, onDelete, onDragFrom, onDrop }: Props) {
+export function RuleRows({ index: i, count, rule, policy, issues: cell, factors, tally, total, stale, dragging, onKey, onDefault, onMove, onDelete, onDragFrom, onDrop }: Props) {
   const rowLevel = Object.entries(cell).filter(([field]) => !KNOWN.has(field));
   const bad = (field: string) => (cell[field]?.length ? "bad" : undefined);
   const columns = policy === "priority" ? 8 : 7;
@@ -114,7 +119,10 @@ export function RuleRows({ index: i, count, rule, policy, issues: cell, factors,
       <tr className={`rule-condition ${rowClass}`} data-testid={`rule-condition-row-${i}`} {...dropTarget}>
         <td colSpan={columns - 1} className={bad("when")}>
           {rule.default ? (
-            <span className="muted default-note">when: — decides when no rule matched —</span>
+            <div className="condition-cell">
+              <span className="muted default-note">when: — decides when no rule matched —</span>
+              <RuleCountBadge tally={tally} total={total} stale={stale} index={i} />
+            </div>
           ) : (
             <div className="condition-cell">
               <span className="when-label">when</span>
@@ -125,11 +133,40 @@ export function RuleRows({ index: i, count, rule, policy, issues: cell, factors,
                 testid={`rule-when-${i}`}
                 invalid={Boolean(cell.when?.length)}
               />
+              <RuleCountBadge tally={tally} total={total} stale={stale} index={i} />
             </div>
           )}
           <Issues list={cell.when} testid={`rule-issue-${i}-when`} />
         </td>
       </tr>
     </>
+  );
+}
+
+/** "decides 3 · matches 5 of 40" (the default row: "decides 12 of 40"), or why it is not counted. */
+function RuleCountBadge({ tally, total, stale, index }: { tally: RuleCount | null; total: number; stale: boolean; index: number }) {
+  if (!tally) return null;
+  const testid = `rule-count-${index}`;
+  if (tally.error) {
+    return (
+      <span className="rule-count not-counted" title={tally.error} data-testid={testid}>
+        not counted: {tally.error}
+      </span>
+    );
+  }
+  const decides = tally.decides === null ? "decides ?" : `decides ${tally.decides}`;
+  const text = tally.default ? `${decides} of ${total}` : `${decides} · matches ${tally.matches ?? "?"} of ${total}`;
+  const missing = tally.missing ? ` · ${tally.missing} missing` : "";
+  const title = [
+    "Items of the run this rule would decide (first match under the table's policy) and match at all (its condition is true).",
+    tally.missing ? `${tally.missing} item(s) lack a value it reads: the table's missing-factor outcome decides those it reaches.` : "",
+    tally.note ?? "",
+  ].filter(Boolean).join(" ");
+  return (
+    <span className={`rule-count${stale ? " stale" : ""}${tally.note ? " noted" : ""}`} title={title} data-testid={testid}>
+      {text}
+      {missing}
+      {tally.note ? " *" : ""}
+    </span>
   );
 }

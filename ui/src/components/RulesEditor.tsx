@@ -1,6 +1,7 @@
 // The decision-table editor: one tab per table; its hit policy and fallback outcomes; rows of
 // rules (id, condition, outcome, reason, default row) that can be added, removed and reordered
-// (arrows or drag by the grip); the compiler's problems inline, under the exact cell.
+// (arrows or drag by the grip); the compiler's problems inline, under the exact cell; with a run
+// folder on the server, how many of its items each rule would decide and match (useRuleCounts).
 //
 // Tables and rules are edited in place, keeping keys the editor does not show (cases,
 // descriptions, unknown keys) and their order, so an unchanged table saves unchanged.
@@ -11,7 +12,8 @@ import { blankTable } from "../document";
 import { RuleHelp } from "./RuleHelp";
 import { Issues, ROW_MIME, RuleRows } from "./RuleRows";
 import type { TableIssues } from "../issues";
-import type { DecisionTableDoc, HitPolicy, JsonSchema, RuleDoc } from "../types";
+import type { DecisionTableDoc, HitPolicy, JsonSchema, PipelineDocument, RuleDoc, TableCounts } from "../types";
+import { useRuleCounts, type RuleCounts } from "../useRuleCounts";
 
 export interface FactorRef {
   ref: string; // step.field
@@ -28,6 +30,8 @@ interface Props {
   active: string | null;
   onActivate: (table: string) => void;
   factors: FactorRef[];
+  /** The whole document being edited: what the rule counts are computed for. */
+  doc: PipelineDocument;
 }
 
 /** The hit policies and what each does, from the server's table schema ("first: ... collect: ..."). */
@@ -42,8 +46,9 @@ function freeName(base: string, taken: Set<string>): string {
   for (let i = 2; ; i += 1) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
 }
 
-export function RulesEditor({ decisions, onChange, issues, active, onActivate, factors }: Props) {
+export function RulesEditor({ decisions, onChange, issues, active, onActivate, factors, doc }: Props) {
   const { catalog } = useEditor();
+  const counts = useRuleCounts(doc);
   const tables = decisions ?? {};
   const names = Object.keys(tables);
   const current = active && active in tables ? active : names[0] ?? null;
@@ -98,6 +103,7 @@ export function RulesEditor({ decisions, onChange, issues, active, onActivate, f
           table={tables[current]}
           issues={issues[current]}
           factors={factors}
+          counts={counts}
           onChange={(t, key) => setTable(current, t, key)}
           onRename={(to) => renameTable(current, to)}
           onRemove={() => removeTable(current)}
@@ -112,12 +118,13 @@ interface TableProps {
   table: DecisionTableDoc;
   issues: TableIssues | undefined;
   factors: FactorRef[];
+  counts: RuleCounts;
   onChange: (table: DecisionTableDoc, key?: string) => void;
   onRename: (name: string) => string | null;
   onRemove: () => void;
 }
 
-function TableEditor({ name, table, issues, factors, onChange, onRename, onRemove }: TableProps) {
+function TableEditor({ name, table, issues, factors, counts, onChange, onRename, onRemove }: TableProps) {
   const [draftName, setDraftName] = useState(name);
   const [nameError, setNameError] = useState<string | null>(null);
   const [dragFrom, setDragFrom] = useState<number | null>(null);
@@ -127,6 +134,7 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
   const rules: RuleDoc[] = Array.isArray(table.rules) ? table.rules : [];
   const policy = table.policy ?? "first";
   const fieldIssues = issues?.fields ?? {};
+  const tableCounts = counts.reply?.tables[name];
 
   const set = (key: string, value: unknown, typing?: string) => {
     const next: DecisionTableDoc = { ...table };
@@ -241,6 +249,7 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
         </button>
       </div>
       {help && <RuleHelp onClose={() => setHelp(false)} />}
+      <CountsBar counts={counts} table={tableCounts} />
 
       <table className="rules-grid">
         <thead>
@@ -265,6 +274,9 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
               policy={policy}
               issues={issues?.rules[i] ?? {}}
               factors={factors}
+              tally={!counts.error && tableCounts?.rules[i]?.id === rule.id ? tableCounts.rules[i] : null}
+              total={counts.reply?.run.items ?? 0}
+              stale={counts.stale}
               dragging={dragFrom === i}
               onKey={(key, value) => setRuleKey(i, key, value)}
               onDefault={(on) => toggleDefault(i, on)}
@@ -309,6 +321,53 @@ function TableEditor({ name, table, issues, factors, onChange, onRename, onRemov
             ))}
           </div>
         </details>
+      )}
+    </div>
+  );
+}
+
+/** Which run the counts are over, and what the table decides there beyond its rules. */
+function CountsBar({ counts, table }: { counts: RuleCounts; table: TableCounts | undefined }) {
+  if (!counts.run) {
+    return (
+      <div className="counts-bar muted" data-testid="counts-bar">
+        No run to count on: with run folders on the server (<code>factorline serve --runs DIR</code>), each rule shows how many of
+        the last run&apos;s items it would catch.
+      </div>
+    );
+  }
+  const run = counts.reply?.run;
+  return (
+    <div className={`counts-bar${counts.stale ? " stale" : ""}`} data-testid="counts-bar">
+      <label className="field inline">
+        <span>Counts on run</span>
+        <select value={counts.run} onChange={(e) => counts.choose(e.target.value)} data-testid="counts-run">
+          {counts.runs.map((r) => (
+            <option key={r.name} value={r.name}>
+              {r.name}
+              {r.pipeline ? ` (${r.pipeline}${r.items !== null ? `, ${r.items} items` : ""})` : ""}
+            </option>
+          ))}
+        </select>
+      </label>
+      {counts.error ? (
+        <span className="field-issue" data-testid="counts-error">
+          {counts.error}
+        </span>
+      ) : run ? (
+        <span className="muted" data-testid="counts-summary">
+          {run.items} item{run.items === 1 ? "" : "s"}
+          {run.failed ? `, ${run.failed} failed` : ""}
+          {table && table.on_missing !== null ? ` · missing factor decides ${table.on_missing}` : ""}
+          {table && table.on_error !== null ? ` · failed item decides ${table.on_error}` : ""}
+        </span>
+      ) : (
+        <span className="muted">counting…</span>
+      )}
+      {table?.decides_error && (
+        <span className="hint" data-testid="counts-decides-error">
+          {table.decides_error}
+        </span>
       )}
     </div>
   );
