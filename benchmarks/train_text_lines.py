@@ -1,4 +1,4 @@
-"""Train the text-line classifier behind ``subtitles@3`` (factorline/operators/text_lines.json).
+"""Train the text-line classifier behind ``subtitles@4`` (factorline/operators/text_lines.json).
 
     python benchmarks/train_text_lines.py --synth /tmp/tl/synth-s11 --heldout /tmp/tl/synth-s12 \\
         --real data/realset-own --workers 2

@@ -8,6 +8,8 @@ run build`): without a current build these tests fail and say so; they never ski
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from pathlib import Path
 
@@ -105,11 +107,16 @@ def drop_operator(page, name: str, x: int, y: int) -> None:
 
 
 def drag(page, source, target, *, release: bool = True) -> None:
-    """A real mouse drag from the centre of ``source`` to the centre of ``target``."""
+    """A real mouse drag from the centre of ``source`` to the centre of ``target`` handle.
+
+    Before letting go it waits until React Flow has taken the target as the handle under the
+    wire (its ``connectingto`` class): let go before that, as a loaded machine can, and the
+    wire is dropped on nothing, so the step is saved without it."""
     a, b = source.bounding_box(), target.bounding_box()
     page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
     page.mouse.down()
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
+    expect(target).to_have_class(re.compile(r"\bconnectingto\b"))
     if release:
         page.mouse.up()
 
@@ -123,10 +130,13 @@ def test_build_wire_rule_save_and_run_on_a_sample_video(page, server, pipelines_
         expect(page.get_by_test_id(f"node-{step}")).to_be_visible()
 
     # Wire the subtitles' text into both text inputs (output handle -> input handle).
+    # Each wire is waited for before the next drag starts and before anything is saved.
     drag(page, page.get_by_test_id("handle-out-subtitles-text"), page.get_by_test_id("handle-in-text_policy-text"))
-    drag(page, page.get_by_test_id("handle-out-subtitles-text"), page.get_by_test_id("handle-in-slideshow-text"))
-    expect(page.locator(".react-flow__edge")).to_have_count(2)
     expect(page.get_by_test_id("node-text_policy")).to_contain_text("← subtitles.text")
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    drag(page, page.get_by_test_id("handle-out-subtitles-text"), page.get_by_test_id("handle-in-slideshow-text"))
+    expect(page.get_by_test_id("node-slideshow")).to_contain_text("← subtitles.text")
+    expect(page.locator(".react-flow__edge")).to_have_count(2)
 
     # A parameter, set in the node's form (generated from its schema, with its help text).
     page.get_by_test_id("node-text_policy").click()
@@ -149,6 +159,8 @@ def test_build_wire_rule_save_and_run_on_a_sample_video(page, server, pipelines_
     page.get_by_test_id("rule-reason-1").fill("a slideshow, not a video")
     page.get_by_test_id("pipeline-name").fill("e2e_editor")
     expect(page.get_by_test_id("check-state")).to_have_text("✓ compiles")
+    for step in ("text_policy", "slideshow"):  # both wires still there when Save is clicked
+        expect(page.get_by_test_id(f"node-{step}")).to_contain_text("← subtitles.text")
 
     page.get_by_test_id("save-button").click()
     expect(page.get_by_test_id("dirty-state")).to_have_text("saved")

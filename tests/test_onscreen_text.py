@@ -1,4 +1,4 @@
-"""onscreen_text@1: every text on screen, each line classed by the text-line classifier.
+"""onscreen_text@2: every text on screen, each line classed by the text-line classifier.
 
 Pure parts (blocks of one frame, places over time, the factor from readings, the benchmark's
 scoring) run on hand-made boxes and readings; the operator runs the real PP-OCRv4 engine on
@@ -201,7 +201,7 @@ def test_given_classifier_without_a_class_then_resource_error():
 
 
 def test_operator_is_declared_with_its_fields_limits_and_resource():
-    spec = get_operator("onscreen_text@1")
+    spec = get_operator("onscreen_text@2")
     assert spec.group == "text" and spec.resources == ("ocr",) and len(spec.limits) >= 4
     assert list(spec.fields) == ["has_text", "lines", "has_title_card", "has_lower_third", "has_scene_text",
                                  "has_watermark", "title_text", "lower_third_text", "scene_text", "watermark_text",

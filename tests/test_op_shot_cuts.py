@@ -1,4 +1,4 @@
-"""shot_cuts@3: hard cuts between sampled frames, by colour histograms with an adaptive threshold."""
+"""shot_cuts@4: hard cuts between sampled frames, by colour histograms with an adaptive threshold."""
 
 import json
 import time
@@ -177,7 +177,7 @@ def test_given_one_8k_frame_then_fast():
 
 
 def test_operator_declared_serializable_and_deterministic(bbb):
-    spec = get_operator("shot_cuts@3")
+    spec = get_operator("shot_cuts@4")
     assert spec.group == "temporal"
     assert list(spec.fields) == ["cuts_s", "count"]
     json.dumps(spec.schema())

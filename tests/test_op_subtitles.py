@@ -1,4 +1,4 @@
-"""subtitles@3: burned-in subtitles read by OCR in the bottom band of the sampled frames.
+"""subtitles@4: burned-in subtitles read by OCR in the bottom band of the sampled frames.
 
 (The line classifier that version 2 adds is tested in test_text_lines.py; here it runs with its
 defaults, so every rendered subtitle below must also pass it.)
@@ -98,7 +98,7 @@ def batch(images, step: float = 0.5, scale: float = 1.0) -> FrameBatch:
 
 
 def run_op(frames: FrameBatch, ocr, **params) -> dict:
-    spec = get_operator("subtitles@3")
+    spec = get_operator("subtitles@4")
     item = MediaInfo(id="sha256:" + "0" * 64, path="x.mp4", kind="video", duration_s=float(len(frames)) / 2,
                      width=frames.source_width, height=frames.source_height, fps=2.0)
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr})
@@ -254,8 +254,9 @@ def test_given_readings_when_factor_built_then_fields_coverage_and_evidence():
         (0.5, 1.5, EN), (2.0, 2.5, ZH), (3.0, 3.5, EN)]
     assert [e["t"] for e in out["evidence"]] == [0.5, 2.0, 3.0]
     assert all(set(e) == {"t", "box", "text", "score"} for e in out["evidence"])
+    assert out["confidence"] == 1.0  # no classifier: every line read is taken for a subtitle
     assert subtitle_factor([None], [0.0], 0.7) == {
-        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "evidence": []}
+        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "confidence": 0.0, "evidence": []}
 
 
 # ------------------------------------------------------------------ real OCR on rendered frames
@@ -279,7 +280,7 @@ def test_given_burned_subtitle_on_photo_when_run_then_text_recognised(text, font
 def test_given_clean_photos_when_run_then_no_subtitles(engine):
     frames = batch([photo("astronaut"), photo("coffee"), photo("chelsea")])
     assert run_op(frames, engine) == {
-        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "evidence": []}
+        "has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 0, "confidence": 0.0, "evidence": []}
 
 
 def test_given_lines_over_static_shot_when_run_then_times_and_no_repeated_ocr(engine, en_font, zh_font):
@@ -356,9 +357,9 @@ def test_given_real_clip_encoded_and_decoded_when_run_then_lines_and_times(tmp_p
 
 
 def test_operator_is_declared_with_the_design_fields():
-    spec = get_operator("subtitles@3")
+    spec = get_operator("subtitles@4")
     assert spec.group == "text" and spec.resources == ("ocr",)
-    assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "scripts", "rejected"]
+    assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "scripts", "rejected", "confidence"]
     json.dumps(spec.schema())
 
 

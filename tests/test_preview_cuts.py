@@ -157,6 +157,33 @@ def test_given_slow_pan_over_a_photo_then_no_cut():
     assert fc.detect_frame_cuts(thumbs, np.arange(20) * 0.04)[0].size == 0
 
 
+def test_given_exposure_jump_of_one_picture_then_not_a_cut():
+    # A cloud or the camera's auto exposure: the same picture, 30 % darker from one frame on.
+    a = photo("astronaut").astype(np.float32)
+    thumbs = np.stack([tn(a.astype(np.uint8))] * 6 + [tn((a * 0.7).astype(np.uint8))] * 6)
+    assert fc.frame_changes(thumbs)[5] > 15  # a spike as large as a cut's...
+    assert fc.same_picture(thumbs, 5)  # ...between two exposures of one picture
+    assert fc.detect_frame_cuts(thumbs, np.arange(12) * 0.04)[0].size == 0
+
+
+def test_given_other_picture_same_brightness_then_not_same_picture():
+    thumbs = np.stack([tn(photo("astronaut")), tn(photo("coffee"))])
+    assert not fc.same_picture(thumbs, 0)
+    assert not fc.same_picture(solid([0, 1]), 0)  # flat pictures have no structure to compare
+
+
+def test_given_animation_on_twos_then_baseline_skips_repeated_frames():
+    # Drawn on twos: every other step repeats a frame. A step of 1.4x the motion around it is
+    # motion, not a cut, although the zeros would halve a plain mean of its neighbours.
+    change = np.array([10.0, 0.0, 11.0, 0.0, 15.0, 0.0, 12.0, 0.0, 9.0, 0.0])
+    held = fc.neighbour_mean(change, held=fc.HELD_CHANGE)
+    assert held[4] == pytest.approx((10 + 11 + 12 + 9) / 4)
+    assert fc.neighbour_mean(change)[4] == pytest.approx((11 + 0 + 0 + 12) / 4)
+    # A long run of repeats is a still picture: it counts as no motion.
+    still = np.array([0.0, 0.0, 0.0, 0.0, 40.0, 0.0, 0.0, 0.0, 0.0])
+    assert fc.neighbour_mean(still, held=fc.HELD_CHANGE)[4] == 0.0
+
+
 def test_given_skipped_stretch_then_step_not_judged():
     times = np.array([0.0, 0.04, 0.08, 5.0, 5.04, 5.08])
     steps, _, ok = fc.detect_frame_cuts(solid([0, 0, 0, 1, 1, 1]), times)

@@ -1,4 +1,4 @@
-"""subtitles@3's text-line classifier: features of tracked lines, the stored weights, the operator.
+"""subtitles@4's text-line classifier: features of tracked lines, the stored weights, the operator.
 
 Features run on hand-made readings (a centred two-row subtitle that changes, a static document of
 many rows, a digits-only sign); the classifier is the one stored in text_lines.json; the operator
@@ -153,9 +153,13 @@ def test_given_classifier_when_factor_built_then_document_left_out_and_counted()
     readings = document_readings()
     times = np.arange(12, dtype=float)
     out = subtitle_factor(readings, times, 0.7, classifier=model, size=(W, H), duration_s=12.0)
-    assert out == {"has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 1, "evidence": []}
+    doc_p = model.subtitle_proba(line_features(track_lines(readings, min_similarity=0.7), readings, times, (W, H), 12.0))
+    assert out == {"has_subtitles": False, "coverage": 0.0, "text": "", "lines": [], "scripts": [], "rejected": 1,
+                   "confidence": round(float(doc_p.max()), 4), "evidence": []}
+    assert out["confidence"] < 0.5  # the document's own probability: it was read, and rejected
     kept = subtitle_factor(subtitle_readings(), times, 0.7, classifier=model, size=(W, H), duration_s=12.0)
     assert kept["has_subtitles"] and len(kept["lines"]) == 4 and kept["rejected"] == 0 and kept["coverage"] == 1.0
+    assert kept["confidence"] >= 0.5
     with pytest.raises(ValueError, match="frame size"):
         subtitle_factor(readings, times, 0.7, classifier=model)
 
@@ -184,7 +188,7 @@ def _clip(tmp_path, name, frames):
 
 
 def _run(info, frames, ocr, **params) -> dict:
-    spec = get_operator("subtitles@3")
+    spec = get_operator("subtitles@4")
     item = MediaInfo(id="sha256:" + "1" * 64, path=str(info.path) if hasattr(info, "path") else "x.mp4", kind="video",
                      duration_s=info.duration_s, width=frames.source_width, height=frames.source_height, fps=4.0)
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr})
@@ -205,7 +209,7 @@ def test_given_encoded_clip_with_changing_subtitles_when_run_then_lines_kept(tmp
     font = _font(24)
     frames = [tf.draw_subtitle(bg, SUBS[i // 12], font) for i, bg in enumerate(_backgrounds(48))]
     info, decoded = _clip(tmp_path, "subs.mp4", frames)
-    # when subtitles@3 runs with its classifier (the default)
+    # when subtitles@4 runs with its classifier (the default)
     out = _run(info, decoded, engine)
     # then the subtitles are kept
     assert out["has_subtitles"] and out["rejected"] == 0, out
@@ -225,7 +229,7 @@ def test_given_encoded_clip_with_static_document_when_run_then_dropped_but_read_
         image.paste(panel, (30, 256))
         frames.append(np.asarray(image))
     info, decoded = _clip(tmp_path, "doc.mp4", frames)
-    # when subtitles@3 runs: the document is read but rejected
+    # when subtitles@4 runs: the document is read but rejected
     out = _run(info, decoded, engine)
     assert not out["has_subtitles"] and out["rejected"] >= 1 and out["lines"] == [] and out["coverage"] == 0.0, out
     # and with classify off it is called a subtitle, as version 1 did

@@ -1,4 +1,4 @@
-"""The OCR engine behind ``subtitles@3``: PP-OCRv4 (Chinese + Latin) as shipped, in ONNX form,
+"""The OCR engine behind ``subtitles@4``: PP-OCRv4 (Chinese + Latin) as shipped, in ONNX form,
 by the ``rapidocr_onnxruntime`` package. Nothing is downloaded.
 
 The engine is a resource named ``ocr`` (loaded once per process by the resource pool). An

@@ -1,4 +1,4 @@
-"""``shot_cuts@3``: hard cuts on every decoded frame's thumbnail (:mod:`.frame_cuts`), frame-exact;
+"""``shot_cuts@4``: hard cuts on every decoded frame's thumbnail (:mod:`.frame_cuts`), frame-exact;
 between sampled frames (:mod:`.cuts`) where no preview covers the stretch (images, hand-made
 batches, stretches the decoder skipped or past the preview cap)."""
 
@@ -66,8 +66,9 @@ class ShotCutsParams(BaseModel):
         "Hard cuts only: dissolves, wipes and slow fades spread their change over many frames and are not reported.",
         "Where no decoded-frame preview covers a stretch (images, over 4096 decoded frames, skipped stretches) cuts come from colour histograms between sampled frames: timed to their midpoint, blind to cuts between shots of one palette.",
         "A flash or strobe lasting more than 3 frames can be reported as two cuts.",
+        "A cut between two framings of one picture whose brightness alone differs (luma correlation >= 0.9 across the cut) is taken for an exposure change and not reported.",
     ),
-    version=3,
+    version=4,
     title="Shot cuts",
     group="temporal",
     params=ShotCutsParams,

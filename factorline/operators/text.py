@@ -1,6 +1,6 @@
 """Burned-in subtitles read by OCR.
 
-``subtitles@3`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
+``subtitles@4`` reads the bottom band of each sampled frame with PP-OCRv4 (resource ``ocr``,
 see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtitle lines:
 
 1. **Band.** Only the bottom ``band`` share of the frame is read (subtitles live there; the
@@ -36,7 +36,7 @@ see :mod:`factorline.operators._ocr`), then turns per-frame readings into subtit
 ``coverage`` is the share of sampled frames that carry a kept subtitle line's reading (a time
 share at the sampling rate); ``text`` is the distinct line texts joined by newlines, in time order.
 
-``text_policy@1`` lives in :mod:`factorline.operators.policy`; ``onscreen_text@1``, which reads the
+``text_policy@1`` lives in :mod:`factorline.operators.policy`; ``onscreen_text@2``, which reads the
 whole frame with :func:`read_bands` and classifies every line, in :mod:`factorline.operators.onscreen`.
 """
 
@@ -489,12 +489,15 @@ def subtitle_factor(
     """
     lines = track_lines(readings, min_similarity=min_similarity)
     rejected = 0
+    confidence = 1.0 if lines else 0.0
     if classifier is not None and lines:
         from .text_lines import line_features
 
         if size is None:
             raise ValueError("subtitle_factor: a classifier needs the frame size the boxes are in")
-        keep = classifier.subtitle_proba(line_features(lines, readings, times, size, duration_s)) >= threshold
+        proba = classifier.subtitle_proba(line_features(lines, readings, times, size, duration_s))
+        confidence = float(proba.max())
+        keep = proba >= threshold
         rejected = int((~keep).sum())
         lines = [line for line, ok in zip(lines, keep) if ok]
     out_lines, evidence, distinct, scripts = [], [], [], []
@@ -522,6 +525,7 @@ def subtitle_factor(
         "lines": out_lines,
         "scripts": scripts,
         "rejected": rejected,
+        "confidence": round(confidence, 4),
         "evidence": evidence,
     }
 
@@ -565,7 +569,7 @@ def reading_rows(reading: FrameText, text: str) -> list[str]:
         "Stacked rows are classified together as one caption and reported as one line each; scripts are named by Unicode script (Han, Latin, Cyrillic...), not by language (Chinese and Japanese kanji are both Han).",
         "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
     ),
-    version=3,
+    version=4,
     title="Burned-in subtitles",
     group="text",
     params=SubtitlesParams,
@@ -577,6 +581,9 @@ def reading_rows(reading: FrameText, text: str) -> list[str]:
         "lines": Field("lines", "subtitle lines as read, one per row (a two-row or bilingual caption is two lines with the same times), with start_s, end_s (s), text and mean OCR score"),
         "scripts": Field("list[str]", "Unicode scripts of the subtitle text, most used first (Han, Latin, Cyrillic...): two for a bilingual pair"),
         "rejected": Field("int", "text lines read in the band that the classifier says are not subtitles"),
+        "confidence": Field("float", "the highest subtitle probability (0..1) the line classifier gave a text line read in "
+                            "the band, whatever has_subtitles says (has_subtitles: at least `threshold`); 0 when no "
+                            "text was read, 1 for any line with classify: false"),
     },
 )
 def subtitles(inputs: dict, params: SubtitlesParams, *, item: MediaInfo, resources: dict) -> dict:

@@ -1,6 +1,6 @@
 """What kind of on-screen text a tracked line is: features and a small trained classifier.
 
-``subtitles@3`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
+``subtitles@4`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
 subtitles. Real subtitles are one or two centred rows of a consistent size that change every
 few seconds; a document on a screen has many rows, a sign persists for the whole shot, a street
 number is digits only. :func:`line_features` turns each tracked line (the per-frame readings it
