@@ -9,7 +9,6 @@ run build`): without a current build these tests fail and say so; they never ski
 from __future__ import annotations
 
 import re
-
 import shutil
 from pathlib import Path
 

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import AudioTrack, MediaInfo
-from ..core.operator import Field, Input, operator
+from ..core.operator import Output, Input, operator
 from ..core.registry import resource
 from ..errors import ResourceError
 from ..kinds import Kind
@@ -383,11 +383,11 @@ def _silero_vad_resource() -> SileroVad:
     resources=("silero_vad",),
     item_kinds=("video",),
     fields={
-        "has_speech": Field("bool", "whether someone speaks (enough speech by min_speech_s and min_ratio)"),
-        "speech_ratio": Field("float", "speech time / audio duration (0..1)"),
-        "speech_confidence": Field("float", "share of the voiced windows the model is sure of (probability >= 0.9); music is low"),
-        "segments": Field("segments", "speech segments on the item's clock", unit="s"),
-        "ratio_per_minute": Field("list[float]", "speech share of each minute of audio (the last, partial one on its own length)"),
+        "has_speech": Output("bool", "whether someone speaks (enough speech by min_speech_s and min_ratio)"),
+        "speech_ratio": Output("float", "speech time / audio duration (0..1)"),
+        "speech_confidence": Output("float", "share of the voiced windows the model is sure of (probability >= 0.9); music is low"),
+        "segments": Output("segments", "speech segments on the item's clock", unit="s"),
+        "ratio_per_minute": Output("list[float]", "speech share of each minute of audio (the last, partial one on its own length)"),
     },
 )
 def speech(inputs: dict, params: SpeechParams, *, item: MediaInfo, resources: dict) -> dict:

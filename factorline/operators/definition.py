@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from .quality import detail_levels
 from .resolution import coded_estimate, coded_luma
 
@@ -113,12 +113,12 @@ def level_of(lines: int) -> str:
     group="quality",
     params=DefinitionParams,
     fields={
-        "lines": Field("int", "shorter side (px) the picture really resolves: least of stored size, native size before upscaling, blur limit", unit="px"),
-        "level": Field("str", "low (< 360 lines), sd (< 720) or hd", values=LEVELS),
-        "low_definition": Field("bool", "lines under the low_below parameter"),
-        "limited_by": Field("str", "what set lines: frame size, upscaling or blur", values=("frame size", "upscaling", "blur")),
-        "stored_lines": Field("int", "the stored shorter side", unit="px"),
-        "blockiness": Field("float", "excess of luma steps on the 8-px coding grid over block interiors (0: none)"),
+        "lines": Output("int", "shorter side (px) the picture really resolves: least of stored size, native size before upscaling, blur limit", unit="px"),
+        "level": Output("str", "low (< 360 lines), sd (< 720) or hd", values=LEVELS),
+        "low_definition": Output("bool", "lines under the low_below parameter"),
+        "limited_by": Output("str", "what set lines: frame size, upscaling or blur", values=("frame size", "upscaling", "blur")),
+        "stored_lines": Output("int", "the stored shorter side", unit="px"),
+        "blockiness": Output("float", "excess of luma steps on the 8-px coding grid over block interiors (0: none)"),
     },
 )
 def definition(inputs: dict, params: DefinitionParams, *, item: MediaInfo, resources: dict) -> dict:

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 
 # A dark row/column may hold this share of bright pixels (noise, compression ringing).
 DARK_TOLERANCE = 0.02
@@ -570,12 +570,12 @@ def evidence_times(times: np.ndarray, seen: np.ndarray, limit: int = MAX_EVIDENC
     group="layout",
     params=BlackBorderParams,
     fields={
-        "top": Field("int", "height of the bar above the picture", unit="px"),
-        "bottom": Field("int", "height of the bar below the picture", unit="px"),
-        "left": Field("int", "width of the bar left of the picture", unit="px"),
-        "right": Field("int", "width of the bar right of the picture", unit="px"),
-        "area_ratio": Field("float", "share of the frame covered by bars (0..1)"),
-        "fill": Field("str", "what fills the bars: black, blurred or none", values=("black", "blurred", "none")),
+        "top": Output("int", "height of the bar above the picture", unit="px"),
+        "bottom": Output("int", "height of the bar below the picture", unit="px"),
+        "left": Output("int", "width of the bar left of the picture", unit="px"),
+        "right": Output("int", "width of the bar right of the picture", unit="px"),
+        "area_ratio": Output("float", "share of the frame covered by bars (0..1)"),
+        "fill": Output("str", "what fills the bars: black, blurred or none", values=("black", "blurred", "none")),
     },
 )
 def black_border(inputs: dict, params: BlackBorderParams, *, item: MediaInfo, resources: dict) -> dict:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, Input, operator
+from ..core.operator import Output, Input, operator
 from ..core.registry import resource
 from ..errors import FactorlineError, OperatorError
 from ..kinds import Kind
@@ -137,11 +137,11 @@ class LearnedParams(BaseModel):
     params=LearnedParams,
     resources=("models",),
     fields={
-        "label": Field("str", "the item's class"),
-        "score": Field("float", "binary model: positive-class probability; else the label's probability (0..1)"),
-        "classes": Field("list[str]", "classes of `scores` (model order, or the top_k best first)"),
-        "scores": Field("list[float]", "item probability of each class in `classes`"),
-        "frame_scores": Field("list[float]", "per sampled frame, the probability behind `score`"),
+        "label": Output("str", "the item's class"),
+        "score": Output("float", "binary model: positive-class probability; else the label's probability (0..1)"),
+        "classes": Output("list[str]", "classes of `scores` (model order, or the top_k best first)"),
+        "scores": Output("list[float]", "item probability of each class in `classes`"),
+        "frame_scores": Output("list[float]", "per sampled frame, the probability behind `score`"),
     },
 )
 def learned(inputs: dict, params: LearnedParams, *, item: MediaInfo, resources: dict) -> dict:
@@ -209,11 +209,11 @@ def text_lines(value: object) -> tuple[list[str], list[float | None]]:
     inputs={"text": Input(Kind.TEXT, "the text to classify, e.g. subs.text or subs.lines")},
     resources=("models",),
     fields={
-        "label": Field("str", "the text's class ('' when there is no text)"),
-        "score": Field("float", "binary model: positive-class probability; else the label's probability (0..1)"),
-        "classes": Field("list[str]", "classes of `scores` (model order, or the top_k best first)"),
-        "scores": Field("list[float]", "item probability of each class in `classes`"),
-        "line_scores": Field("list[float]", "per non-empty line, the probability behind `score`"),
+        "label": Output("str", "the text's class ('' when there is no text)"),
+        "score": Output("float", "binary model: positive-class probability; else the label's probability (0..1)"),
+        "classes": Output("list[str]", "classes of `scores` (model order, or the top_k best first)"),
+        "scores": Output("list[float]", "item probability of each class in `classes`"),
+        "line_scores": Output("list[float]", "per non-empty line, the probability behind `score`"),
     },
 )
 def text_classifier(inputs: dict, params: TextClassifierParams, *, item: MediaInfo, resources: dict) -> dict:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from ..errors import ResourceError
 from ._ocr import OcrBox
 from .text import (
@@ -250,18 +250,18 @@ def onscreen_factor(
         "OCR reads Chinese and Latin script only: other scripts (Cyrillic, Arabic, ...) come out as garbled Latin, so their text fields cannot be matched and their lines are often classed other.",
     ),
     fields={
-        "has_text": Field("bool", "whether any text line was read anywhere in the frame"),
-        "lines": Field("labeled_lines", "every line: start_s, end_s (s), text, label (its class), confidence (that "
+        "has_text": Output("bool", "whether any text line was read anywhere in the frame"),
+        "lines": Output("labeled_lines", "every line: start_s, end_s (s), text, label (its class), confidence (that "
                        "class's probability) and box [x, y, w, h] in source px on its best frame"),
-        "has_title_card": Field("bool", "a line classed title_card"),
-        "has_lower_third": Field("bool", "a line classed lower_third (name / role captions)"),
-        "has_scene_text": Field("bool", "a line classed scene_text (signs, screens, paper in the picture)"),
-        "has_watermark": Field("bool", "a line classed watermark"),
-        "title_text": Field("str", "the distinct title card lines, in time order, one per line"),
-        "lower_third_text": Field("str", "the distinct lower third lines, in time order, one per line"),
-        "scene_text": Field("str", "the distinct scene text lines, in time order, one per line"),
-        "watermark_text": Field("str", "the distinct watermark lines, in time order, one per line"),
-        "subtitle_lines": Field("int", "lines classed subtitle (the subtitles operator reports their text and times)"),
+        "has_title_card": Output("bool", "a line classed title_card"),
+        "has_lower_third": Output("bool", "a line classed lower_third (name / role captions)"),
+        "has_scene_text": Output("bool", "a line classed scene_text (signs, screens, paper in the picture)"),
+        "has_watermark": Output("bool", "a line classed watermark"),
+        "title_text": Output("str", "the distinct title card lines, in time order, one per line"),
+        "lower_third_text": Output("str", "the distinct lower third lines, in time order, one per line"),
+        "scene_text": Output("str", "the distinct scene text lines, in time order, one per line"),
+        "watermark_text": Output("str", "the distinct watermark lines, in time order, one per line"),
+        "subtitle_lines": Output("int", "lines classed subtitle (the subtitles operator reports their text and times)"),
     },
 )
 def onscreen_text(inputs: dict, params: OnscreenTextParams, *, item: MediaInfo, resources: dict) -> dict:

@@ -87,7 +87,7 @@ from pydantic import Field as P
 from scipy import ndimage as ndi
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from .layout import Bars, detect_bars
 from .logo_model import (
     CORNERS,
@@ -535,18 +535,18 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
     group="overlay",
     params=LogoParams,
     fields={
-        "has_logo": Field("bool", "whether a static overlay (station logo, watermark) sits in a corner"),
-        "box": Field("list[int]", "the logo's box [x, y, w, h] in source px; empty when none", unit="px"),
-        "persistence": Field(
+        "has_logo": Output("bool", "whether a static overlay (station logo, watermark) sits in a corner"),
+        "box": Output("list[int]", "the logo's box [x, y, w, h] in source px; empty when none", unit="px"),
+        "persistence": Output(
             "float",
             "share of sampled frames showing the logo (its edges; by appearance on stills and static shots), 0..1",
         ),
-        "corner": Field("str", "top_left, top_right, bottom_left, bottom_right, or empty when none",
+        "corner": Output("str", "top_left, top_right, bottom_left, bottom_right, or empty when none",
                         values=(*CORNERS, "")),
-        "confidence": Field(
+        "confidence": Output(
             "float", "calibrated probability (0..1) that an overlay sits in a corner, whatever has_logo says"
         ),
-        "method": Field(
+        "method": Output(
             "str",
             "what decided: persistence (edges kept while the picture moves), appearance (the corner "
             "model: stills, static shots, slideshows of a few slides) or none (frames too small to judge)",

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from ..core.registry import resource
 from ..errors import ResourceError
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
@@ -327,8 +327,8 @@ class NsfwParams(BaseModel):
     params=NsfwParams,
     resources=("nudenet",),
     fields={
-        "score": Field("float", "item score (0..1) of the highest explicit-class confidence per frame, aggregated"),
-        "labels": Field("list[str]", "explicit classes seen at min_score or more, most confident first"),
+        "score": Output("float", "item score (0..1) of the highest explicit-class confidence per frame, aggregated"),
+        "labels": Output("list[str]", "explicit classes seen at min_score or more, most confident first"),
     },
 )
 def nsfw(inputs: dict, params: NsfwParams, *, item: MediaInfo, resources: dict) -> dict:
@@ -375,8 +375,8 @@ class FacesParams(BaseModel):
     params=FacesParams,
     resources=("nudenet",),
     fields={
-        "max_faces": Field("int", "most faces seen in one frame"),
-        "face_ratio": Field("float", "share of sampled frames with at least one face (0..1)"),
+        "max_faces": Output("int", "most faces seen in one frame"),
+        "face_ratio": Output("float", "share of sampled frames with at least one face (0..1)"),
     },
 )
 def faces(inputs: dict, params: FacesParams, *, item: MediaInfo, resources: dict) -> dict:

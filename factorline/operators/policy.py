@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
 from ..core.items import MediaInfo
-from ..core.operator import Field, Input, operator
+from ..core.operator import Output, Input, operator
 from ..errors import RuleError
 from ..kinds import Kind
 from ..rules.regex import check_pattern
@@ -171,8 +171,8 @@ def match_policy(text: str, params: TextPolicyParams) -> dict:
     params=TextPolicyParams,
     inputs={"text": Input(Kind.TEXT, "the text to check, e.g. subs.text (or subs.lines)")},
     fields={
-        "matched": Field("bool", "whether any term or pattern was found"),
-        "terms": Field("list[str]", "the configured terms and patterns that matched, as configured"),
+        "matched": Output("bool", "whether any term or pattern was found"),
+        "terms": Output("list[str]", "the configured terms and patterns that matched, as configured"),
     },
 )
 def text_policy(inputs: dict, params: TextPolicyParams, *, item: MediaInfo, resources: dict) -> dict:

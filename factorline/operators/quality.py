@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 from .layout import Bars, block_mean, detect_bars, frame_chunks
 
@@ -351,8 +351,8 @@ def summarize(
     group="quality",
     params=ClarityParams,
     fields={
-        "score": Field("float", "how sharp the picture is, 0 (blurred or no detail) to 1 (sharp)"),
-        "frame_scores": Field("list[float]", "the score of every sampled frame, in order"),
+        "score": Output("float", "how sharp the picture is, 0 (blurred or no detail) to 1 (sharp)"),
+        "frame_scores": Output("list[float]", "the score of every sampled frame, in order"),
     },
 )
 def clarity(inputs: dict, params: ClarityParams, *, item: MediaInfo, resources: dict) -> dict:

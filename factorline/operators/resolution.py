@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from .layout import detect_bars
 
 SEGMENT = 64  # patch side and FFT length (px)
@@ -269,9 +269,9 @@ def coded_estimate(frames: FrameBatch, item: MediaInfo, coded: tuple | None = No
     group="quality",
     params=UpscaledParams,
     fields={
-        "native_height": Field("int", "estimated native height (the source height when native)", unit="px"),
-        "ratio": Field("float", "coded height / native coded height (rotation tags do not change it); 1.0 when native"),
-        "native_width": Field("int", "estimated native width (the source width when native)", unit="px"),
+        "native_height": Output("int", "estimated native height (the source height when native)", unit="px"),
+        "ratio": Output("float", "coded height / native coded height (rotation tags do not change it); 1.0 when native"),
+        "native_width": Output("int", "estimated native width (the source width when native)", unit="px"),
     },
 )
 def upscaled(inputs: dict, params: UpscaledParams, *, item: MediaInfo, resources: dict) -> dict:

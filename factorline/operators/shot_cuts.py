@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo, Preview
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from .cuts import detect_cuts
 from .frame_cuts import detect_frame_cuts
 from .layout import detect_bars
@@ -73,8 +73,8 @@ class ShotCutsParams(BaseModel):
     group="temporal",
     params=ShotCutsParams,
     fields={
-        "cuts_s": Field("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it where no preview covers them)", unit="s"),
-        "count": Field("int", "number of hard cuts"),
+        "cuts_s": Output("list[float]", "time of each hard cut: the first decoded frame of the new shot (the midpoint of the two sampled frames around it where no preview covers them)", unit="s"),
+        "count": Output("int", "number of hard cuts"),
     },
 )
 def shot_cuts(inputs: dict, params: ShotCutsParams, *, item: MediaInfo, resources: dict) -> dict:

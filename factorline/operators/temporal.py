@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, Input, operator
+from ..core.operator import Output, Input, operator
 from ..kinds import Kind
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
@@ -369,11 +369,11 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
         ),
     },
     fields={
-        "is_slideshow": Field("bool", "whether the item is a slide deck or photo slideshow"),
-        "score": Field("float", "how slideshow-like the item is, 0..1"),
-        "static_ratio": Field("float", "share of sampled frames inside static spans (still pictures), 0..1"),
-        "pictures": Field("int", "number of distinct still pictures"),
-        "segments": Field("segments", "the static spans"),
+        "is_slideshow": Output("bool", "whether the item is a slide deck or photo slideshow"),
+        "score": Output("float", "how slideshow-like the item is, 0..1"),
+        "static_ratio": Output("float", "share of sampled frames inside static spans (still pictures), 0..1"),
+        "pictures": Output("int", "number of distinct still pictures"),
+        "segments": Output("segments", "the static spans"),
     },
 )
 def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resources: dict) -> dict:
@@ -427,9 +427,9 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
     group="temporal",
     params=BlackFramesParams,
     fields={
-        "ratio": Field("float", "share of sampled frames that are black, 0..1"),
-        "segments": Field("segments", "runs of black frames: start at the first black frame, end at the first frame after"),
-        "longest_s": Field("float", "duration of the longest run of black frames", unit="s"),
+        "ratio": Output("float", "share of sampled frames that are black, 0..1"),
+        "segments": Output("segments", "runs of black frames: start at the first black frame, end at the first frame after"),
+        "longest_s": Output("float", "duration of the longest run of black frames", unit="s"),
     },
 )
 def black_frames(inputs: dict, params: BlackFramesParams, *, item: MediaInfo, resources: dict) -> dict:

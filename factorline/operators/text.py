@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
 from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
+from ..core.operator import Output, operator
 from ._ocr import OcrBox
 
 # --------------------------------------------------------------------------- subtitles
@@ -575,13 +575,13 @@ def reading_rows(reading: FrameText, text: str) -> list[str]:
     params=SubtitlesParams,
     resources=("ocr",),
     fields={
-        "has_subtitles": Field("bool", "whether any subtitle line was read"),
-        "coverage": Field("float", "share of sampled frames showing subtitle text (0..1)"),
-        "text": Field("str", "the distinct subtitle lines, in time order, one per line"),
-        "lines": Field("lines", "subtitle lines as read, one per row (a two-row or bilingual caption is two lines with the same times), with start_s, end_s (s), text and mean OCR score"),
-        "scripts": Field("list[str]", "Unicode scripts of the subtitle text, most used first (Han, Latin, Cyrillic...): two for a bilingual pair"),
-        "rejected": Field("int", "text lines read in the band that the classifier says are not subtitles"),
-        "confidence": Field("float", "the highest subtitle probability (0..1) the line classifier gave a text line read in "
+        "has_subtitles": Output("bool", "whether any subtitle line was read"),
+        "coverage": Output("float", "share of sampled frames showing subtitle text (0..1)"),
+        "text": Output("str", "the distinct subtitle lines, in time order, one per line"),
+        "lines": Output("lines", "subtitle lines as read, one per row (a two-row or bilingual caption is two lines with the same times), with start_s, end_s (s), text and mean OCR score"),
+        "scripts": Output("list[str]", "Unicode scripts of the subtitle text, most used first (Han, Latin, Cyrillic...): two for a bilingual pair"),
+        "rejected": Output("int", "text lines read in the band that the classifier says are not subtitles"),
+        "confidence": Output("float", "the highest subtitle probability (0..1) the line classifier gave a text line read in "
                             "the band, whatever has_subtitles says (has_subtitles: at least `threshold`); 0 when no "
                             "text was read, 1 for any line with classify: false"),
     },

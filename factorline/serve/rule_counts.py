@@ -37,7 +37,7 @@ from ..rules.vectorized import ERROR_COLUMN, Translator, decide_frame, prepare
 from .errors import RequestValidationFailed
 
 _CACHED_RUNS = 4
-_cache: OrderedDict[tuple, dict[str, pl.Series]] = OrderedDict()
+_cache: OrderedDict[tuple, dict[str, pl.Series | None]] = OrderedDict()  # None: the run lacks it
 _cache_lock = threading.Lock()
 
 
@@ -124,7 +124,7 @@ def _columns(view: RunView, wanted: set[str]) -> dict[str, pl.Series]:
         schema = pq.read_schema(view.parquet)
         paths = {c: p for c in missing if c != ERROR_COLUMN and (p := _parquet_path(schema, c))}
         source = pq.ParquetFile(view.parquet)
-        found: dict[str, pl.Series] = {}
+        found: dict[str, pl.Series | None] = {}
         for column, path in paths.items():  # one at a time: a nested read comes back as its leaf, parent nulls applied
             found[column] = pl.from_arrow(pq.read_table(view.parquet, columns=[path]).column(0)).alias(column)
         if ERROR_COLUMN in missing:
@@ -188,6 +188,8 @@ def _condition(rule: Mapping, fields: dict, vocab: dict) -> Node | str:
         return compile_condition(when, fields, vocab)
     except RuleError as exc:
         return exc.message
+    except RecursionError:
+        return "the condition is nested too deeply to read"
 
 
 def _table_counts(name: str, table: Any, conds: dict[int, Node | str], frame: pl.DataFrame, fields: dict, vocab: dict,

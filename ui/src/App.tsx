@@ -1,69 +1,38 @@
 // The editor: palette | canvas | inspector, with decision tables, run and history below; the side
 // and bottom panels fold away so that the canvas can take the screen. The state and its edits
-// live in useGraph (undoable), saving in useSaving; what is validated, saved and run is always
-// graphToDocument(graph), so there is one source of truth.
+// live in useGraph (undoable), saving in useSaving, what the server lists in useServerData, the
+// panels and the notice in usePanels, the views drawn from the graph in useGraphViews; what is
+// validated, saved and run is always graphToDocument(graph), so there is one source of truth.
 
 import { useReactFlow } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useState } from "react";
-import { ApiError, api, getToken, setToken } from "./api";
-import { makeCatalog, resolveOperator, type Catalog } from "./catalog";
-import { Canvas, type Notice } from "./components/Canvas";
+import { useCallback, useMemo, useState } from "react";
+import { api } from "./api";
+import { Canvas } from "./components/Canvas";
+import { CanvasTools } from "./components/CanvasTools";
 import { HistoryPanel } from "./components/HistoryPanel";
-import { LowerPanel, type LowerTab } from "./components/LowerPanel";
+import { Inspector } from "./components/Inspector";
+import { Loading } from "./components/Loading";
+import { LowerPanel } from "./components/LowerPanel";
 import { Palette } from "./components/Palette";
-import { PipelineSettings } from "./components/PipelineSettings";
-import { ProblemsPanel } from "./components/ProblemsPanel";
-import { RulesEditor, type FactorRef } from "./components/RulesEditor";
+import { RulesEditor } from "./components/RulesEditor";
 import { RunPanel } from "./components/RunPanel";
 import { SaveDialog } from "./components/SaveDialog";
-import { StepInspector } from "./components/StepInspector";
 import { Toolbar } from "./components/Toolbar";
 import { EditorContext, type EditorContextValue } from "./context";
-import { blankDocument, documentText, graphToDocument, handleName } from "./document";
+import { blankDocument, documentText, graphToDocument } from "./document";
 import { indexIssues, issueTarget } from "./issues";
 import { parseJson, toJson } from "./json";
-import { readEdges, tableReads } from "./tables";
-import type { Issue, OperatorSchema, PipelineDocument, PipelineSummary, RunRecord, SampleFile } from "./types";
+import type { Issue, OperatorSchema, PipelineDocument, RunRecord } from "./types";
 import { useGraph } from "./useGraph";
+import { useGraphViews } from "./useGraphViews";
+import { useNotice, usePanels } from "./usePanels";
 import { useSaving } from "./useSaving";
+import { describe, useServerData } from "./useServerData";
 import { useLeaveGuard, useShortcuts } from "./useShortcuts";
 import { useValidation } from "./useValidation";
 
-function describe(exc: unknown): string {
-  if (exc instanceof ApiError) {
-    return exc.needsToken ? "this server needs an API token: enter it in the Token field (top right)" : `${exc.type}: ${exc.message}`;
-  }
-  return String(exc);
-}
-
-type Folds = { palette: boolean; inspector: boolean; lower: boolean };
-const FOLDS_KEY = "factorline.editor.folds";
-
-/** Which panels are folded: kept in the browser, so the canvas keeps the room it was given. */
-function loadFolds(): Folds {
-  const none = { palette: false, inspector: false, lower: false };
-  try {
-    return { ...none, ...JSON.parse(localStorage.getItem(FOLDS_KEY) ?? "{}") };
-  } catch {
-    return none;
-  }
-}
-
-function saveFolds(folds: Folds): void {
-  try {
-    localStorage.setItem(FOLDS_KEY, JSON.stringify(folds));
-  } catch {
-    // storage disabled: folds last until reload
-  }
-}
-
 export function App() {
-  const [catalog, setCatalog] = useState<Catalog | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [pipelines, setPipelines] = useState<PipelineSummary[]>([]);
-  const [samples, setSamples] = useState<SampleFile[]>([]);
-  const [token, setTokenState] = useState(getToken());
-
+  const { catalog, loadError, pipelines, samples, token, changeToken, refreshPipelines } = useServerData();
   const graph = useGraph(catalog, blankDocument());
   const { meta, nodes, edges, tableNodes, undo } = graph;
   const [savedText, setSavedText] = useState<string | null>(null); // what the server holds (null: never saved)
@@ -71,35 +40,9 @@ export function App() {
   const [savedMark, setSavedMark] = useState(0);
   const [lastRun, setLastRun] = useState<RunRecord | null>(null);
 
-  const [notice, setNotice] = useState<Notice | null>(null);
-  const [bottomTab, setBottomTab] = useState<LowerTab>("rules");
-  const [activeTable, setActiveTable] = useState<string | null>(null);
-  const [folded, setFolded] = useState(loadFolds);
-  useEffect(() => saveFolds(folded), [folded]);
+  const { notice, setNotice, say } = useNotice();
+  const { folded, fold, bottomTab, showTab, activeTable, setActiveTable, openTable } = usePanels();
   const { fitView } = useReactFlow();
-
-  // Confirmations fade; refusals and errors stay until the next action or a click.
-  useEffect(() => {
-    if (notice?.tone !== "info") return;
-    const timer = window.setTimeout(() => setNotice((n) => (n === notice ? null : n)), 4000);
-    return () => window.clearTimeout(timer);
-  }, [notice]);
-
-  // ------------------------------------------------------------------ server data
-  const loadServerData = useCallback(async () => {
-    try {
-      const [ops, schema, listed, media] = await Promise.all([api.operators(), api.schema(), api.pipelines(), api.samples()]);
-      setCatalog(makeCatalog(ops, schema));
-      setPipelines(listed);
-      setSamples(media);
-      setLoadError(null);
-    } catch (exc) {
-      setLoadError(describe(exc));
-    }
-  }, []);
-  useEffect(() => {
-    void loadServerData();
-  }, [loadServerData, token]);
 
   // ------------------------------------------------------------------ the document
   const doc = useMemo(() => graphToDocument({ meta, nodes, edges }), [meta, nodes, edges]);
@@ -108,6 +51,7 @@ export function App() {
   const { issues, setIssues, check } = useValidation(docText, catalog !== null, describe);
   const issueIndex = useMemo(() => indexIssues(issues), [issues]);
   useLeaveGuard(dirty && (nodes.length > 0 || savedText !== null));
+  const { wires, shownEdges, shownNodes, factorRefs } = useGraphViews(catalog, meta, nodes, edges, tableNodes);
 
   const openDocument = useCallback(
     (next: PipelineDocument, fromServer: boolean) => {
@@ -172,7 +116,7 @@ export function App() {
       setSavedText(docText);
       setOrigin(name);
       setSavedMark((n) => n + 1);
-      void api.pipelines().then(setPipelines, () => undefined);
+      refreshPipelines();
     },
   });
 
@@ -183,7 +127,6 @@ export function App() {
   };
 
   // ------------------------------------------------------------------ keyboard
-  const say = (text: string) => setNotice({ tone: "info", text });
   useShortcuts({
     save: () => void saving.save(),
     undo: () => graph.undo.undo() || (say("Nothing to undo"), true),
@@ -204,46 +147,12 @@ export function App() {
     if (node) void fitView({ nodes: [{ id: node.id }], padding: 0.6, maxZoom: 1, duration: 200 });
   };
 
-  const openTable = useCallback((table: string) => {
-    setBottomTab("rules");
-    setActiveTable(table);
-    setFolded((f) => ({ ...f, lower: false }));
-  }, []);
-
   const pickIssue = (issue: Issue) => {
     const target = issueTarget(issue.path);
     if (target.area === "step") selectStep(target.step);
     else if (target.area === "rule" || target.area === "table") openTable(target.table);
     else graph.setNodes((list) => list.map((n) => ({ ...n, selected: false })));
   };
-
-  const changeToken = (next: string) => {
-    setToken(next);
-    setTokenState(next);
-  };
-
-  // ------------------------------------------------------------------ derived views
-  const wires = useMemo(() => {
-    const names = new Map(nodes.map((n) => [n.id, n.data.name]));
-    const out: Record<string, Record<string, string>> = {};
-    for (const n of nodes) out[n.id] = { ...n.data.dangling };
-    for (const e of edges) (out[e.target] ??= {})[handleName(e.targetHandle)] = `${names.get(e.source)}.${handleName(e.sourceHandle)}`;
-    return out;
-  }, [nodes, edges]);
-
-  const reads = useMemo(() => tableReads(meta.decisions, new Set(nodes.map((n) => n.data.name))), [meta.decisions, nodes]);
-  const shownEdges = useMemo(() => [...edges, ...readEdges(reads, nodes)], [edges, reads, nodes]);
-  const shownNodes = useMemo(() => [...nodes, ...tableNodes], [nodes, tableNodes]);
-
-  const factorRefs: FactorRef[] = useMemo(() => {
-    if (!catalog) return [];
-    return nodes.flatMap((n) => {
-      const op = resolveOperator(catalog, n.data.op);
-      return Object.entries(op?.output.fields ?? {})
-        .filter(([field]) => field !== "evidence")
-        .map(([field, f]) => ({ ref: `${n.data.name}.${field}`, dtype: f.dtype, description: f.description, values: f.values }));
-    });
-  }, [catalog, nodes]);
 
   const context: EditorContextValue | null = useMemo(
     () =>
@@ -255,10 +164,7 @@ export function App() {
 
   if (!catalog || !context) return <Loading error={loadError} onToken={changeToken} />;
 
-  const selected = nodes.find((n) => n.selected);
-  const selectedOp = selected ? resolveOperator(catalog, selected.data.op) : undefined;
   const rulesIssueCount = Object.values(issueIndex.tables).reduce((sum, t) => sum + t.all.length, 0);
-  const fold = (panel: keyof typeof folded) => setFolded((f) => ({ ...f, [panel]: !f[panel] }));
 
   return (
     <EditorContext.Provider value={context}>
@@ -315,34 +221,22 @@ export function App() {
               notice={notice}
               onDismissNotice={() => setNotice(null)}
               tools={
-                <>
-                  <button type="button" onClick={() => graph.undo.undo()} disabled={!undo.canUndo} title="Undo (Ctrl+Z)" data-testid="undo-button">
-                    ↶ Undo
-                  </button>
-                  <button type="button" onClick={() => graph.undo.redo()} disabled={!undo.canRedo} title="Redo (Shift+Ctrl+Z, Ctrl+Y)" data-testid="redo-button">
-                    ↷ Redo
-                  </button>
-                  <button
-                    type="button"
-                    onClick={() => {
-                      graph.layoutAll();
-                      window.setTimeout(() => void fitView({ padding: 0.1, maxZoom: 1, duration: 200 }), 30);
-                    }}
-                    title="Lay the steps out left to right along their wires"
-                    data-testid="auto-layout"
-                  >
-                    Auto-layout
-                  </button>
-                </>
+                <CanvasTools
+                  canUndo={undo.canUndo}
+                  canRedo={undo.canRedo}
+                  onUndo={() => graph.undo.undo()}
+                  onRedo={() => graph.undo.redo()}
+                  onLayout={() => {
+                    graph.layoutAll();
+                    window.setTimeout(() => void fitView({ padding: 0.1, maxZoom: 1, duration: 200 }), 30);
+                  }}
+                />
               }
             />
             <LowerPanel
               tab={bottomTab}
               folded={folded.lower}
-              onTab={(name) => {
-                setBottomTab(name);
-                setFolded((f) => ({ ...f, lower: false }));
-              }}
+              onTab={showTab}
               onFold={() => fold("lower")}
               rulesIssues={rulesIssueCount}
               rules={
@@ -364,39 +258,24 @@ export function App() {
                   savedMark={savedMark}
                   onRestored={(reply) => {
                     openDocument(reply.document, true);
-                    setBottomTab("history");
+                    showTab("history");
                     setNotice({ tone: "info", text: `Restored ${reply.name}${reply.file ? ` (${reply.file})` : ""}` });
                   }}
                 />
               }
             />
           </main>
-          {folded.inspector ? (
-            <button type="button" className="fold-strip" onClick={() => fold("inspector")} title="Show the inspector" data-testid="unfold-inspector">
-              ◂ Inspector
-            </button>
-          ) : (
-            <aside className="inspector">
-              <button type="button" className="fold-button" onClick={() => fold("inspector")} title="Hide the inspector" data-testid="fold-inspector">
-                hide ▸
-              </button>
-              {selected ? (
-                <StepInspector
-                  node={selected}
-                  op={selectedOp}
-                  wires={wires[selected.id] ?? {}}
-                  issues={issueIndex.steps[selected.data.name]}
-                  onRename={(name) => graph.renameStep(selected.id, name)}
-                  onParam={(key, value) => graph.setParam(selected.id, key, value)}
-                  onUnwire={(input) => graph.unwire(selected.id, input)}
-                  onRemove={() => graph.removeSteps(new Set([selected.id]))}
-                />
-              ) : (
-                <PipelineSettings doc={doc} issues={issueIndex.pipeline} onChange={(update) => graph.editMeta(update)} />
-              )}
-              <ProblemsPanel issues={issues} onPick={pickIssue} />
-            </aside>
-          )}
+          <Inspector
+            folded={folded.inspector}
+            onFold={() => fold("inspector")}
+            catalog={catalog}
+            graph={graph}
+            doc={doc}
+            wires={wires}
+            issues={issues}
+            issueIndex={issueIndex}
+            onPick={pickIssue}
+          />
         </div>
         {saving.pending && (
           <SaveDialog
@@ -409,31 +288,5 @@ export function App() {
         )}
       </div>
     </EditorContext.Provider>
-  );
-}
-
-/** Before the catalogue is in: loading, or why not (with a token field when the API needs one). */
-function Loading({ error, onToken }: { error: string | null; onToken: (token: string) => void }) {
-  return (
-    <div className="loading" data-testid="loading">
-      {error ? (
-        <>
-          <p className="error-box">Cannot load the operator catalogue: {error}</p>
-          <form
-            className="token-field"
-            onSubmit={(e) => {
-              e.preventDefault();
-              onToken(String(new FormData(e.currentTarget).get("token") ?? "").trim());
-            }}
-          >
-            <label htmlFor="first-token">Token</label>
-            <input id="first-token" name="token" type="password" autoComplete="off" data-testid="token-input" />
-            <button type="submit">Connect</button>
-          </form>
-        </>
-      ) : (
-        <p>Loading operators…</p>
-      )}
-    </div>
   );
 }
