@@ -447,8 +447,18 @@ def test_each_rule_shows_how_many_items_of_the_last_run_it_catches_while_it_is_e
     shot(page, "12-rule-counts")
 
     when.fill("border.area_ratio >= 0 and clarity.scor > 1")  # a typo: answered on that rule
-    expect(bars).to_contain_text("not counted: ")
-    expect(bars).to_contain_text("scor")
-    page.get_by_test_id("undo-button").click()
-    expect(when).to_have_value("border.area_ratio >= 0")
-    expect(bars).to_have_text("decides 3 · matches 3 of 3")
+    expect(bars).to_have_text("not counted")
+    expect(page.get_by_test_id("rule-count-problem-0")).to_contain_text("scor")
+    when.fill("border.area_ratio > 0.1")  # back as the run decided it
+    expect(bars).to_have_text(before)
+    expect(page.get_by_test_id("rule-count-problem-0")).to_have_count(0)
+
+
+def test_rule_counts_wait_for_a_run_of_the_pipeline_being_edited(page):
+    open_pipeline(page, "image_audit")  # the only run is of commented_counts
+    expect(page.get_by_test_id("counts-run")).to_have_value("")
+    expect(page.get_by_test_id("counts-summary")).to_contain_text("no run of image_audit")
+    expect(page.get_by_test_id("rule-count-0")).to_have_count(0)
+    page.get_by_test_id("counts-run").select_option("counts-run")  # another pipeline's run, by choice
+    expect(page.get_by_test_id("counts-summary")).to_contain_text("3 items")
+    expect(page.get_by_test_id("rule-count-0")).to_be_visible()

@@ -1,6 +1,7 @@
 // How many items of a run each rule would catch, while the rules are edited: the run folders
-// under the server's runs root are listed once; the newest run of this pipeline (else the newest
-// run) is counted on unless the user picks another; every change of the steps or decisions asks
+// under the server's runs root are listed once; the newest run of this pipeline is counted on
+// unless the user picks another (another pipeline's run only by choice, kept while the same
+// pipeline is edited); every change of the steps or decisions asks
 // the server again (debounced), and an answer for an older document is dropped.
 
 import { useEffect, useMemo, useRef, useState } from "react";
@@ -12,7 +13,7 @@ const COUNT_DELAY_MS = 350;
 
 export interface RuleCounts {
   runs: RunFolder[];
-  /** The run counted on (null: none under the runs root, or run browsing is off). */
+  /** The run counted on (null: no run of this pipeline and none chosen, or run browsing is off). */
   run: string | null;
   choose: (run: string) => void;
   reply: RuleCountsReply | null;
@@ -27,7 +28,7 @@ function newestFirst(a: RunFolder, b: RunFolder): number {
 
 export function useRuleCounts(doc: PipelineDocument): RuleCounts {
   const [runs, setRuns] = useState<RunFolder[]>([]);
-  const [chosen, setChosen] = useState<string | null>(null);
+  const [chosen, setChosen] = useState<{ pipeline: string; run: string } | null>(null);
   const [reply, setReply] = useState<RuleCountsReply | null>(null);
   const [countedText, setCountedText] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -41,9 +42,10 @@ export function useRuleCounts(doc: PipelineDocument): RuleCounts {
   }, []);
 
   const run = useMemo(() => {
-    if (chosen && runs.some((r) => r.name === chosen)) return chosen;
-    return (runs.find((r) => r.pipeline === doc.name) ?? runs[0])?.name ?? null;
+    if (chosen?.pipeline === doc.name && runs.some((r) => r.name === chosen.run)) return chosen.run;
+    return runs.find((r) => r.pipeline === doc.name)?.name ?? null;
   }, [runs, chosen, doc.name]);
+  const choose = (name: string) => setChosen({ pipeline: doc.name, run: name });
 
   // Only what a count reads: the steps and the decisions.
   const text = useMemo(() => toJson({ name: doc.name, input: doc.input, steps: doc.steps, decisions: doc.decisions ?? {} }), [doc]);
@@ -69,5 +71,5 @@ export function useRuleCounts(doc: PipelineDocument): RuleCounts {
     return () => window.clearTimeout(timer);
   }, [run, key, text]);
 
-  return { runs, run, choose: setChosen, reply: run ? reply : null, stale: countedText !== key, error: run ? error : null };
+  return { runs, run, choose, reply: run ? reply : null, stale: countedText !== key, error: run ? error : null };
 }

@@ -137,20 +137,26 @@ export function RuleRows({ index: i, count, rule, policy, issues: cell, factors,
             </div>
           )}
           <Issues list={cell.when} testid={`rule-issue-${i}-when`} />
+          {tally?.error && (
+            <div className="hint count-problem" data-testid={`rule-count-problem-${i}`}>
+              Not counted on the run: {tally.error}
+            </div>
+          )}
         </td>
       </tr>
     </>
   );
 }
 
-/** "decides 3 · matches 5 of 40" (the default row: "decides 12 of 40"), or why it is not counted. */
+/** "decides 3 · matches 5 of 40" (the default row: "decides 12 of 40"), or "not counted" (the
+ * reason is said under the condition). */
 function RuleCountBadge({ tally, total, stale, index }: { tally: RuleCount | null; total: number; stale: boolean; index: number }) {
   if (!tally) return null;
   const testid = `rule-count-${index}`;
   if (tally.error) {
     return (
       <span className="rule-count not-counted" title={tally.error} data-testid={testid}>
-        not counted: {tally.error}
+        not counted
       </span>
     );
   }

@@ -104,6 +104,7 @@ export function RulesEditor({ decisions, onChange, issues, active, onActivate, f
           issues={issues[current]}
           factors={factors}
           counts={counts}
+          pipeline={doc.name}
           onChange={(t, key) => setTable(current, t, key)}
           onRename={(to) => renameTable(current, to)}
           onRemove={() => removeTable(current)}
@@ -119,12 +120,13 @@ interface TableProps {
   issues: TableIssues | undefined;
   factors: FactorRef[];
   counts: RuleCounts;
+  pipeline: string;
   onChange: (table: DecisionTableDoc, key?: string) => void;
   onRename: (name: string) => string | null;
   onRemove: () => void;
 }
 
-function TableEditor({ name, table, issues, factors, counts, onChange, onRename, onRemove }: TableProps) {
+function TableEditor({ name, table, issues, factors, counts, pipeline, onChange, onRename, onRemove }: TableProps) {
   const [draftName, setDraftName] = useState(name);
   const [nameError, setNameError] = useState<string | null>(null);
   const [dragFrom, setDragFrom] = useState<number | null>(null);
@@ -249,7 +251,7 @@ function TableEditor({ name, table, issues, factors, counts, onChange, onRename,
         </button>
       </div>
       {help && <RuleHelp onClose={() => setHelp(false)} />}
-      <CountsBar counts={counts} table={tableCounts} />
+      <CountsBar counts={counts} table={tableCounts} pipeline={pipeline} />
 
       <table className="rules-grid">
         <thead>
@@ -327,8 +329,8 @@ function TableEditor({ name, table, issues, factors, counts, onChange, onRename,
 }
 
 /** Which run the counts are over, and what the table decides there beyond its rules. */
-function CountsBar({ counts, table }: { counts: RuleCounts; table: TableCounts | undefined }) {
-  if (!counts.run) {
+function CountsBar({ counts, table, pipeline }: { counts: RuleCounts; table: TableCounts | undefined; pipeline: string }) {
+  if (!counts.runs.length) {
     return (
       <div className="counts-bar muted" data-testid="counts-bar">
         No run to count on: with run folders on the server (<code>factorline serve --runs DIR</code>), each rule shows how many of
@@ -336,12 +338,13 @@ function CountsBar({ counts, table }: { counts: RuleCounts; table: TableCounts |
       </div>
     );
   }
-  const run = counts.reply?.run;
+  const run = counts.run ? counts.reply?.run : undefined;
   return (
     <div className={`counts-bar${counts.stale ? " stale" : ""}`} data-testid="counts-bar">
       <label className="field inline">
         <span>Counts on run</span>
-        <select value={counts.run} onChange={(e) => counts.choose(e.target.value)} data-testid="counts-run">
+        <select value={counts.run ?? ""} onChange={(e) => e.target.value && counts.choose(e.target.value)} data-testid="counts-run">
+          {!counts.run && <option value="">none chosen</option>}
           {counts.runs.map((r) => (
             <option key={r.name} value={r.name}>
               {r.name}
@@ -350,7 +353,11 @@ function CountsBar({ counts, table }: { counts: RuleCounts; table: TableCounts |
           ))}
         </select>
       </label>
-      {counts.error ? (
+      {!counts.run ? (
+        <span className="muted" data-testid="counts-summary">
+          no run of {pipeline || "this pipeline"}: choose one to count on another pipeline&apos;s run
+        </span>
+      ) : counts.error ? (
         <span className="field-issue" data-testid="counts-error">
           {counts.error}
         </span>
@@ -364,7 +371,7 @@ function CountsBar({ counts, table }: { counts: RuleCounts; table: TableCounts |
       ) : (
         <span className="muted">counting…</span>
       )}
-      {table?.decides_error && (
+      {counts.run && table?.decides_error && (
         <span className="hint" data-testid="counts-decides-error">
           {table.decides_error}
         </span>
