@@ -137,7 +137,8 @@ def search_latency(n: int = 100_000, dim: int = 1280) -> dict:
 
     rng = np.random.default_rng(0)
     vectors = normalized(rng.standard_normal((n, dim), dtype=np.float32))
-    queries = normalized(vectors[:20] + 0.3 * rng.standard_normal((20, dim), dtype=np.float32))
+    # near-copies of 20 items: noise of norm ~0.5 against unit vectors (cosine ~0.9 with their item)
+    queries = normalized(vectors[:20] + (0.5 / np.sqrt(dim)) * rng.standard_normal((20, dim), dtype=np.float32))
     out = {"items": n, "dim": dim}
     exact = None
     for kind in ("flat", "hnsw"):
@@ -154,8 +155,11 @@ def search_latency(n: int = 100_000, dim: int = 1280) -> dict:
         if kind == "flat":
             exact = found
         recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]))
+        planted = float(np.mean([rows[0] == i for i, rows in enumerate(found)]))
+        # recall@10 on random vectors counts near-ties among unrelated items; planted@1 is what a search needs
         out[kind] = {"build_s": round(build_s, 1), "best_ms": round(min(times) * 1000, 2),
-                     "median_ms": round(float(np.median(times)) * 1000, 2), "recall_at_10": round(recall, 3)}
+                     "median_ms": round(float(np.median(times)) * 1000, 2), "planted_at_1": round(planted, 3),
+                     "recall_at_10": round(recall, 3)}
     return out
 
 
@@ -231,35 +235,49 @@ def main() -> None:
         per_transform[t] = {"found": sum(t in r["transforms_found"] for r in relevant), "of": len(relevant), "spurious": len(spurious)}
     crop_ious = [r["crop_iou"] for r in rows if "crop_iou" in r]
     speed_err = [abs(r["speed"] - r["speed_true"]) for r in rows if "speed_true" in r]
-    latency = search_latency()
-    c, a = result["copy_of"], result["average_hash"]
-    transforms_ok = all(v["found"] == v["of"] and v["spurious"] == 0 for v in per_transform.values())
-    detected = c["recall"] == 1.0 and c["fp"] == 0
-    fast = latency["hnsw"]["median_ms"] < 50
     payload = {"library": {"items": len(library_files), "sampling": {"fps": SAMPLING.fps}, "index_s": round(index_s, 1)},
                "queries": len(rows), "detection": result, "transforms": per_transform,
                "crop_iou_mean": round(float(np.mean(crop_ious)), 3) if crop_ious else None,
                "speed_abs_error_mean": round(float(np.mean(speed_err)), 3) if speed_err else None,
-               "copy_of_ms_median": round(float(np.median(op_ms)), 1), "search_latency": latency,
-               "transforms_all_found": transforms_ok, "rows": rows}
+               "copy_of_ms_median": round(float(np.median(op_ms)), 1), "rows": rows}
+    publish(payload, search_latency())
+    print(payload["detection"], per_transform)
+
+
+def publish(payload: dict, latency: dict) -> None:
+    """Write results/copy_detection.json and the README row."""
+    c, a, s = payload["detection"]["copy_of"], payload["detection"]["average_hash"], payload["detection"]["sha256"]
+    per_transform = payload["transforms"]
+    transforms_ok = all(v["found"] == v["of"] and v["spurious"] == 0 for v in per_transform.values())
+    detected = c["recall"] == 1.0 and c["fp"] == 0
+    fast = latency["hnsw"]["median_ms"] < 50 and latency["hnsw"]["planted_at_1"] == 1.0
+    payload = {**payload, "search_latency": latency, "transforms_all_found": transforms_ok}
     write_result("copy_detection", payload)
     transform_text = ", ".join(f"{t} {v['found']}/{v['of']}" + (f" (+{v['spurious']} spurious)" if v["spurious"] else "")
                                for t, v in per_transform.items())
     update_readme_row(
         "copy_detection",
-        f"copy_of@1 on {c['copies']} transformed copies of {len(library_files)} sample sources (re-encode, crop, bars, mirror, "
-        f"logo, blur, speed, combined) + {len(rows) - c['copies']} non-copies, vs whole-file sha256 and average hash; "
-        "search over 100,000 items",
+        f"copy_of@1 on {c['copies']} transformed copies of {payload['library']['items']} sample sources (re-encode, crop, bars, "
+        f"mirror, logo, blur, speed, combined) + {payload['queries'] - c['copies']} non-copies, vs whole-file sha256 and "
+        "average hash; search over 100,000 items",
         "every copy found with its transform, no false match; search < 50 ms",
         f"copy_of P {c['precision']:.2f} R {c['recall']:.2f} vs aHash P {a['precision']:.2f} R {a['recall']:.2f}, sha256 R "
-        f"{result['sha256']['recall']:.2f}; transforms {transform_text}; crop IoU {payload['crop_iou_mean']}; speed error "
-        f"{payload['speed_abs_error_mean']}; search at 100k x 1280: HNSW {latency['hnsw']['median_ms']} ms (recall@10 "
-        f"{latency['hnsw']['recall_at_10']}), exact {latency['flat']['median_ms']} ms",
+        f"{s['recall']:.2f}; transforms {transform_text}; crop IoU {payload['crop_iou_mean']}; speed error "
+        f"{payload['speed_abs_error_mean']}; search at 100k x 1280: HNSW {latency['hnsw']['median_ms']} ms (planted item first "
+        f"{latency['hnsw']['planted_at_1']:.0%}), exact {latency['flat']['median_ms']} ms",
         "pass" if detected and transforms_ok and fast else "FAIL" + ("" if detected else ": copies missed or false matches")
-        + ("" if transforms_ok else ": transforms missed") + ("" if fast else ": search over 50 ms"),
+        + ("" if transforms_ok else ": transforms missed") + ("" if fast else ": search over 50 ms or missed"),
     )
-    print(payload["detection"], per_transform, latency)
 
 
 if __name__ == "__main__":
-    main()
+    if "--latency-only" in sys.argv[1:]:  # re-measure search latency, keeping the stored detection results
+        import json
+
+        from _common import RESULTS
+
+        stored = json.loads((RESULTS / "copy_detection.json").read_text())
+        kept = {k: v for k, v in stored.items() if k not in ("benchmark", "date", "machine", "search_latency", "transforms_all_found")}
+        publish(kept, search_latency())
+    else:
+        main()

@@ -53,7 +53,7 @@ def test_runs_are_listed_and_described(client):
     table = run["decision_tables"][0]
     assert table["counts"] == {"accept": 3, "review": 2} and table["outcomes"] == ["review", "accept"]
     assert [r["id"] for r in table["rules"]] == ["letterboxed", "branded", "ok"]
-    assert run["confidence_fields"] == ["logo.confidence"]
+    assert run["confidence_fields"] == ["logo.confidence", "subs.confidence"]
 
 
 def test_filter_sort_and_page(client):
