@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,13 +70,21 @@ def server(pipelines_dir, sample_set):
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextmanager
+def chromium_browser(*extra_args: str) -> Iterator:
+    """Debian's Chromium driven by Playwright (never a downloaded browser), after checking the
+    editor's build is current; ``extra_args`` are added to :data:`CHROMIUM_ARGS`."""
     _built_editor()
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture

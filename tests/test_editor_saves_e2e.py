@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_editor_e2e import CHROMIUM, CHROMIUM_ARGS, EXAMPLES, _built_editor, drop_operator
+from test_editor_e2e import EXAMPLES, _built_editor, chromium_browser, drop_operator
 from test_serve_support import ROOT, LiveServer
 
 from factorline.batch import run_pipeline
@@ -23,9 +23,9 @@ from factorline.core.compiler import compile_pipeline
 from factorline.core.document import load_text, parse_text
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # _built_editor fails with the fix
-    expect = sync_playwright = None
+    expect = None
 
 pytestmark = pytest.mark.slow
 
@@ -91,11 +91,8 @@ def server(pipelines_dir, sample_set, runs_root):
 
 @pytest.fixture(scope="module")
 def browser():
-    _built_editor()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -12,15 +12,15 @@ import json
 
 import pytest
 from review_support import RULES, candidate, make_run
-from test_editor_e2e import CHROMIUM, CHROMIUM_ARGS, _built_editor
+from test_editor_e2e import _built_editor, chromium_browser
 from test_serve_support import ROOT, LiveServer
 
 from factorline.report import evaluate_run
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # _built_editor fails with the fix
-    expect = sync_playwright = None
+    expect = None
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +45,8 @@ def server(runs_root, sample_set):
 
 @pytest.fixture(scope="module")
 def browser():
-    _built_editor()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
+    with chromium_browser("--autoplay-policy=no-user-gesture-required") as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
