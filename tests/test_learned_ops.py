@@ -205,6 +205,29 @@ def test_pipeline_wires_learned_into_text_classifier_and_decides(tmp_path, in_st
     assert record["decisions"]["menu"]["outcome"] == "cafe"
 
 
+def test_rules_reading_a_label_the_model_does_not_have_are_issues(in_store):
+    """A label no model predicts can never match: builtin:imagenet's 1000 names, a stored
+    model's classes and zero-shot labels are each checked, with a did-you-mean."""
+    from factorline.core.compiler import check_pipeline
+
+    rules = [{"id": "cat", "when": "what.label == 'tabby cat'", "outcome": "review"},
+             {"id": "six", "when": "digits.label == 'digit6'", "outcome": "review"},
+             {"id": "sport", "when": "topic.label in ['food', 'sprts']", "outcome": "review"},
+             {"id": "known", "when": "what.label == 'tabby' or digits.label == 'digit1' or topic.label == ''", "outcome": "review"},
+             {"id": "ok", "default": True, "outcome": "accept"}]
+    doc = {"name": "labels", "input": "image",
+           "steps": {"what": {"op": "learned"}, "digits": {"op": "learned", "params": {"model": "digits"}},
+                     "topic": {"op": "text_classifier", "inputs": {"text": "what.label"}, "params": {"labels": ["food", "sports"]}}},
+           "decisions": {"t": {"on_missing": "review", "on_error": "review", "rules": rules}}}
+    _, issues = check_pipeline(doc)
+    found = {i.path: i.message for i in issues if i.code == "rule_value"}
+    assert set(found) == {f"decisions.t.rules[{i}].when" for i in range(3)}
+    assert "what.label is never 'tabby cat' (did you mean 'tabby'?); its values are 'tench'" in found["decisions.t.rules[0].when"]
+    assert found["decisions.t.rules[0].when"].endswith("and 988 more")  # a thousand labels are not all listed
+    assert "digits.label is never 'digit6'" in found["decisions.t.rules[1].when"] and "'digit0', 'digit1'" in found["decisions.t.rules[1].when"]
+    assert "topic.label is never 'sprts' (did you mean 'sports'?)" in found["decisions.t.rules[2].when"]
+
+
 def test_pipeline_with_an_unknown_model_reports_the_param_path(in_store):
     doc = {"name": "x", "input": "image", "steps": {"cls": {"op": "learned", "params": {"model": "ghost"}}}}
     with pytest.raises(PipelineError, match=r"steps.cls.params.model: .*no model 'ghost' in the store"):

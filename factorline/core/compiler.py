@@ -183,6 +183,19 @@ def fingerprint(doc: PipelineDoc, steps: list[PlannedStep]) -> str:
     return _digest({"name": doc.name, "factors": factors_fingerprint(doc, steps), "decisions": doc.decisions})
 
 
+def _parameter_vocabulary(resolved: dict[str, tuple[StepDoc, OperatorSpec, BaseModel | None]]) -> dict[str, tuple[str, ...]]:
+    """``step.field`` -> values for the text fields whose values depend on a step's parameters
+    (a trained model's labels). A step whose parameters did not validate gives none: its
+    parameters are reported already."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, (_, spec, params) in resolved.items():
+        if spec.vocabulary is None or params is None:
+            continue
+        for output, values in spec.vocabulary(params).items():
+            out[f"{name}.{output}"] = tuple(values)
+    return out
+
+
 def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     """Compile ``data`` (a parsed document); return the plan (None on errors) and all issues."""
     from ..rules import ITEM, ITEM_FIELDS, compile_decisions
@@ -203,6 +216,7 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
         issues.append(Issue(f"steps.{ITEM}", f"the step name '{ITEM}' is reserved: rules read the item's own fields as "
                             f"{ITEM}.<field> ({ITEM}.partial, {ITEM}.duration_s...); rename the step", "reserved"))
     vocab = {f"{n}.{f}": fd.values for n, spec in specs.items() for f, fd in spec.output_fields.items() if fd.values is not None}
+    vocab.update(_parameter_vocabulary(resolved))
     decisions, rule_issues = compile_decisions(raw_tables, {**dtypes, ITEM: ITEM_FIELDS}, vocab=vocab)
     issues.extend(rule_issues)
     if issues or header is None or any(s.params is None for s in ordered):

@@ -101,6 +101,9 @@ class OperatorSpec:
     resources: tuple[str, ...] = ()
     item_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"video", "image"}))
     limits: tuple[str, ...] = ()  # known limits, shown on the operator's factor card
+    # Text fields whose values depend on the parameters (a trained model's labels): params ->
+    # {field: the only values it takes}; validation flags rules comparing them with others.
+    vocabulary: Callable[[Any], dict[str, tuple[str, ...]]] | None = None
 
     @property
     def id(self) -> str:
@@ -177,8 +180,12 @@ def operator(
     item_kinds: tuple[str, ...] = ("video", "image"),
     description: str | None = None,
     limits: tuple[str, ...] = (),
+    vocabulary: Callable[[Any], dict[str, tuple[str, ...]]] | None = None,
 ) -> Callable[[RunFn], RunFn]:
-    """Declare and register an operator; the function's docstring is its description."""
+    """Declare and register an operator; the function's docstring is its description.
+
+    ``vocabulary``: for text fields whose values depend on the parameters (a model's labels),
+    a function of the validated parameters giving each such field's only values."""
 
     def wrap(fn: RunFn) -> RunFn:
         from .declare import check_declaration
@@ -199,6 +206,7 @@ def operator(
             resources=tuple(resources),
             item_kinds=frozenset(item_kinds),
             limits=tuple(limits),
+            vocabulary=vocabulary,
         )
         register(spec)
         fn.spec = spec  # type: ignore[attr-defined]

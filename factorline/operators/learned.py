@@ -40,6 +40,7 @@ from ..core.registry import resource
 from ..errors import FactorlineError, OperatorError
 from ..kinds import Kind
 from ..models.hub import BUILTIN_IMAGENET, BUILTIN_ZEROSHOT, LoadedModel, ModelHub, model_task
+from ..models.store import ModelStore
 
 MAX_LINES = 512  # lines of one text scored at most (a subtitle track is far below)
 DEFAULT_TOPICS = ["advertising", "news", "sports", "music", "politics", "cooking", "video games"]
@@ -60,6 +61,23 @@ def pin_model(ref: str, task: str) -> str:
         op = "learned" if found == "image" else "text_classifier"
         raise ValueError(f"model {ref!r} classifies {found}s; expected {'an image' if task == 'image' else 'a text'} model (use op {op} for it)")
     return pinned
+
+
+def model_classes(ref: str) -> tuple[str, ...] | None:
+    """The classes a (pinned, validated) model reference predicts: ImageNet's 1000 names for
+    builtin:imagenet, the card's classes for a stored model; None where the card does not
+    say (then no rule is checked against them). Read for validation only."""
+    if ref == BUILTIN_IMAGENET:
+        from ..models._imagenet_labels import IMAGENET_LABELS
+
+        return IMAGENET_LABELS
+    classes = (ModelStore().load(ref).card.get("head") or {}).get("classes")
+    return tuple(str(c) for c in classes) if isinstance(classes, list) and classes else None
+
+
+def label_vocabulary(classes: tuple[str, ...] | None, *extra: str) -> dict[str, tuple[str, ...]]:
+    """The ``label`` field's values for validation: the model's classes (and ``extra``)."""
+    return {} if classes is None else {"label": (*extra, *classes)}
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -136,6 +154,7 @@ class LearnedParams(BaseModel):
     group="learned",
     params=LearnedParams,
     resources=("models",),
+    vocabulary=lambda params: label_vocabulary(model_classes(params.model)),
     fields={
         "label": Output("str", "the item's class"),
         "score": Output("float", "binary model: positive-class probability; else the label's probability (0..1)"),
@@ -208,6 +227,8 @@ def text_lines(value: object) -> tuple[list[str], list[float | None]]:
     params=TextClassifierParams,
     inputs={"text": Input(Kind.TEXT, "the text to classify, e.g. subs.text or subs.lines")},
     resources=("models",),
+    vocabulary=lambda params: label_vocabulary(
+        tuple(params.labels) if params.model == BUILTIN_ZEROSHOT else model_classes(params.model), ""),
     fields={
         "label": Output("str", "the text's class ('' when there is no text)"),
         "score": Output("float", "binary model: positive-class probability; else the label's probability (0..1)"),

@@ -21,7 +21,7 @@ from .docs import ON_ERROR, ON_MISSING, TABLE_NAME_PATTERN, DecisionTableDoc, Ru
 from .ir import BOOL, Const, Node
 from .language import parse
 from .tables import CompiledDecisions, CompiledRule, CompiledTable
-from .typecheck import Vocab, check
+from .typecheck import Vocab, check, listed
 
 Fields = Mapping[str, Mapping[str, str]]
 _TRUE, _FALSE = Const(True, BOOL), Const(False, BOOL)
@@ -215,5 +215,5 @@ def _case_value_problem(key: str, value: Any, fields: Fields, vocab: Vocab) -> s
     if dtype in DTYPES and not value_fits(dtype, value):
         return f"{key} holds {dtype}, found {brief(value)}"
     if key in vocab and isinstance(value, str) and value not in vocab[key]:
-        return f"{key} is never {brief(value)}: it is one of {', '.join(map(repr, vocab[key]))}"
+        return f"{key} is never {brief(value)}: it is one of {listed(vocab[key])}"
     return None

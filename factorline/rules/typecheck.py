@@ -13,7 +13,7 @@ operations inside ``list.eval``, which cannot read other columns).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from . import functions
@@ -68,6 +68,13 @@ def _not_a_condition(node: Node, needs: str = "a condition must be true or false
     return f"{needs}, but '{text}' is {describe(node.type)}{hint}"
 
 
+def listed(values: Sequence[str], limit: int = 12) -> str:
+    """``values`` quoted for a message: the first ``limit`` and how many more (a model can
+    have a thousand labels)."""
+    shown = ", ".join(map(repr, values[:limit]))
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
 def _suggest(word: str, choices) -> str:
     """A likely intended name: one that starts with ``word``, or a close spelling."""
     prefixed = [c for c in choices if c.startswith(word)]
@@ -95,7 +102,7 @@ class _Checker:
             verdict = "is always true" if op in ("!=", "not in") else "is never true"
         hint = _suggest(strangers[0], [k for k in known if k]) if strangers[0] else ""
         message = (f"'{render(typed)}' {verdict}: {ref.column} is never {', '.join(map(repr, strangers))}{hint}; "
-                   f"its values are {', '.join(map(repr, known))}")
+                   f"its values are {listed(known)}")
         self.problems.append(("rule_value", message))
 
     def error(self, code: str, message: str) -> str:
