@@ -87,10 +87,11 @@ def browser():
         yield chromium
 
 
-@pytest.fixture
-def page(browser, server, request):
-    """A fresh tab on the editor; fails the test on any uncaught script error."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def editor_tab(browser, url: str, artifacts: Path, name: str) -> Iterator:
+    """A fresh tab on the editor at ``url``; its final screenshot goes to ``artifacts``; any
+    uncaught script error fails the test."""
+    artifacts.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.set_default_timeout(15_000)
     tab = context.new_page()
@@ -98,12 +99,18 @@ def page(browser, server, request):
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     # Refused requests (a 422 on an invalid save) are logged by the browser; they are expected.
     tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-    tab.goto(server.url + "/")
+    tab.goto(url + "/")
     expect(tab.get_by_test_id("palette")).to_be_visible()
     yield tab
-    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
+    tab.screenshot(path=str(artifacts / f"{name}-final.png"))
     context.close()
     assert not errors, f"script errors in the editor: {errors}"
+
+
+@pytest.fixture
+def page(browser, server, request):
+    with editor_tab(browser, server.url, ARTIFACTS, request.node.name) as tab:
+        yield tab
 
 
 def shot(page, name: str) -> None:

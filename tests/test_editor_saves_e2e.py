@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_editor_e2e import EXAMPLES, _built_editor, chromium_browser, drop_operator
+from test_editor_e2e import EXAMPLES, _built_editor, chromium_browser, drop_operator, editor_tab
 from test_serve_support import ROOT, LiveServer
 
 from factorline.batch import run_pipeline
@@ -98,18 +98,8 @@ def browser():
 @pytest.fixture
 def page(browser, server, request):
     """A fresh tab on the editor; fails the test on any uncaught script error."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-    tab.goto(server.url + "/")
-    expect(tab.get_by_test_id("palette")).to_be_visible()
-    yield tab
-    shot(tab, f"{request.node.name}-final")
-    context.close()
-    assert not errors, f"script errors in the editor: {errors}"
+    with editor_tab(browser, server.url, ARTIFACTS, request.node.name) as tab:
+        yield tab
 
 
 def shot(page, name: str) -> None:
