@@ -95,6 +95,14 @@ def _kills(server, reason: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _warm_both_workers(process) -> None:
+    """Both workers load the audit models first: a worker's first use of a pipeline loads them,
+    which on a loaded machine can take longer than this server's 4 s request budget; the timings
+    of a test are then about its own item only."""
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda name: upload(process.client, "audit", name, jpeg()), ["w1.jpg", "w2.jpg"]))
+
+
 def test_process_isolation_gives_the_records_of_thread_isolation(servers):
     process, thread = servers
 
@@ -112,6 +120,7 @@ def test_process_isolation_gives_the_records_of_thread_isolation(servers):
 
 def test_an_item_over_the_memory_cap_kills_its_worker_and_the_server_goes_on(servers):
     process, _ = servers
+    _warm_both_workers(process)
     r = upload(process.client, "audit", "big.png", huge_png())
     assert r.status_code == 200, r.text
     record = r.json()
@@ -128,11 +137,7 @@ def test_an_item_over_the_memory_cap_kills_its_worker_and_the_server_goes_on(ser
 
 def test_an_item_past_the_time_limit_is_killed_and_others_still_run(servers):
     process, _ = servers
-    # Both workers load the audit models first (a worker's first use of a pipeline loads them, which
-    # on a loaded machine can take longer than this server's 4 s request budget): then the timing
-    # below is about the sleepy item only.
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda name: upload(process.client, "audit", name, jpeg()), ["w1.jpg", "w2.jpg"]))
+    _warm_both_workers(process)
     t0 = time.monotonic()
     r = upload(process.client, "sleepy", "a.jpg", jpeg())
     assert r.status_code == 504 and error_of(r)["type"] == "RequestTimeoutError"
@@ -200,3 +205,23 @@ def test_batching_on_needs_thread_isolation():
     assert ServeSettings(batching="on", isolation="thread").batching == "on"
     with pytest.raises(ValidationError, match="max_item_memory_mb"):
         ServeSettings(max_item_memory_mb=10)
+
+
+class _Idle:
+    """An idle worker as the pool sees it: started (ready or not) and the pipelines it holds."""
+
+    def __init__(self, name: str, ready: bool, holds: tuple[str, ...] = ()):
+        self.name, self._ready, self.holds = name, ready, dict.fromkeys(holds)
+
+    def ready(self): return self._ready
+    def results(self): return []
+
+
+def test_a_job_goes_to_an_idle_worker_that_already_holds_its_pipeline():
+    pool = WorkerPool(3, server_watch(5.0), spawn=_DeadOnArrival)
+    pool._idle = [_Idle("warm-other", True, ("other",)), _Idle("warm-audit", True, ("audit",)),
+                  _Idle("fresh", True), _Idle("starting", False)]
+    assert pool._pop_idle("audit").name == "warm-audit"  # not the fresh one started after a kill
+    assert pool._pop_idle("audit").name in {"warm-other", "fresh"}  # any ready one next
+    pool._pop_idle("audit")
+    assert pool._pop_idle("audit").name == "starting"

@@ -128,6 +128,15 @@ class ServeWorker(ProcessWorker):
         self.proc.start()
         child.close()
         self._ready = False
+        # Pipelines (fingerprints) this process has compiled, as far as the server knows: a job
+        # goes to an idle worker that holds its models, not one that must load them first.
+        self.holds: OrderedDict[str, None] = OrderedDict()
+
+    def hold(self, fingerprint: str) -> None:
+        self.holds[fingerprint] = None
+        self.holds.move_to_end(fingerprint)
+        while len(self.holds) > MAX_ENGINES:  # the process keeps the same last MAX_ENGINES
+            self.holds.popitem(last=False)
 
     def wait(self, timeout: float) -> None:
         handles = [h for h in self.handles() if not getattr(h, "closed", False)]
@@ -184,7 +193,7 @@ class WorkerPool:
         return issues
 
     def _run(self, job: Job) -> dict:
-        worker = self._take()
+        worker = self._take(job.fingerprint)
         seat = Seat(worker)
         seat.path = job.path or "(loading models)"
         loading = time.monotonic()  # until the worker says the item started (never, for a warm-up)
@@ -199,6 +208,8 @@ class WorkerPool:
                         seat.started, loading = time.monotonic(), 0.0
                         continue
                     reply["rss"] = worker.rss()
+                    if "error" not in reply and hasattr(worker, "hold"):
+                        worker.hold(job.fingerprint)
                     cap = self.watch.max_rss_bytes  # malloc may keep what the item freed: the next item would be blamed
                     self._release(worker, keep=not (cap and reply["rss"] is not None and reply["rss"] > cap))
                     return reply
@@ -211,14 +222,14 @@ class WorkerPool:
             raise
 
     # -- the processes -------------------------------------------------------------------
-    def _take(self) -> ServeWorker:
+    def _take(self, fingerprint: str) -> ServeWorker:
         with self._cond:
             while not (self._closed or self._idle or self._held < self.size):
                 self._cond.wait()
             if self._closed:
                 raise _shutting_down()
             self._held += 1
-            worker = self._pop_idle()
+            worker = self._pop_idle(fingerprint)
         try:
             worker = self._started(worker)
         except BaseException:
@@ -234,11 +245,12 @@ class WorkerPool:
             raise _shutting_down()
         return worker
 
-    def _pop_idle(self) -> ServeWorker | None:
+    def _pop_idle(self, fingerprint: str) -> ServeWorker | None:
         for worker in self._idle:
             if not worker.ready():
                 worker.results()  # reads its "ready" if it came
-        self._idle.sort(key=lambda w: w.ready())  # the ready ones last: taken first
+        # Taken first (sorted last): a ready worker that holds this pipeline's models, then any ready one.
+        self._idle.sort(key=lambda w: (w.ready(), fingerprint in getattr(w, "holds", ())))
         return self._idle.pop() if self._idle else None
 
     def _started(self, worker: ServeWorker | None) -> ServeWorker:

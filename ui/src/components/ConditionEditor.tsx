@@ -22,6 +22,10 @@ export function ConditionEditor({ value, onChange, factors, testid, invalid }: P
   const area = useRef<HTMLTextAreaElement>(null);
   const [open, setOpen] = useState<Completion | null>(null);
   const [pick, setPick] = useState(0);
+  // Where the caret goes once an accepted suggestion is in the text. Placed in the layout
+  // effect of that very render, never a frame later: keys typed meanwhile must not land
+  // before it (a late caret move scrambled fast typing).
+  const caretAfterAccept = useRef<number | null>(null);
   const functions = useMemo(() => new Set(rules.functions.map((f) => f.name)), [rules]);
 
   // Grow with the text: the whole condition is always in view.
@@ -30,6 +34,12 @@ export function ConditionEditor({ value, onChange, factors, testid, invalid }: P
     if (!el) return;
     el.style.height = "auto";
     el.style.height = `${el.scrollHeight + 2}px`;
+    const caret = caretAfterAccept.current;
+    if (caret !== null) {
+      caretAfterAccept.current = null;
+      el.focus();
+      el.setSelectionRange(caret, caret);
+    }
   }, [value]);
 
   const suggest = (text: string, caret: number) => {
@@ -43,13 +53,10 @@ export function ConditionEditor({ value, onChange, factors, testid, invalid }: P
     const item = open.items[index];
     const next = value.slice(0, open.from) + item.insert + value.slice(open.to);
     const caret = open.from + item.insert.length;
+    caretAfterAccept.current = caret;
     onChange(next);
-    setOpen(null);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(caret, caret);
-      if (item.insert.endsWith(".")) suggest(next, caret); // a step: its fields next
-    });
+    if (item.insert.endsWith(".")) suggest(next, caret); // a step: its fields next
+    else setOpen(null);
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {

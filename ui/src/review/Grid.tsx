@@ -12,10 +12,12 @@ interface Props {
   run: RunDetail;
   params: URLSearchParams;
   page: ItemPage | null;
+  /** The list the page belongs to: the selection starts over when it changes, not on a reload. */
+  listKey: string;
   error: string | null;
 }
 
-export function Grid({ run, params, page, error }: Props) {
+export function Grid({ run, params, page, listKey, error }: Props) {
   const [filter, setFilter] = useState(params.get("filter") ?? "");
   const [selected, setSelected] = useState(0);
   const sort = params.get("sort") ?? "";
@@ -26,7 +28,7 @@ export function Grid({ run, params, page, error }: Props) {
     const active = document.activeElement as HTMLElement | null;
     if (active?.tagName === "SELECT") active.blur();
   }, [params]);
-  useEffect(() => setSelected(0), [page]);
+  useEffect(() => setSelected(0), [listKey]);
 
   const update = (changes: Record<string, string | null>) => {
     const next = new URLSearchParams(params);
@@ -50,7 +52,7 @@ export function Grid({ run, params, page, error }: Props) {
       if (isTyping(e) || !page || !page.items.length) return;
       if (e.key === "j") setSelected((s) => Math.min(s + 1, page.items.length - 1));
       else if (e.key === "k") setSelected((s) => Math.max(s - 1, 0));
-      else if (e.key === "Enter") go(run.name, page.items[selected].index, params);
+      else if (e.key === "Enter") go(run.name, page.items[Math.min(selected, page.items.length - 1)].index, params);
       else return;
       e.preventDefault();
     };

@@ -106,7 +106,9 @@ function RunList() {
 
 function RunPages({ run, route, reviewer }: { run: string; route: Route; reviewer: string }) {
   const [detail, setDetail] = useState<RunDetail | null>(null);
-  const [page, setPage] = useState<ItemPage | null>(null);
+  // The page with the list it was loaded for: a page of another list (the filter just changed,
+  // its answer not in yet) is never shown, so keys never walk a list that is about to go.
+  const [loaded, setLoaded] = useState<{ key: string; page: ItemPage } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const listKey = ["filter", "sort", "offset", "queue", "pipeline", "field", "band", "table", "outcome", "margin", "seed"]
     .map((k) => route.params.get(k) ?? "")
@@ -128,11 +130,11 @@ function RunPages({ run, route, reviewer }: { run: string; route: Route; reviewe
             margin: p.get("margin") ?? undefined, seed: p.get("seed") ?? undefined,
           })
         : await reviewApi.items(run, { filter: p.get("filter") ?? "", sort: p.get("sort") ?? "", offset, limit: PAGE_SIZE });
-      setPage(next);
+      setLoaded({ key: listKey, page: next });
       setError(null);
     } catch (exc) {
       setError(describeError(exc));
-      setPage(null);
+      setLoaded(null);
     }
     // listKey stands for route.params' list fields
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -141,6 +143,7 @@ function RunPages({ run, route, reviewer }: { run: string; route: Route; reviewe
   useEffect(() => {
     void loadPage();
   }, [loadPage]);
+  const page = loaded && loaded.key === listKey ? loaded.page : null;
 
   // Keys pressed faster than the page re-renders: walk on from where the last press went.
   const pending = useRef<{ from: number; to: number } | null>(null);
@@ -179,5 +182,5 @@ function RunPages({ run, route, reviewer }: { run: string; route: Route; reviewe
       <ItemView run={detail} index={route.item} params={route.params} page={page} reviewer={reviewer}
                 onNeighbour={neighbour} onReviewed={loadPage} />
     );
-  return <Grid run={detail} params={route.params} page={page} error={error} />;
+  return <Grid run={detail} params={route.params} page={page} listKey={listKey} error={error} />;
 }
