@@ -250,7 +250,7 @@ def test_the_schema_publishes_what_the_editor_checks(server):
     s = live.client.get("/api/schema").json()
     assert s["kinds"]["fits"]["text"] == ["text", "factor"] and s["kinds"]["source"] == ["audio", "frames"]
     assert s["names"]["step"] == "^[a-z_][a-z0-9_]{0,63}$"
-    assert set(s["documents"]["sampling"]["properties"]) == {"fps", "max_frames", "max_side"}
+    assert set(s["documents"]["sampling"]["properties"]) == {"fps", "max_frames", "min_frames", "max_side"}
     assert [f["name"] for f in s["rules"]["functions"]] == functions.names()
     assert "count(list)" in s["rules"]["grammar"] and s["rules"]["item_fields"]["partial"] == "bool"
     assert "missing(x)" in s["documents"]["rule"]["properties"]["when"]["description"]

@@ -14,6 +14,7 @@ from needs import require
 from PIL import Image
 
 from factorline.core.items import Limits, Sampling
+from factorline.media.encode import write_video
 from factorline.errors import (
     CorruptMediaError,
     ItemTimeoutError,
@@ -189,6 +190,21 @@ def test_target_times():
     spread = target_times(30.0, 1.0, 4, 25.0)
     assert spread == pytest.approx([0.0, 9.987, 19.973, 29.96], abs=1e-3)
     assert target_times(None, 2.0, 3) == [0.0, 0.5, 1.0]
+
+
+def test_a_short_video_gets_at_least_min_frames_spread_over_it_but_never_more_than_it_has():
+    assert target_times(1.0, 1.0, 64, 25.0, 4) == pytest.approx([0.0, 0.32, 0.64, 0.96])  # 1 s at 1 fps: 4, not 1
+    assert target_times(5.0, 1.0, 64, 25.0, 4) == [0, 1, 2, 3, 4]  # long enough: the fps grid
+    assert target_times(0.12, 1.0, 64, 25.0, 4) == pytest.approx([0.0, 0.04, 0.08])  # only 3 frames exist
+    assert target_times(1.0, 1.0, 2, 25.0, 4) == pytest.approx([0.0, 0.96])  # max_frames still caps
+
+
+def test_a_one_second_clip_is_sampled_min_frames_times(tmp_path):
+    frames = [np.full((64, 80, 3), 10 * i, np.uint8) for i in range(25)]
+    path = tmp_path / "short.mp4"
+    write_video(path, frames, fps=25.0)
+    _, batch = _decode(path, Sampling(fps=1))
+    assert len(batch.images) == 4 and batch.times == pytest.approx([0.0, 0.32, 0.64, 0.96], abs=0.021)
 
 
 def test_frames_at_one_fps(clip5):

@@ -302,7 +302,7 @@ def test_videos_are_sampled_like_pipelines(work, cache):
     result = train(work / "videos", "light", store=ModelStore(work / "video-models"), cache=cache,
                    protocol=Protocol(seeds=(0,), folds=2, test_size=0.34))
     card = result.model.card
-    assert card["data"]["sampling"]["fps"] == 1.0 and card["data"]["frames"] == 12  # 2 frames (t=0, 1s) per clip
+    assert card["data"]["sampling"]["fps"] == 1.0 and card["data"]["frames"] == 24  # min_frames: 4 per 2-s clip
     assert card["metrics"]["test"]["accuracy"] == 1.0
 
 

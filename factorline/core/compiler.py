@@ -222,7 +222,8 @@ def check_pipeline(data: dict) -> tuple[Plan | None, list[Issue]]:
     if issues or header is None or any(s.params is None for s in ordered):
         return None, issues
     doc = PipelineDoc.model_validate({**data, "sampling": header.sampling.model_dump(exclude_unset=True)})
-    sampling = Sampling(fps=doc.sampling.fps, max_frames=doc.sampling.max_frames, max_side=doc.sampling.max_side)
+    sampling = Sampling(fps=doc.sampling.fps, max_frames=doc.sampling.max_frames, min_frames=doc.sampling.min_frames,
+                        max_side=doc.sampling.max_side)
     return Plan(doc, ordered, sampling, decisions, fingerprint(doc, ordered), factors_fingerprint(doc, ordered), dtypes), []
 
 

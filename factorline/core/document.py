@@ -32,6 +32,13 @@ class SamplingDoc(BaseModel):
     max_frames: int = Field(
         64, ge=1, le=2048, title="Max frames", description="At most this many frames; spread over the item when exceeded."
     )
+    min_frames: int = Field(
+        4,
+        ge=1,
+        le=64,
+        title="Min frames",
+        description="A short video gets at least this many frames, spread over it (up to the frames it has).",
+    )
     max_side: int = Field(
         1280, ge=16, le=8192, title="Max side", description="Analysis frames are downscaled to fit this many pixels."
     )

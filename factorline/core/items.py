@@ -153,8 +153,15 @@ class Sampling:
 
     fps: float = 1.0
     max_frames: int = 64
+    # A short video gets at least this many frames (spread over it, up to the frames it has):
+    # at 1 fps a 1-s clip would get one, and no factor that compares frames could work.
+    min_frames: int = 4
     max_side: int = 1280  # analysis frames are downscaled so that max(H, W) <= max_side
     audio_rate: int = 16000
+
+    def frame_key(self) -> dict:
+        """The fields that decide which frames an item gives (cache keys, index metadata)."""
+        return {"fps": self.fps, "max_frames": self.max_frames, "min_frames": self.min_frames, "max_side": self.max_side}
 
 
 @dataclass

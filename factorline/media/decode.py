@@ -50,7 +50,7 @@ def decode_frames(
     if info.kind == "image":
         return image_batch(path, info, sampling, limits)
     cap = max(1, min(sampling.max_frames, limits.max_frames))
-    targets = target_times(info.duration_s, sampling.fps, cap, info.fps)
+    targets = target_times(info.duration_s, sampling.fps, cap, info.fps, sampling.min_frames)
     with open_container(path, limits) as container:
         stream = video_stream(container, path)
         stream.thread_type = "AUTO"  # frame threads: ~1.4x faster on sequential decode
@@ -66,18 +66,24 @@ def decode_frames(
                       planned=len(targets), end_s=sampler.stream_end(info.fps))
 
 
-def target_times(duration: float | None, fps: float, cap: int, source_fps: float | None = None) -> list[float]:
-    """Seconds to sample: every 1/fps, or ``cap`` spread over the duration when that is more."""
+def target_times(
+    duration: float | None, fps: float, cap: int, source_fps: float | None = None, floor: int = 1
+) -> list[float]:
+    """Seconds to sample: every 1/fps; ``cap`` spread over the duration when that is more; at
+    least ``floor`` spread over a short one (never more than ``cap``, nor than its frames)."""
     if fps <= 0:
         raise ValueError(f"sampling.fps must be > 0, got {fps}")
     if duration is None or duration <= 0:
         return [k / fps for k in range(cap)]  # unknown length: sample until the stream ends
     count = math.floor(duration * fps - 1e-9) + 1
-    if count <= cap:
+    frame_s = 1.0 / (source_fps or 25.0)
+    frames = max(1, math.floor(duration / frame_s + 1e-9))
+    least = min(floor, cap, frames)
+    if least <= count <= cap:
         return [k / fps for k in range(count)]
     # Spread up to the start of the last frame, so the last target can actually be met.
-    end = max(0.0, duration - 1.0 / (source_fps or 25.0))
-    return [float(t) for t in np.linspace(0.0, end, cap)]
+    end = max(0.0, duration - frame_s)
+    return [float(t) for t in np.linspace(0.0, end, cap if count > cap else least)]
 
 
 def check_deadline(deadline: float | None, path: Path, where: str) -> None:

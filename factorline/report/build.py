@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..core.items import Sampling
 from ..media.thumbnails import DEFAULT_MAX_SIDE
 from . import summary
 from .columns import RunColumns, detailed_rows, indexed_rows, read_columns, read_records
@@ -114,11 +115,11 @@ def _timeline(run: RunData, record: dict, roles: dict[str, str], shots: Pictures
     item = record.get("item") or {}
     if item.get("kind") != "video" or record.get("error"):
         return ""
-    fps, cap = (run.plan.sampling.fps, run.plan.sampling.max_frames) if run.plan else (1.0, 64)
+    sampling = run.plan.sampling if run.plan else Sampling()
     duration = item.get("duration_s")
 
     def times_for(n: int) -> list[float]:
-        return sample_times(n, duration, fps, cap, item.get("fps"))
+        return sample_times(n, duration, sampling, item.get("fps"))
 
     tracks = tracks_of(record.get("factors") or {}, roles, times_for)
     thumb_times = shots.times if shots else []

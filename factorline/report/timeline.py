@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.items import Limits
+from ..core.items import Limits, Sampling
 from ..media.decode import target_times
 from .html import esc, num
 from .svg import INK, SERIES_COLORS, _f, _svg
@@ -60,10 +60,11 @@ def infer_role(name: str, value: Any) -> str | None:
     return None
 
 
-def sample_times(count: int, duration: float | None, fps: float, max_frames: int, source_fps: float | None) -> list[float]:
+def sample_times(count: int, duration: float | None, sampling: Sampling, source_fps: float | None) -> list[float]:
     """When the ``count`` per-frame values were sampled: the executor's grid when it has
     ``count`` points, else spread evenly (frame times are not stored in records)."""
-    grid = target_times(duration, fps, max(1, min(max_frames, Limits().max_frames)), source_fps) if fps > 0 else []
+    cap = max(1, min(sampling.max_frames, Limits().max_frames))
+    grid = target_times(duration, sampling.fps, cap, source_fps, sampling.min_frames) if sampling.fps > 0 else []
     if len(grid) == count:
         return grid
     end = duration or float(count)

@@ -38,10 +38,6 @@ class Features:
         return 1.0 / counts[self.item]
 
 
-def sampling_key(sampling: Sampling) -> dict:
-    return {"fps": sampling.fps, "max_frames": sampling.max_frames, "max_side": sampling.max_side}
-
-
 def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -67,7 +63,7 @@ def embed_dataset(dataset: Dataset, backbone: Backbone, cache: EmbeddingCache, *
         task = bar.add_task(f"embedding with {backbone.id}", total=len(dataset.examples))
         for example in dataset.examples:
             try:
-                _, vectors = cache.item(backbone, example.digest, sampling_key(sampling),
+                _, vectors = cache.item(backbone, example.digest, sampling.frame_key(),
                                         lambda e=example: _decode(e, sampling, limits))
             except MediaError as exc:
                 bad.append(BadRow(example.where, f"unreadable media: {exc.message}"))

@@ -15,7 +15,7 @@ from ..models.embed import EmbeddingCache
 from ..models.store import ModelStore, StoredModel, check_name
 from . import protocol as proto
 from .data import Dataset, load_dataset, report
-from .features import Features, embed_dataset, sampling_key
+from .features import Features, embed_dataset
 
 
 @dataclass
@@ -47,7 +47,7 @@ def build_card(dataset: Dataset, features: Features, backbone: Backbone, protoco
         "head": {"kind": outcome.head.kind, "classes": outcome.classes, "normalize": outcome.head.normalize, **outcome.decision},
         "data": {"source": dataset.source, "format": dataset.format, "count": len(f.examples),
                  "digest": proto.split_digest(everything), "labels": dict(sorted(Counter(f.labels).items())),
-                 "frames": len(f.x), "sampling": sampling_key(sampling) if sampling else None,
+                 "frames": len(f.x), "sampling": sampling.frame_key() if sampling else None,
                  "skipped": [str(b) for b in dataset.bad + features.bad], "duplicates": dataset.duplicates,
                  "splits": splits},
         "seeds": list(protocol.seeds),

@@ -72,7 +72,7 @@ class Embedder:
     def meta(self, sampling: Sampling) -> dict:
         return {"backbone": {**self.image.describe(), "spec": self.spec}, "space": self.space,
                 "imagetext": self.spec if self.text is not None else None, "dim": self.dim,
-                "sampling": {"fps": sampling.fps, "max_frames": sampling.max_frames, "max_side": sampling.max_side}}
+                "sampling": sampling.frame_key()}
 
     @property
     def dim(self) -> int:
@@ -88,7 +88,7 @@ class Embedder:
 
         limits = limits or Limits()
         info = probe(path, limits)
-        key = {"fps": sampling.fps, "max_frames": sampling.max_frames, "max_side": sampling.max_side}
+        key = sampling.frame_key()
 
         def decoded():
             batch = decode_frames(path, info, sampling, limits)
@@ -127,7 +127,7 @@ def run_inputs(run_dir: Path) -> tuple[list[str], Sampling | None]:
         from ..core.document import load_text
 
         section = (load_text(pipeline) or {}).get("sampling") or {}
-        known = {k: section[k] for k in ("fps", "max_frames", "max_side") if k in section}
+        known = {k: section[k] for k in Sampling().frame_key() if k in section}
         sampling = Sampling(**known) if known else None
     return paths, sampling
 

@@ -1,6 +1,7 @@
 // The canvas: steps as nodes, wires as edges. Operators dropped from the palette become steps;
 // a wire is accepted only when the output's kind fits the input's, and a refused wire says why,
-// both while it is dragged (next to the pointer) and after it is let go (a notice).
+// both while it is dragged (next to the pointer) and after it is let go (a notice). Every edge
+// is a RoutedEdge: drawn around the nodes it does not connect.
 
 import {
   Background,
@@ -21,6 +22,7 @@ import type { StepNode, WireEdge } from "../document";
 import { KIND_COLORS } from "../kinds";
 import type { TableNode } from "../tables";
 import { OPERATOR_MIME } from "./Palette";
+import { edgeTypes } from "./RoutedEdge";
 import { nodeTypes } from "./StepNode";
 
 export interface Notice {
@@ -103,6 +105,7 @@ export function Canvas(props: Props) {
         nodes={nodes}
         edges={edges as WireEdge[]}
         nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onWire}
@@ -114,7 +117,7 @@ export function Canvas(props: Props) {
         minZoom={0.2}
         maxZoom={2}
         proOptions={{ hideAttribution: false }}
-        defaultEdgeOptions={{ type: "smoothstep" }}
+        defaultEdgeOptions={{ type: "routed" }}
       >
         <Background gap={24} />
         <Controls showInteractive={false} />
