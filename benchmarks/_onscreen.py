@@ -108,5 +108,5 @@ def build_and_run(dest: Path, sampling: dict, count: int = COUNT, workers: int =
                       "truth": record["truth"]["onscreen_text"], "factor": rec["factors"]["text"],
                       "ms": rec["timings_ms"]["text"],
                       "frames": len(target_times(record["media"]["duration_s"], sampling["fps"], sampling["max_frames"],
-                                                 record["media"]["fps"]))})
+                                                 record["media"]["fps"], sampling.get("min_frames", 4)))})
     return items

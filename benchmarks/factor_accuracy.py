@@ -68,7 +68,7 @@ from factorline.media import target_times
 from factorline.media.encode import write_video
 from factorline.operators.text import similarity
 
-SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}
+SAMPLING = {"fps": 1.0, "max_frames": 64, "min_frames": 4, "max_side": 1280}
 TOL_S = 1.0 / SAMPLING["fps"]  # one sampling step
 BLURRED_SIDE_TOL_PX = 4
 RATIO_TOL = 0.15
@@ -168,7 +168,7 @@ def line_timing(pred: list[dict], truth: list[dict]) -> dict:
 
 
 def sampled_times(row: dict) -> list[float]:
-    return target_times(row["duration_s"], SAMPLING["fps"], SAMPLING["max_frames"], dataset.FPS)
+    return target_times(row["duration_s"], SAMPLING["fps"], SAMPLING["max_frames"], dataset.FPS, SAMPLING["min_frames"])
 
 
 def score_border(rows, recs, refs) -> dict:
@@ -618,7 +618,8 @@ def main() -> int:
         load_after = os.getloadavg()[0]
         if rt_rec["error"]:
             raise SystemExit(f"the realtime clip failed: {rt_rec['error']}")
-        rt_frames = len(target_times(rt["duration_s"], SAMPLING["fps"], SAMPLING["max_frames"], dataset.FPS))
+        rt_frames = len(target_times(rt["duration_s"], SAMPLING["fps"], SAMPLING["max_frames"], dataset.FPS,
+                                     SAMPLING["min_frames"]))
         ratio = rt["duration_s"] / min(walls)
         print(
             f"realtime: {rt['duration_s']} s clip in best {min(walls):.2f} s -> {ratio:.1f}x "

@@ -61,7 +61,7 @@ from factorline.core.executor import Engine
 from factorline.media import probe
 from factorline.operators.text import normalize_for_compare, similarity
 
-SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}
+SAMPLING = {"fps": 1.0, "max_frames": 64, "min_frames": 4, "max_side": 1280}
 CUT_TOL_S = 0.25
 BLACK_END_TOL_S = 0.1
 SUBTITLE_BAND = 0.3

@@ -35,7 +35,7 @@ from factorline.media.preview import PreviewCollector
 from factorline.samples import build_sample_set, default_sample_dir
 
 OPERATORS = ["black_border", "clarity", "shot_cuts", "black_frames"]
-SAMPLING = {"fps": 1.0, "max_frames": 64, "max_side": 1280}
+SAMPLING = {"fps": 1.0, "max_frames": 64, "min_frames": 4, "max_side": 1280}
 
 
 def pipeline(ops: list[str]) -> dict:
@@ -52,7 +52,8 @@ def naive_frames(path: str, *, convert_all: bool = True) -> FrameBatch:
     with av.open(path) as container:
         stream = container.streams.video[0]
         duration = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / 1e6
-        wanted = list(target_times(duration, SAMPLING["fps"], SAMPLING["max_frames"]))
+        wanted = list(target_times(duration, SAMPLING["fps"], SAMPLING["max_frames"],
+                                   float(stream.average_rate or 25), SAMPLING["min_frames"]))
         images, times, last = [], [], None
         preview = PreviewCollector(duration)
         for frame in container.decode(stream):
