@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .docs import ITEM, ON_ERROR, ON_MISSING
@@ -79,9 +80,36 @@ class CompiledTable:
                 decider = decider or (None if blocked else rule)
             if (decider or blocked) and self.policy != "collect":
                 break
+        return self._result(decider, blocked, hits, factors)
+
+    def decide_known(self, rule: str, blocked: str | None, factors: dict, error: dict | None = None) -> dict:
+        """``decide``'s decision when the vectorized evaluator already said which rule decides
+        (``rule``, and for on_missing the ``blocked`` rule): under ``first``/``priority`` no rule
+        before it matched or read a missing value, so only that rule is read (explanation, hits).
+        ``collect`` lists every hit, and a failed flag the record does not bear out is rechecked:
+        both go through ``decide``."""
+        by_id = self._by_id
+        if self.policy == "collect" or (rule == ON_ERROR) != bool(error):
+            return self.decide(factors, error)
+        if rule == ON_ERROR:
+            return self._failed(error)  # type: ignore[arg-type]
+        if rule == ON_MISSING and blocked in by_id:
+            return self._result(None, by_id[blocked], [], factors)
+        if rule in by_id:
+            return self._result(by_id[rule], None, [by_id[rule]], factors)
+        if rule == self.default.id:
+            return self.default_decision()
+        return self.decide(factors, error)
+
+    @cached_property
+    def _by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.order}
+
+    def _result(self, decider: CompiledRule | None, blocked: CompiledRule | None, hits: list[CompiledRule],
+                factors: dict) -> dict:
         if blocked is None and decider is None:
             return self.default_decision()
-        result = self._missing(blocked, factors) if blocked is not None else self._decided(decider, factors)
+        result = self._missing(blocked, factors) if blocked is not None else self._decided(decider, factors)  # type: ignore[arg-type]
         result["hits"] = [r.hit(factors) for r in hits]
         if self.policy == "collect":
             result["outcomes"] = list(dict.fromkeys([result["outcome"], *(r.outcome for r in hits)]))
