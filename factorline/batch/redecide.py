@@ -147,31 +147,34 @@ class Redecider:
         decided = decide_frame(self.vectorized, frame, blocked=True)
         for name in self.changed:
             table: CompiledTable = self.tables[name]
-            outcome, rule = decided[f"{name}.outcome"].to_numpy(), decided[f"{name}.rule"].to_numpy()
+            # Compared as polars strings: numpy object arrays compare (and np.isin sorts) one
+            # Python object at a time, seconds over a million rows.
+            outcome, rule, blocked = decided[f"{name}.outcome"], decided[f"{name}.rule"], decided[f"{name}.blocked"]
             if f"decisions.{name}.outcome" in columns:
-                old_outcome = columns[f"decisions.{name}.outcome"].to_numpy(zero_copy_only=False)
-                old_rule = columns[f"decisions.{name}.rule"].to_numpy(zero_copy_only=False)
-                old_reason = pl.from_arrow(columns[f"decisions.{name}.reason"])
+                old_outcome, old_rule, old_reason = (pl.from_arrow(columns[f"decisions.{name}.{k}"]) for k in ("outcome", "rule", "reason"))
             else:
-                old_outcome = old_rule = np.full(batch.num_rows, None, dtype=object)
-                old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
-            same = (outcome == old_outcome) & (rule == old_rule)
+                old_outcome = old_rule = old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
+
+            def flags(series: pl.Series) -> np.ndarray:
+                return series.fill_null(False).to_numpy()
+
+            kept_outcome = flags(outcome.eq_missing(old_outcome))
+            same = kept_outcome & flags(rule.eq_missing(old_rule))
             # A missing value decided before and after, blocked by the same unchanged rule: the
             # stored explanation (which names that rule and its values) still holds.
-            blocked = decided[f"{name}.blocked"]
-            still_blocked = ((old_reason == blocked + " could not be evaluated").fill_null(False)
-                             & ~blocked.is_in(sorted(self.changed[name]))).to_numpy()
-            may_keep = (rule == ON_ERROR) | (~np.isin(rule, [*self.changed[name], ON_MISSING])) | ((rule == ON_MISSING) & still_blocked)
+            still_blocked = flags(old_reason == blocked + " could not be evaluated") & ~flags(blocked.is_in(sorted(self.changed[name])))
+            failed, on_missing = flags(rule == ON_ERROR), flags(rule == ON_MISSING)
+            may_keep = failed | ~flags(rule.is_in([*self.changed[name], ON_MISSING])) | (on_missing & still_blocked)
             if table.policy == "collect":  # every matching rule is listed: only a failed item's decision is safe
-                may_keep = rule == ON_ERROR
+                may_keep = failed
             code = np.where(same & may_keep, KEEP, PER_ITEM)
-            is_default = rule == table.default.id
+            is_default = flags(rule == table.default.id)
             kept_default = is_default & same & self.same_default[name]
             verdicts.codes[name] = code = np.where(kept_default, KEEP, np.where(is_default, DEFAULT, code))
-            moved = np.flatnonzero(outcome != old_outcome).tolist()
-            verdicts.changed[name] = dict(zip(moved, old_outcome[moved].tolist()))
+            moved = np.flatnonzero(~kept_outcome)
+            verdicts.changed[name] = dict(zip(moved.tolist(), old_outcome.gather(moved).to_list()))
             rows = np.flatnonzero(code == PER_ITEM)
-            verdicts.known[name] = dict(zip(rows.tolist(), zip(rule[rows].tolist(), blocked.gather(rows).to_list())))
+            verdicts.known[name] = dict(zip(rows.tolist(), zip(rule.gather(rows).to_list(), blocked.gather(rows).to_list())))
         return verdicts
 
     def lines(self, block: LineBlock, verdicts: Verdicts, fresh: dict[str, list], sink) -> dict[int, dict]:

@@ -45,12 +45,14 @@ class CompiledRule:
     def values(self, factors: dict) -> dict[Node, Any]:
         return {leaf: fn(factors) for _, leaf, fn in self.leaves}
 
-    def hit(self, factors: dict) -> dict:
-        """What the rule read: leaf text -> value, and the evidence of the steps it read."""
+    def hit(self, factors: dict, values: dict[Node, Any] | None = None, evidence: list[dict] | None = None) -> dict:
+        """What the rule read: leaf text -> value, and the evidence of the steps it read
+        (``values``/``evidence``: already worked out for the explanation)."""
+        values = self.values(factors) if values is None else values
         return {
             "rule": self.id,
-            "values": {text: record_value(fn(factors)) for text, _, fn in self.leaves},
-            "evidence": evidence_of(factors, self.steps),
+            "values": {text: record_value(values[leaf]) for text, leaf, _ in self.leaves},
+            "evidence": evidence_of(factors, self.steps) if evidence is None else evidence,
         }
 
 
@@ -109,15 +111,22 @@ class CompiledTable:
                 factors: dict) -> dict:
         if blocked is None and decider is None:
             return self.default_decision()
-        result = self._missing(blocked, factors) if blocked is not None else self._decided(decider, factors)  # type: ignore[arg-type]
-        result["hits"] = [r.hit(factors) for r in hits]
+        if blocked is not None:
+            result = self._missing(blocked, factors)
+            result["hits"] = [r.hit(factors) for r in hits]
+        else:
+            result, shown = self._decided(decider, factors)  # type: ignore[arg-type]
+            result["hits"] = [shown if r is decider else r.hit(factors) for r in hits]
         if self.policy == "collect":
             result["outcomes"] = list(dict.fromkeys([result["outcome"], *(r.outcome for r in hits)]))
         return result
 
-    def _decided(self, rule: CompiledRule, factors: dict) -> dict:
-        text = rule.text(rule.values(factors)) + evidence_text(evidence_of(factors, rule.steps))
-        return {"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text}
+    def _decided(self, rule: CompiledRule, factors: dict) -> tuple[dict, dict]:
+        """The decision and the deciding rule's hit, its values and evidence read once for both."""
+        values, evidence = rule.values(factors), evidence_of(factors, rule.steps)
+        text = rule.text(values) + evidence_text(evidence)
+        return ({"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text},
+                rule.hit(factors, values, evidence))
 
     def _missing(self, rule: CompiledRule, factors: dict) -> dict:
         values = rule.values(factors)
