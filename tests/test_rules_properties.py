@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 
+import orjson
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -16,7 +17,7 @@ from factorline.rules import compile_condition, compile_decisions
 from factorline.rules.evaluate import evaluate
 from factorline.rules.language import parse
 from factorline.rules.typecheck import check
-from factorline.rules.vectorized import column_values
+from factorline.rules.vectorized import column_values, decide_frame
 
 FIELDS = {
     "a": {"x": "float", "n": "int", "flag": "bool", "s": "str", "xs": "list[float]", "ws": "list[str]",
@@ -170,6 +171,12 @@ def test_tables_agree_on_random_values(conds, policy, priorities, rows):
     out = compiled.decide_frame(frame(factors, errors))
     assert [d["outcome"] for d in per_item] == out["t.outcome"].to_list()
     assert [d["rule"] for d in per_item] == out["t.rule"].to_list()
+    # Told the vectorized rule (and the rule that could not be evaluated), the per-item evaluator
+    # writes the same decision without trying the rules before it (what `decide` relies on).
+    known = decide_frame(compiled, frame(factors, errors), blocked=True)
+    for f, e, want, rule, blocked in zip(factors, errors, per_item, known["t.rule"], known["t.blocked"], strict=True):
+        got = compiled.tables["t"].decide_known(rule, blocked, f, {"type": "X", "message": "m"} if e else None)
+        assert orjson.dumps(got) == orjson.dumps(want), (rule, blocked)
 
 
 @settings(max_examples=60, deadline=None)

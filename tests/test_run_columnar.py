@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from factorline.batch import assemble as assemble_module
+from factorline.batch import columns as columns_module
 from factorline.batch.decide import CHANGES_FILE, decide_run
 from factorline.batch.fabricate import fabricate_run
+from factorline.batch.lines import line_blocks
 from factorline.core.cache import jsonable
 from factorline.core.compiler import compile_pipeline
 from factorline.core.document import load_text
@@ -219,3 +222,39 @@ def test_decide_skips_blank_lines_like_every_reader(run, tmp_path):
     decide_run(plan, run, tmp_path / "plain", batch_size=97)
     decide_run(plan, spaced, tmp_path / "spaced-out", batch_size=97)
     assert (tmp_path / "plain" / "results.jsonl").read_bytes() == (tmp_path / "spaced-out" / "results.jsonl").read_bytes()
+
+
+def test_line_blocks_hand_out_every_line_whatever_the_read_size(tmp_path):
+    """Lines longer than a read, blank lines, no newline at the end: the same lines as splitting
+    the file, ``size`` at a time, each with its newline at the end of its span."""
+    import random
+
+    rng = random.Random(5)
+    for trial in range(150):
+        lines = [b"" if rng.random() < 0.1 else b" \t" if rng.random() < 0.1 else b'{"i":%d,"pad":"%s"}' % (i, b"x" * rng.randint(0, 30))
+                 for i in range(rng.randint(0, 40))]
+        path = tmp_path / f"{trial}.jsonl"
+        path.write_bytes(b"\n".join(lines) + rng.choice([b"", b"\n"]))
+        size, block = rng.randint(1, 9), rng.randint(1, 120)
+        want = [line for line in path.read_bytes().split(b"\n") if line.strip()]
+        got = []
+        for part in line_blocks(path, size, block):
+            assert 0 < len(part) <= size
+            for row in range(len(part)):
+                start, end = part.span(row, row + 1)
+                assert bytes(part.data[start:end]) == part[row] + b"\n"
+            got += part.lines()  # before the next block reuses the buffer
+        assert got == want, trial
+
+
+def _helper_that_dies(conn, job):
+    os._exit(3)
+
+
+def test_decide_writes_the_parquet_here_when_the_helper_cannot_start(run, tmp_path, monkeypatch):
+    plan = compile_pipeline(_variant(VARIANTS["threshold"]))
+    decide_run(plan, run, tmp_path / "here", batch_size=97, parallel=False)
+    monkeypatch.setattr(columns_module, "_worker", _helper_that_dies)
+    decide_run(plan, run, tmp_path / "fallback", batch_size=97, parallel=True)
+    assert (tmp_path / "here" / "results.jsonl").read_bytes() == (tmp_path / "fallback" / "results.jsonl").read_bytes()
+    assert pq.read_table(tmp_path / "here" / "results.parquet").equals(pq.read_table(tmp_path / "fallback" / "results.parquet"))

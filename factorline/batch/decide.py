@@ -10,6 +10,8 @@ per-item evaluator then writes the full decision (explanation, hits) only where 
 from the stored one: the outcome or rule changed, the deciding rule's definition changed, the
 table collects every hit, or a missing value decided. Items no rule matched get the table's
 default decision, which is the same for all of them. Tables that did not change are copied.
+This process reads only the columns the rules read and writes results.jsonl; results.parquet
+is rewritten whole by ``columns`` (a helper process on big runs), which it feeds one way.
 """
 
 from __future__ import annotations
@@ -17,11 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Generator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,10 +27,11 @@ import pyarrow.parquet as pq
 
 from ..core.compiler import Plan, compile_pipeline
 from ..core.document import dump_text, load_text
-from ..core.records import ParquetSink, read_jsonl, record_schema, write_parquet
+from ..core.records import read_jsonl, record_schema, write_parquet
 from ..errors import FactorlineError, RunDirError
-from .isolate import describe_exit
-from .redecide import Redecider, line_batches, no_gc
+from .columns import ColumnJob, HelperColumns, LocalColumns
+from .lines import line_blocks
+from .redecide import Redecider, no_gc
 
 BATCH = 32_768
 PARALLEL_ROWS = 200_000
@@ -91,119 +90,10 @@ def _results_parquet(run_dir: Path, out: Path, plan: Plan) -> tuple[Path, bool]:
     return write_parquet(read_jsonl(run_dir / "results.jsonl"), tmp, plan), True
 
 
-@dataclass(frozen=True)
-class _ColumnJob:
-    """What the Parquet side needs, picklable (it may run in another process)."""
-
-    doc: dict
-    run_dir: str
-    source: str
-    target: str
-    batch_size: int
-
-
-def _redecider(plan: Plan, run_dir: Path, source: Path, meta: dict) -> Redecider:
+def make_redecider(plan: Plan, run_dir: Path, source: Path, meta: dict) -> Redecider:
     schema = pq.read_schema(source)
     stored = {f.name for f in schema.field("decisions").type} if "decisions" in schema.names else set()
     return Redecider(plan, _old_plan(run_dir), stored, meta.get("fingerprint"))
-
-
-def _columns_here(job: _ColumnJob, redecider: Redecider) -> Generator:
-    """The Parquet side in this process: yields (rows, codes, before) per batch and is sent the
-    batch's fresh decisions back; a thread builds and writes each batch while the next is read.
-    Yields None at the end."""
-    schema = record_schema(redecider.plan)
-    with ParquetSink(job.target, schema) as sink, ThreadPoolExecutor(1, thread_name_prefix="factorline-parquet") as writer:
-        pending = None
-        for batch in pq.ParquetFile(job.source).iter_batches(batch_size=job.batch_size):
-            codes, before = redecider.codes(batch)
-            fresh = yield batch.num_rows, codes, before
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(lambda b=batch, c=codes, f=fresh: sink.write(redecider.parquet(b, c, f, schema)))
-        if pending is not None:
-            pending.result()
-    yield None
-
-
-def _column_worker(conn, job: _ColumnJob) -> None:
-    """The Parquet side in a helper process (big runs): it decodes and decides batch k+1 and
-    writes batch k while the parent rewrites the JSONL of batch k+1."""
-    try:
-        run_dir, source = Path(job.run_dir), Path(job.source)
-        plan = compile_pipeline(job.doc)
-        redecider = _redecider(plan, run_dir, source, read_meta(run_dir))
-        schema = record_schema(plan)
-        with ParquetSink(job.target, schema) as sink, no_gc():
-            batches = pq.ParquetFile(source).iter_batches(batch_size=job.batch_size)
-            current = next(batches, None)
-            if current is not None:
-                codes, before = redecider.codes(current)
-                conn.send(("batch", current.num_rows, codes, before))
-            while current is not None:
-                upcoming = next(batches, None)
-                if upcoming is not None:
-                    next_codes, next_before = redecider.codes(upcoming)
-                    conn.send(("batch", upcoming.num_rows, next_codes, next_before))
-                else:
-                    conn.send(("end",))
-                fresh = conn.recv()
-                sink.write(redecider.parquet(current, codes, fresh, schema))
-                if upcoming is None:
-                    break
-                current, codes = upcoming, next_codes
-            if current is None:
-                conn.send(("end",))
-        conn.send(("done",))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-class _HelperUnavailable(RunDirError):
-    """The helper process died before its first batch (a script without a ``__main__`` guard,
-    no room for a process): the Parquet side then runs in this process."""
-
-
-def _columns_elsewhere(job: _ColumnJob) -> Generator:
-    """The same protocol as ``_columns_here``, with the Parquet side in a spawned process."""
-    ctx = get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_column_worker, args=(child, job), name="factorline-decide-parquet", daemon=True)
-    proc.start()
-    child.close()
-
-    def receive(first: bool = False):
-        try:
-            message = parent.recv()
-        except (EOFError, OSError) as exc:
-            proc.join(timeout=5)
-            kind = _HelperUnavailable if first else RunDirError
-            raise kind(f"the Parquet writer process of `decide` died ({describe_exit(proc.exitcode)})",
-                       path=job.run_dir, cause=exc) from exc
-        if message[0] == "error":
-            raise RunDirError(f"writing results.parquet failed: {message[1]}", path=job.run_dir)
-        return message
-
-    finished = False
-    try:
-        message = receive(first=True)
-        while message[0] == "batch":
-            fresh = yield message[1], message[2], message[3]
-            message = receive()  # the next batch was decided while this one was rewritten
-            parent.send(fresh)
-        if receive()[0] != "done":
-            raise RunDirError("the Parquet writer process of `decide` ended out of step", path=job.run_dir)
-        finished = True
-        yield None
-    finally:
-        if finished:
-            proc.join(timeout=30)
-        if proc.is_alive():  # stopped half-way
-            proc.kill()
-            proc.join(timeout=5)
-        if not finished:
-            ParquetSink.temporary(Path(job.target)).unlink(missing_ok=True)
-        parent.close()
 
 
 def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = None, *, sample: int = 10,
@@ -223,39 +113,39 @@ def decide_run(plan: Plan, run_dir: str | Path, out_dir: str | Path | None = Non
     out = Path(out_dir or run_dir)
     out.mkdir(parents=True, exist_ok=True)
     source, temporary = _results_parquet(run_dir, out, plan)
-    redecider = _redecider(plan, run_dir, source, meta)
+    redecider = make_redecider(plan, run_dir, source, meta)
     results_tmp, changes_tmp = out / ".results.jsonl.tmp", out / f".{CHANGES_FILE}.tmp"
     items, shown = 0, []
-    rows = pq.ParquetFile(source).metadata.num_rows
-    parallel = (rows >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1) if parallel is None else parallel
+    parquet = pq.ParquetFile(source)
+    parallel = (parquet.metadata.num_rows >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1) if parallel is None else parallel
+    job = ColumnJob(plan.doc.model_dump(mode="json"), str(run_dir), str(source), str(out / "results.parquet"), batch_size)
+    writer = (HelperColumns if parallel else LocalColumns)(job, redecider)
+    written = False
     try:
-        with ExitStack() as stack, results_tmp.open("wb") as results, changes_tmp.open("wb") as changes, no_gc():
-            lines = line_batches(run_dir / "results.jsonl", batch_size)
-            job = _ColumnJob(plan.doc.model_dump(mode="json"), str(run_dir), str(source), str(out / "results.parquet"), batch_size)
-            columns = stack.enter_context(closing(_columns_elsewhere(job) if parallel else _columns_here(job, redecider)))
-            try:
-                step = next(columns)
-            except _HelperUnavailable:
-                columns = stack.enter_context(closing(_columns_here(job, redecider)))
-                step = next(columns)
-            while step is not None:
-                num_rows, codes, before = step
-                raws = next(lines, [])
-                if len(raws) != num_rows:
+        with results_tmp.open("wb") as results, changes_tmp.open("wb") as changes, no_gc():
+            lines = line_blocks(run_dir / "results.jsonl", batch_size)
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=redecider.needed_columns(parquet.schema_arrow)):
+                verdicts = redecider.codes(batch)
+                block = next(lines, ())
+                if len(block) != batch.num_rows:
                     raise RunDirError(f"results.jsonl and results.parquet disagree after item #{items} "
-                                      f"({len(raws)} lines vs {num_rows} rows); run `factorline run --resume` "
+                                      f"({len(block)} lines vs {batch.num_rows} rows); run `factorline run --resume` "
                                       "on the folder to assemble them again", path=str(run_dir))
-                fresh = {n: [None] * num_rows for n in codes}
-                records = redecider.lines(raws, codes, fresh, results)
-                step = columns.send(fresh)
-                redecider.note_changes(records, before, changes, shown, sample)
-                items += num_rows
+                fresh = {n: [None] * batch.num_rows for n in verdicts.codes}
+                records = redecider.lines(block, verdicts, fresh, results)  # type: ignore[arg-type]
+                writer.put(verdicts.codes, fresh)
+                redecider.note_changes(records, verdicts, changes, shown, sample)
+                items += batch.num_rows
             if next(lines, None):
                 raise RunDirError(f"results.jsonl holds more records than results.parquet ({items}); run "
                                   "`factorline run --resume` on the folder to assemble them again", path=str(run_dir))
+        writer.finish()
+        written = True
         results_tmp.replace(out / "results.jsonl")
         changes_tmp.replace(out / CHANGES_FILE)
     finally:
+        if not written:
+            writer.abort()
         results_tmp.unlink(missing_ok=True)
         changes_tmp.unlink(missing_ok=True)
         if temporary:

@@ -3,7 +3,8 @@
 ``Redecider`` holds one re-decide: the tables that changed since the stored decisions (by
 their documents), the vectorized evaluator over those, and per batch the action each row
 needs (``KEEP`` its stored decision, the table's shared ``DEFAULT`` decision, or ``PER_ITEM``:
-the per-item evaluator writes it). ``decide.py`` drives it over a run folder.
+the per-item evaluator writes it, told which rule decided so that it reads only that rule).
+``decide.py`` drives it over a run folder.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import gc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -24,8 +25,22 @@ from ..core.compiler import Plan
 from ..core.records import DECISION_TYPE, flat_decision
 from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
 from ..rules.vectorized import ERROR_COLUMN, decide_frame
+from .lines import LineBlock
 
 KEEP, DEFAULT, PER_ITEM = 0, 1, 2
+SWAP_LINES = 256  # lines copied with their fingerprint swapped at a time: ~1 MB, well under mmap size
+
+
+@dataclass
+class Verdicts:
+    """What the vectorized evaluator found for one batch, per changed table (picklable: it is
+    sent from the helper process): ``codes`` (KEEP/DEFAULT/PER_ITEM per row), ``changed`` (row
+    -> the stored outcome, where the outcome changed) and ``known`` (row -> the deciding rule
+    and the rule that could not be evaluated, for PER_ITEM rows)."""
+
+    codes: dict[str, np.ndarray]
+    changed: dict[str, dict[int, str | None]]
+    known: dict[str, dict[int, tuple[str, str | None]]]
 
 
 def changed_rules(old: dict | None, new: dict) -> set[str] | None:
@@ -54,27 +69,6 @@ def no_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def line_batches(path: Path, size: int, block: int = 1 << 24) -> Iterator[list[bytes]]:
-    """Record lines (without their newline) ``size`` at a time, read in big blocks; blank lines
-    are skipped, as every reader does."""
-    lines: list[bytes] = []
-    rest = b""
-    with path.open("rb") as fh:
-        while chunk := fh.read(block):
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            if parts and min(map(len, parts)) < 8:  # a record line is longer: only then look for blank ones
-                parts = [line for line in parts if line.strip()]
-            lines += parts
-            while len(lines) >= size:
-                yield lines[:size]
-                lines = lines[size:]
-    if rest.strip():
-        lines.append(rest)
-    if lines:
-        yield lines
 
 
 def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
@@ -124,73 +118,99 @@ class Redecider:
         self.transitions: Counter = Counter()
         self.changes = 0
 
-    def codes(self, batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, tuple[list, list]]]:
-        """Per changed table: what each row needs (KEEP/DEFAULT/PER_ITEM), and the old outcomes/rules."""
+    def needed_columns(self, schema: pa.Schema) -> list[str] | None:
+        """The Parquet columns ``codes`` reads, as dotted paths into the structs (the fields the
+        changed tables' rules read, ``error``, the stored outcome, rule and reason): a fraction
+        of a batch to decode. None: every column (a file without them)."""
+        held: set[str] = set()
+
+        def walk(prefix: str, kind: pa.DataType) -> None:
+            for child in kind:
+                held.add(f"{prefix}{child.name}")
+                if pa.types.is_struct(child.type):
+                    walk(f"{prefix}{child.name}.", child.type)
+
+        walk("", pa.struct(list(schema)))
+        wanted = ["error", *(c if c.startswith(f"{ITEM}.") else f"factors.{c}" for c in sorted(self.columns)),
+                  *(f"decisions.{n}.{k}" for n in self.changed for k in ("outcome", "rule", "reason"))]
+        return [c for c in wanted if c in held] or None
+
+    def codes(self, batch: pa.RecordBatch) -> Verdicts:
+        """Per changed table: what each row needs, the outcomes that changed, the known deciders."""
+        verdicts = Verdicts({}, {}, {})
         if not self.changed:
-            return {}, {}
+            return verdicts
         columns = _columns(batch)
         frame = pl.DataFrame({c: pl.from_arrow(columns[c]) for c in self.columns if c in columns}, height=batch.num_rows)
         if "error" in batch.schema.names:
             frame = frame.with_columns(pl.from_arrow(batch.column("error").is_valid()).alias(ERROR_COLUMN))
         decided = decide_frame(self.vectorized, frame, blocked=True)
-        codes, before = {}, {}
         for name in self.changed:
             table: CompiledTable = self.tables[name]
-            outcome, rule = decided[f"{name}.outcome"].to_numpy(), decided[f"{name}.rule"].to_numpy()
+            # Compared as polars strings: numpy object arrays compare (and np.isin sorts) one
+            # Python object at a time, seconds over a million rows.
+            outcome, rule, blocked = decided[f"{name}.outcome"], decided[f"{name}.rule"], decided[f"{name}.blocked"]
             if f"decisions.{name}.outcome" in columns:
-                old_outcome = columns[f"decisions.{name}.outcome"].to_numpy(zero_copy_only=False)
-                old_rule = columns[f"decisions.{name}.rule"].to_numpy(zero_copy_only=False)
-                old_reason = pl.from_arrow(columns[f"decisions.{name}.reason"])
+                old_outcome, old_rule, old_reason = (pl.from_arrow(columns[f"decisions.{name}.{k}"]) for k in ("outcome", "rule", "reason"))
             else:
-                old_outcome = old_rule = np.full(batch.num_rows, None, dtype=object)
-                old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
-            same = (outcome == old_outcome) & (rule == old_rule)
+                old_outcome = old_rule = old_reason = pl.Series([None] * batch.num_rows, dtype=pl.String)
+
+            def flags(series: pl.Series) -> np.ndarray:
+                return series.fill_null(False).to_numpy()
+
+            kept_outcome = flags(outcome.eq_missing(old_outcome))
+            same = kept_outcome & flags(rule.eq_missing(old_rule))
             # A missing value decided before and after, blocked by the same unchanged rule: the
             # stored explanation (which names that rule and its values) still holds.
-            blocked = decided[f"{name}.blocked"]
-            still_blocked = ((old_reason == blocked + " could not be evaluated").fill_null(False)
-                             & ~blocked.is_in(sorted(self.changed[name]))).to_numpy()
-            may_keep = (rule == ON_ERROR) | (~np.isin(rule, [*self.changed[name], ON_MISSING])) | ((rule == ON_MISSING) & still_blocked)
+            still_blocked = flags(old_reason == blocked + " could not be evaluated") & ~flags(blocked.is_in(sorted(self.changed[name])))
+            failed, on_missing = flags(rule == ON_ERROR), flags(rule == ON_MISSING)
+            may_keep = failed | ~flags(rule.is_in([*self.changed[name], ON_MISSING])) | (on_missing & still_blocked)
             if table.policy == "collect":  # every matching rule is listed: only a failed item's decision is safe
-                may_keep = rule == ON_ERROR
+                may_keep = failed
             code = np.where(same & may_keep, KEEP, PER_ITEM)
-            is_default = rule == table.default.id
+            is_default = flags(rule == table.default.id)
             kept_default = is_default & same & self.same_default[name]
-            codes[name] = np.where(kept_default, KEEP, np.where(is_default, DEFAULT, code))
-            before[name] = (old_outcome, outcome)
-        return codes, before
+            verdicts.codes[name] = code = np.where(kept_default, KEEP, np.where(is_default, DEFAULT, code))
+            moved = np.flatnonzero(~kept_outcome)
+            verdicts.changed[name] = dict(zip(moved.tolist(), old_outcome.gather(moved).to_list()))
+            rows = np.flatnonzero(code == PER_ITEM)
+            verdicts.known[name] = dict(zip(rows.tolist(), zip(rule.gather(rows).to_list(), blocked.gather(rows).to_list())))
+        return verdicts
 
-    def lines(self, raws: list[bytes], codes: dict[str, np.ndarray], fresh: dict[str, list], sink) -> dict[int, dict]:
+    def lines(self, block: LineBlock, verdicts: Verdicts, fresh: dict[str, list], sink) -> dict[int, dict]:
         """Write the batch's new lines to ``sink``; the records that had to be parsed, by row.
 
-        ``raws`` are lines without their newline. Runs of lines whose decisions all stay only get
-        their fingerprint swapped, one bytes
-        replace per run (a million lines cannot afford a Python step each)."""
-        keep = np.ones(len(raws), dtype=bool)
-        for c in codes.values():
+        Runs of lines whose decisions all stay only get their fingerprint swapped, a slice of the
+        block at a time (a million lines cannot afford a Python step each); the slices stay small
+        so that the allocator hands the same memory back each time."""
+        keep = np.ones(len(block), dtype=bool)
+        for c in verdicts.codes.values():
             keep &= c == KEEP
         if not self.swap:
             keep[:] = False
+        data = block.data
         records: dict[int, dict] = {}
         edges = np.flatnonzero(np.diff(keep.astype(np.int8))) + 1
-        for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(raws)]):
+        for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(block)]):
             if keep[start]:
-                run = b"\n".join(raws[start:end]) + b"\n"
-                if run.count(self.swap[0]) == end - start:
-                    sink.write(run.replace(*self.swap))
+                first, last = block.span(start, end)
+                if data.count(self.swap[0], first, last) == end - start:  # type: ignore[index]
+                    for at in range(start, end, SWAP_LINES):
+                        first, last = block.span(at, min(at + SWAP_LINES, end))
+                        sink.write(data[first:last].replace(*self.swap))  # type: ignore[misc]
                     continue
             for row in range(start, end):  # parsed one by one (or a line without the stored fingerprint)
-                line, records[row] = self.line(raws[row], row, codes, fresh)
+                line, records[row] = self.line(block[row], row, verdicts, fresh)
                 sink.write(line)
         return records
 
-    def line(self, raw: bytes, row: int, codes: dict[str, np.ndarray], fresh: dict[str, list]) -> tuple[bytes, dict]:
+    def line(self, raw: bytes, row: int, verdicts: Verdicts, fresh: dict[str, list]) -> tuple[bytes, dict]:
         """One parsed and re-decided line, and its record."""
         record = orjson.loads(raw)
         stored = record.get("decisions") or {}
         decisions = {}
         for name, table in self.tables.items():
-            code = codes[name][row] if name in codes else KEEP
+            code = verdicts.codes[name][row] if name in verdicts.codes else KEEP
             if code == KEEP and name in stored:
                 decisions[name] = stored[name]
             elif code == DEFAULT:
@@ -198,7 +218,10 @@ class Redecider:
             else:
                 factors = record.get("factors") if isinstance(record.get("factors"), dict) else {}
                 item = record.get("item")
-                decision = table.decide({**factors, ITEM: item} if isinstance(item, dict) else factors, record.get("error"))
+                factors = {**factors, ITEM: item} if isinstance(item, dict) else factors
+                known = verdicts.known[name].get(row) if name in verdicts.known else None
+                decision = table.decide(factors, record.get("error")) if known is None else \
+                    table.decide_known(*known, factors, record.get("error"))
                 decisions[name] = decision
                 fresh[name][row] = flat_decision(decision)
         record["decisions"] = decisions
@@ -225,12 +248,12 @@ class Redecider:
         columns["pipeline"] = pa.repeat(pa.scalar(self.pipeline, type=schema.field("pipeline").type), table.num_rows)
         return pa.table({n: columns[n] for n in schema.names}, schema=schema)
 
-    def note_changes(self, records: dict[int, dict], before: dict[str, tuple], sink, sample: list[dict], limit: int) -> None:
-        for name, (old_outcome, outcome) in before.items():
-            for row in np.flatnonzero(old_outcome != outcome):
+    def note_changes(self, records: dict[int, dict], verdicts: Verdicts, sink, sample: list[dict], limit: int) -> None:
+        for name, moved in verdicts.changed.items():
+            for row, before in moved.items():
                 record = records[row]
                 decision = record["decisions"][name]
-                change = {"item": (record.get("item") or {}).get("path"), "table": name, "before": old_outcome[row],
+                change = {"item": (record.get("item") or {}).get("path"), "table": name, "before": before,
                           "after": decision["outcome"], "rule": decision["rule"], "explanation": decision["explanation"]}
                 self.transitions[(name, change["before"], change["after"])] += 1
                 self.changes += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .docs import ITEM, ON_ERROR, ON_MISSING
@@ -44,12 +45,14 @@ class CompiledRule:
     def values(self, factors: dict) -> dict[Node, Any]:
         return {leaf: fn(factors) for _, leaf, fn in self.leaves}
 
-    def hit(self, factors: dict) -> dict:
-        """What the rule read: leaf text -> value, and the evidence of the steps it read."""
+    def hit(self, factors: dict, values: dict[Node, Any] | None = None, evidence: list[dict] | None = None) -> dict:
+        """What the rule read: leaf text -> value, and the evidence of the steps it read
+        (``values``/``evidence``: already worked out for the explanation)."""
+        values = self.values(factors) if values is None else values
         return {
             "rule": self.id,
-            "values": {text: record_value(fn(factors)) for text, _, fn in self.leaves},
-            "evidence": evidence_of(factors, self.steps),
+            "values": {text: record_value(values[leaf]) for text, leaf, _ in self.leaves},
+            "evidence": evidence_of(factors, self.steps) if evidence is None else evidence,
         }
 
 
@@ -79,17 +82,51 @@ class CompiledTable:
                 decider = decider or (None if blocked else rule)
             if (decider or blocked) and self.policy != "collect":
                 break
+        return self._result(decider, blocked, hits, factors)
+
+    def decide_known(self, rule: str, blocked: str | None, factors: dict, error: dict | None = None) -> dict:
+        """``decide``'s decision when the vectorized evaluator already said which rule decides
+        (``rule``, and for on_missing the ``blocked`` rule): under ``first``/``priority`` no rule
+        before it matched or read a missing value, so only that rule is read (explanation, hits).
+        ``collect`` lists every hit, and a failed flag the record does not bear out is rechecked:
+        both go through ``decide``."""
+        by_id = self._by_id
+        if self.policy == "collect" or (rule == ON_ERROR) != bool(error):
+            return self.decide(factors, error)
+        if rule == ON_ERROR:
+            return self._failed(error)  # type: ignore[arg-type]
+        if rule == ON_MISSING and blocked in by_id:
+            return self._result(None, by_id[blocked], [], factors)
+        if rule in by_id:
+            return self._result(by_id[rule], None, [by_id[rule]], factors)
+        if rule == self.default.id:
+            return self.default_decision()
+        return self.decide(factors, error)
+
+    @cached_property
+    def _by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.order}
+
+    def _result(self, decider: CompiledRule | None, blocked: CompiledRule | None, hits: list[CompiledRule],
+                factors: dict) -> dict:
         if blocked is None and decider is None:
             return self.default_decision()
-        result = self._missing(blocked, factors) if blocked is not None else self._decided(decider, factors)
-        result["hits"] = [r.hit(factors) for r in hits]
+        if blocked is not None:
+            result = self._missing(blocked, factors)
+            result["hits"] = [r.hit(factors) for r in hits]
+        else:
+            result, shown = self._decided(decider, factors)  # type: ignore[arg-type]
+            result["hits"] = [shown if r is decider else r.hit(factors) for r in hits]
         if self.policy == "collect":
             result["outcomes"] = list(dict.fromkeys([result["outcome"], *(r.outcome for r in hits)]))
         return result
 
-    def _decided(self, rule: CompiledRule, factors: dict) -> dict:
-        text = rule.text(rule.values(factors)) + evidence_text(evidence_of(factors, rule.steps))
-        return {"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text}
+    def _decided(self, rule: CompiledRule, factors: dict) -> tuple[dict, dict]:
+        """The decision and the deciding rule's hit, its values and evidence read once for both."""
+        values, evidence = rule.values(factors), evidence_of(factors, rule.steps)
+        text = rule.text(values) + evidence_text(evidence)
+        return ({"outcome": rule.outcome, "rule": rule.id, "reason": rule.reason, "explanation": text},
+                rule.hit(factors, values, evidence))
 
     def _missing(self, rule: CompiledRule, factors: dict) -> dict:
         values = rule.values(factors)
