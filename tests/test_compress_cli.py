@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from factorline.cli import app
 from factorline.compress import compress
-from factorline.core.cache import StepCache
-from factorline.errors import GateError
+from factorline.cache import StepCache
+from factorline.contract.errors import GateError
 from factorline.models.store import ModelStore
 
 runner = CliRunner()

@@ -12,8 +12,8 @@ from PIL import Image, ImageFilter
 from pydantic import ValidationError
 from scipy import ndimage as ndi
 
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.plugins import get_operator
 from factorline.operators.layout import (
     BlackBorderParams,
     bars_to_source,

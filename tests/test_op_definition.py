@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.items import Limits, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import Limits, Sampling
+from factorline.plugins import get_operator
 from factorline.media import decode_frames, probe
 from factorline.operators.definition import (
     DefinitionParams,

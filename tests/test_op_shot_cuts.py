@@ -10,8 +10,8 @@ import skimage.data
 from needs import require
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.plugins import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.cuts import (

@@ -9,9 +9,9 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.registry import get_operator
-from factorline.errors import ConfigError
+from factorline.engine.compiler import compile_pipeline
+from factorline.plugins import get_operator
+from factorline.contract.errors import ConfigError
 from factorline.operators.policy import (
     MAX_PATTERNS,
     MAX_TEXT_CHARS,
