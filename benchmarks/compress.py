@@ -38,9 +38,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 
+from factorline.cache import StepCache
 from factorline.compress import Options, compress
 from factorline.compress import gate as G
-from factorline.cache import StepCache
 from factorline.models import ModelStore
 from factorline.samples import build_sample_set, sources
 from factorline.samples import transforms as tf

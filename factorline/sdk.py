@@ -31,11 +31,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Param
 
+from .contract.errors import OperatorError, PluginError, ResourceError
 from .contract.items import AudioTrack, FrameBatch, MediaInfo
+from .contract.kinds import DTYPES, Kind
 from .contract.operator import EVIDENCE_FIELD, Field, Input, NoParams, OperatorSpec, Output, operator
 from .contract.registry import known_resources, resource
-from .contract.errors import OperatorError, PluginError, ResourceError
-from .contract.kinds import DTYPES, Kind
 from .models.backbones import Backbone, ImagePreprocess, known_backbones
 from .rules.functions import RuleFunction, rule_function
 

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .contract.items import AudioTrack, FrameBatch, MediaInfo
-from .contract.operator import OperatorSpec
 from .contract.errors import FactorlineError, OperatorError, error_record
+from .contract.items import AudioTrack, FrameBatch, MediaInfo
 from .contract.kinds import DTYPES, Kind
+from .contract.operator import OperatorSpec
 
 ITEM = MediaInfo(id="sha256:" + "0" * 64, path="synthetic.mp4", kind="video", duration_s=4.0, width=256, height=256,
                  fps=1.0, has_audio=True)

@@ -10,13 +10,13 @@ import pytest
 import test_learned_ops
 from compress_data import bars_set, fast
 
+from factorline.cache import StepCache
 from factorline.compress import compress
 from factorline.compress.export import op_counts
-from factorline.cache import StepCache
+from factorline.contract.errors import StoreError
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
 from factorline.engine.pool import ResourcePool
-from factorline.contract.errors import StoreError
 from factorline.models.compressed import read_metadata, session
 from factorline.models.embed import EmbeddingCache
 from factorline.models.hub import ModelHub

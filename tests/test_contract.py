@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from factorline.contract.operator import Output, operator
-from factorline.plugins import list_operators
 from factorline.contract.registry import unregister
+from factorline.plugins import list_operators
 from factorline.testing import ContractError, check_operator, operator_cases
 
 SPECS = list_operators()

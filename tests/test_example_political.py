@@ -12,8 +12,8 @@ from needs import needs_faces
 from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
-from factorline.cli import app
 from factorline.cache import StepCache
+from factorline.cli import app
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
 from factorline.media.encode import write_video

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from factorline.batch import run_pipeline
-from factorline.engine import executor as executor_module
 from factorline.cache import StepCache
+from factorline.contract.items import Limits
+from factorline.engine import executor as executor_module
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
-from factorline.contract.items import Limits
 from factorline.engine.records import read_jsonl
 
 DECISIONS = {

@@ -13,17 +13,17 @@ from skimage import data as skdata
 from sklearn.datasets import load_digits
 
 from factorline.cache import StepCache
+from factorline.contract.errors import PipelineError
+from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
-from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.engine.pool import ResourcePool
-from factorline.plugins import get_operator
-from factorline.contract.errors import PipelineError
 from factorline.models.embed import EmbeddingCache
 from factorline.models.heads import Head
 from factorline.models.hub import LoadedModel, ModelHub
 from factorline.models.store import ModelStore
 from factorline.operators.learned import factor, text_lines
+from factorline.plugins import get_operator
 from factorline.train import Protocol, train
 
 ITEM = MediaInfo(id="sha256:" + "1" * 64, path="x.mp4", kind="video", duration_s=3.0, width=64, height=64, fps=1.0)
@@ -238,8 +238,8 @@ def test_pipeline_with_an_unknown_model_reports_the_param_path(in_store):
 def test_a_model_that_cannot_load_fails_validation_not_every_item(store, tmp_path, monkeypatch):
     import shutil
 
-    from factorline.engine.compiler import compile_pipeline
     from factorline.contract.errors import PipelineError
+    from factorline.engine.compiler import compile_pipeline
 
     copy = tmp_path / "models"
     shutil.copytree(store.root, copy)

@@ -13,7 +13,6 @@ import pytest
 from needs import require
 from PIL import Image
 
-from factorline.contract.items import Limits, Sampling
 from factorline.contract.errors import (
     CorruptMediaError,
     ItemTimeoutError,
@@ -21,6 +20,7 @@ from factorline.contract.errors import (
     MediaLimitError,
     UnsupportedMediaError,
 )
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode, decode_audio, decode_frames, file_digest, probe, target_times
 
 LIMITS = Limits()
@@ -392,8 +392,8 @@ def test_a_stream_that_grows_past_the_pixel_cap_mid_way_is_refused(tmp_path, mon
     """The header says 64x48; the second half of the transport stream is 320x240."""
     # probe aligns Pillow's process-wide bomb guard with the cap: restore it for later tests
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
-    from factorline.contract.items import Limits, Sampling
     from factorline.contract.errors import MediaLimitError
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
     from factorline.media.encode import write_video
 

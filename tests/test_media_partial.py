@@ -17,11 +17,11 @@ from needs import require
 
 from factorline.batch import run_pipeline
 from factorline.cache import StepCache
+from factorline.contract.errors import PipelineError
+from factorline.contract.items import Limits, Sampling
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
-from factorline.contract.items import Limits, Sampling
 from factorline.engine.records import read_jsonl
-from factorline.contract.errors import PipelineError
 from factorline.media import decode_frames, probe
 from factorline.rules import factor_frame
 

@@ -10,10 +10,10 @@ import skimage.data
 from scipy import ndimage
 
 from factorline.cache import StepCache
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
-from factorline.contract.items import FrameBatch, MediaInfo
-from factorline.contract.errors import ResourceError
 from factorline.media.encode import write_video
 from factorline.operators import _aesthetic_features as af
 from factorline.operators.aesthetics import (

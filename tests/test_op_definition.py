@@ -13,7 +13,6 @@ import pytest
 from pydantic import ValidationError
 
 from factorline.contract.items import Limits, Sampling
-from factorline.plugins import get_operator
 from factorline.media import decode_frames, probe
 from factorline.operators.definition import (
     DefinitionParams,
@@ -22,6 +21,7 @@ from factorline.operators.definition import (
     grid_blockiness,
     level_of,
 )
+from factorline.plugins import get_operator
 
 
 def run_file(path, max_side: int = 1280) -> dict:

@@ -9,10 +9,10 @@ from needs import needs_faces
 from PIL import Image
 
 from factorline.cache import StepCache
+from factorline.contract.errors import ConfigError, PipelineError
+from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
-from factorline.contract.items import FrameBatch, MediaInfo
-from factorline.contract.errors import ConfigError, PipelineError
 from factorline.media.encode import write_video
 from factorline.operators import _dlib_faces as dl
 from factorline.operators.face_match import DEFAULT_THRESHOLD, FaceMatchParams, face_match, reduce

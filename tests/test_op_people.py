@@ -14,10 +14,9 @@ from needs import needs_nudenet
 from PIL import Image
 from pydantic import ValidationError
 
+from factorline.contract.errors import ResourceError
 from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.engine.pool import GLOBAL_POOL, ResourcePool
-from factorline.plugins import get_operator
-from factorline.contract.errors import ResourceError
 from factorline.operators.people import (
     EXPLICIT_CLASSES,
     LABELS,
@@ -30,6 +29,7 @@ from factorline.operators.people import (
     evidence_records,
     letterbox,
 )
+from factorline.plugins import get_operator
 
 
 def photo(name: str) -> np.ndarray:

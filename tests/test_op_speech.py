@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from factorline.contract.items import AudioTrack, MediaInfo
 from factorline.engine.pool import GLOBAL_POOL
-from factorline.plugins import get_operator
 from factorline.operators.audio import (
     STREAMING_MODEL,
     SpeechParams,
@@ -27,6 +26,7 @@ from factorline.operators.audio import (
     summarize_speech,
     to_model_rate,
 )
+from factorline.plugins import get_operator
 
 R = 16000
 from needs import needs_espeak, require

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from factorline import plugins
-from factorline.contract import fingerprint, registry
 from factorline.cache import StepCache
+from factorline.contract import fingerprint, registry
+from factorline.contract.errors import PipelineError, PluginError
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.executor import Engine
 from factorline.engine.pool import ResourcePool
-from factorline.contract.errors import PipelineError, PluginError
 from factorline.models import backbones
 
 ROOT = Path(__file__).resolve().parent.parent

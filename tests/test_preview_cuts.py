@@ -7,11 +7,11 @@ import pytest
 import skimage.data
 
 from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.plugins import get_operator
 from factorline.media import decode_frames, probe
 from factorline.media import preview as pv
 from factorline.media.encode import write_video
 from factorline.operators import frame_cuts as fc
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

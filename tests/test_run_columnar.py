@@ -14,10 +14,10 @@ from factorline.batch import assemble as assemble_module
 from factorline.batch.decide import CHANGES_FILE, decide_run
 from factorline.batch.fabricate import fabricate_run
 from factorline.cache import jsonable
+from factorline.contract.errors import RunDirError
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.document import load_text
 from factorline.engine.records import flat_decision, read_jsonl
-from factorline.contract.errors import RunDirError
 
 DOC = load_text(Path(__file__).resolve().parent.parent / "examples" / "video_audit.yaml")
 ITEMS = 700

@@ -15,8 +15,8 @@ from pydantic import Field as PydanticField
 
 from factorline import sdk
 from factorline.contract import operator as core_operator
-from factorline.contract.registry import unregister
 from factorline.contract.errors import ConfigError, PluginError
+from factorline.contract.registry import unregister
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from test_serve_support import IMAGE_AUDIT, LiveServer, error_of, jpeg, sleepy_pipeline, slow_operator, upload
 
 from factorline.batch.schedule import EngineConfig
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import Limits
 from factorline.engine.compiler import compile_pipeline
 from factorline.engine.document import load_text
-from factorline.contract.items import Limits
-from factorline.contract.errors import ResourceError
 from factorline.serve import ServeSettings
 from factorline.serve.workers import WorkerPool, server_watch
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..contract.errors import FactorlineError, RunDirError
 from ..engine.compiler import Plan, compile_pipeline
 from ..engine.document import dump_text, load_text
 from ..engine.records import ParquetSink, read_jsonl, record_schema, write_parquet
-from ..contract.errors import FactorlineError, RunDirError
 from .isolate import describe_exit
 from .redecide import Redecider, line_batches, no_gc
 

@@ -24,10 +24,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..cache import default_cache_dir
-from ..engine.compiler import Plan, compile_pipeline
-from ..contract.items import Limits
-from ..engine.records import record_schema
 from ..contract.errors import ConfigError
+from ..contract.items import Limits
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.records import record_schema
 from .isolate import ProcessBackend
 from .parts import PARTS, PartWriter, RunLock, recover
 from .rundir import assemble, open_run

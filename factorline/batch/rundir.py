@@ -24,10 +24,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..cache import jsonable
+from ..contract.errors import RunDirError
 from ..engine.compiler import Plan
 from ..engine.document import dump_text
 from ..engine.records import read_jsonl, record_schema
-from ..contract.errors import RunDirError
 from .assemble import Assembled, index_parts, write_final
 from .parts import PARTS, PartWriter, clear, finished_paths, part_files, recover
 

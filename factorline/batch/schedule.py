@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..cache import NullCache, StepCache, jsonable
+from ..contract.errors import ItemTimeoutError, MediaError, MediaLimitError, OperatorError, ResourceError
+from ..contract.items import Limits
 from ..engine.compiler import Plan, compile_pipeline
 from ..engine.executor import Engine, empty_item
-from ..contract.items import Limits
 from ..engine.records import dumps_record
-from ..contract.errors import ItemTimeoutError, MediaError, MediaLimitError, OperatorError, ResourceError
 
 MAX_STARTUP_DEATHS = 3  # workers that die before taking an item point at the setup, not an item
 

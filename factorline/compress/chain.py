@@ -33,8 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..cache import NullCache, StepCache, default_cache_dir
-from ..contract.items import Limits
 from ..contract.errors import ConfigError, GateError
+from ..contract.items import Limits
 from ..models.store import ModelStore
 from . import data as D
 from .frames import frame_set

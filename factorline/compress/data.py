@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract.errors import DataError, MediaError
 from ..contract.items import FrameBatch, Limits, Sampling
 from ..engine.records import json_lines
-from ..contract.errors import DataError, MediaError
 from ..models.backbones import ImagePreprocess
 from ..train.data import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, text_digest
 

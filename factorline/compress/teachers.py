@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from ..cache import NullCache, StepCache, cache_key
-from ..contract.items import FrameBatch, MediaInfo, Sampling
 from ..contract.errors import ConfigError
+from ..contract.items import FrameBatch, MediaInfo, Sampling
 from ..contract.kinds import Kind
 from ..models.backbones import ImagePreprocess
 from ..models.store import NAME_PATTERN, ModelStore, StoredModel

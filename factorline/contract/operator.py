@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..cards import load_card, summary_line
 from .errors import PluginError
-from .kinds import DTYPES, Kind, edge_kind, value_fits
 from .items import MediaInfo
+from .kinds import DTYPES, Kind, edge_kind, value_fits
 
 EVIDENCE_FIELD = "evidence"
 

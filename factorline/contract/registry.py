@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, PluginError
 from .declare import suggest
+from .errors import ConfigError, PluginError
 from .operator import OperatorSpec
 
 _OPERATORS: dict[str, dict[int, OperatorSpec]] = {}

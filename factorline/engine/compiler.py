@@ -20,12 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..contract.errors import ConfigError, Issue, PipelineError, PluginError, brief
-from ..contract.kinds import SOURCE_KINDS, Kind, kinds_fit
-from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
 from ..contract.items import Sampling
+from ..contract.kinds import SOURCE_KINDS, Kind, kinds_fit
 from ..contract.operator import OperatorSpec
-from ..plugins import get_operator, load_plugins
 from ..contract.registry import missing_resources
+from ..plugins import get_operator, load_plugins
+from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
 
 
 @dataclass(frozen=True)

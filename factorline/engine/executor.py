@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cache import NullCache, StepCache, cache_key, jsonable
 from ..contract.errors import FactorlineError, ItemTimeoutError, OperatorError, UnsupportedMediaError, error_record
+from ..contract.items import AudioTrack, FrameBatch, Limits, MediaInfo
 from ..contract.kinds import Kind
 from ..media import check_size, decode_audio, decode_frames, file_digest, probe
 from ..media.coverage import DecodeFacts, coverage
-from ..cache import NullCache, StepCache, cache_key, jsonable
 from .compiler import Plan, PlannedStep
-from ..contract.items import AudioTrack, FrameBatch, Limits, MediaInfo
 from .pool import GLOBAL_POOL, ResourcePool
 
 # Cache namespace of probes; the suffix changes with MediaInfo's fields (2: pixel_aspect),

@@ -23,9 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
+from ..contract.errors import FactorlineError, MediaError, OperatorError
 from ..contract.items import FrameBatch, MediaInfo
 from ..contract.operator import Field, operator
-from ..contract.errors import FactorlineError, MediaError, OperatorError
 from .learned import top_rows
 
 _INDEXES: dict[str, object] = {}

@@ -34,9 +34,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
+from ..contract.errors import ResourceError
 from ..contract.items import FrameBatch, MediaInfo
 from ..contract.operator import Output, operator
-from ..contract.errors import ResourceError
 from ._ocr import OcrBox
 from .text import (
     CHANGE_THRESHOLD,

@@ -39,10 +39,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
+from ..contract.errors import ResourceError
 from ..contract.items import FrameBatch, MediaInfo
 from ..contract.operator import Output, operator
 from ..contract.registry import resource
-from ..contract.errors import ResourceError
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 
 INSTALL_HINT = "pip install 'factorline[nsfw]'"

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
+from ..contract.errors import ConfigError
 from ..engine.compiler import Plan
 from ..engine.records import json_lines
-from ..contract.errors import ConfigError
 
 _IDENTITY = ("path", "id")
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}

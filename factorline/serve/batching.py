@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .microbatch import BatchFn, MicroBatcher, batching_adapter, close_batched, register_batching, swap_session
+from ..contract.errors import Issue, ResourceError
 from ..engine.compiler import Plan
 from ..engine.pool import ResourcePool
-from ..contract.errors import Issue, ResourceError
+from .microbatch import BatchFn, MicroBatcher, batching_adapter, close_batched, register_batching, swap_session
 from .settings import ServeSettings
 
 BatchHook = Callable[[str, int, int, float], None]  # resource, rows, callers, seconds

@@ -24,11 +24,11 @@ from functools import partial
 
 from ..batch.schedule import EngineConfig
 from ..cache import NullCache, StepCache
+from ..contract.errors import Issue
+from ..contract.items import Limits
 from ..engine.compiler import Plan
 from ..engine.executor import Engine
-from ..contract.items import Limits
 from ..engine.pool import ResourcePool
-from ..contract.errors import Issue
 from ..models.store import confined_models
 from .batching import BatchingPool, make_pool, warm
 from .errors import HttpError, RequestTimeoutError, UnavailableError

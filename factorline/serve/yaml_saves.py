@@ -29,8 +29,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from ..engine.document import dump_text, parse_text
 from ..contract.errors import ConfigError, PipelineError
+from ..engine.document import dump_text, parse_text
 
 
 def same(a: Any, b: Any) -> bool:

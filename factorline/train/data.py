@@ -32,9 +32,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..contract.errors import DataError, MediaError
 from ..contract.items import Limits, MediaInfo
 from ..engine.records import json_lines
-from ..contract.errors import DataError, MediaError
 from ..media import probe
 
 MEDIA_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".mkv",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract.items import Sampling
 from ..contract.errors import ReproductionError
+from ..contract.items import Sampling
 from ..models.backbones import get_backbone
 from ..models.embed import EmbeddingCache
 from ..models.store import ModelStore

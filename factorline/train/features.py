@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..contract.items import Limits, Sampling
 from ..contract.errors import MediaError
+from ..contract.items import Limits, Sampling
 from ..media import decode_frames
 from ..models.backbones import Backbone
 from ..models.embed import EmbeddingCache

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import StepCache, default_cache_dir
-from ..contract.items import Limits, Sampling
 from ..contract.errors import DataError
+from ..contract.items import Limits, Sampling
 from ..models.backbones import DEFAULT_IMAGE, DEFAULT_TEXT, Backbone, get_backbone
 from ..models.card import provenance
 from ..models.embed import EmbeddingCache

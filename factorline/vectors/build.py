@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract.items import Limits, Sampling
 from ..contract.errors import ConfigError
+from ..contract.items import Limits, Sampling
 from ..models.backbones import Backbone, get_backbone
 from ..models.embed import EmbeddingCache
 from .index import normalized

@@ -102,9 +102,9 @@ def dedup_command(
     from ..contract.errors import ConfigError
     from ..train.trainer import default_embedding_cache
     from .build import Embedder
-    from .library import build_index
     from .dedup import clusters
     from .index import VectorIndex
+    from .library import build_index
 
     try:
         for name, value in (("threshold", threshold), ("frame-threshold", frame_threshold), ("min-frames", min_frames)):
