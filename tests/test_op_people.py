@@ -83,7 +83,7 @@ def test_given_nudenet_missing_when_resource_loaded_then_resource_error_with_ins
 
 def test_given_nudenet_missing_then_catalogue_still_imports_and_lists_both():
     code = ("import sys; sys.modules['nudenet'] = None; "
-            "from factorline.contract.registry import list_operators; "
+            "from factorline.plugins import list_operators; "
             "ids = {s.id for s in list_operators()}; print('nsfw@1' in ids, 'faces@1' in ids)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True"]
