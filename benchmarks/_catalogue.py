@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from factorline.core.registry import list_operators
-from factorline.kinds import Kind
+from factorline.contract.kinds import Kind
+from factorline.plugins import list_operators
 
 
 def catalogue_pipeline(pipeline_name: str, sampling: dict, policy_terms=()) -> tuple[dict, list[str]]:

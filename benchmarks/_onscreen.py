@@ -86,8 +86,8 @@ def score_onscreen(items: list[dict]) -> dict:
 
 def build_and_run(dest: Path, sampling: dict, count: int = COUNT, workers: int = 1) -> list[dict]:
     """Write the synth set under ``dest`` and run onscreen_text on every clip; the scored items."""
-    from factorline.core.compiler import compile_pipeline
-    from factorline.core.executor import Engine
+    from factorline.engine.compiler import compile_pipeline
+    from factorline.engine.executor import Engine
     from factorline.media import target_times
     from factorline.synth import SynthOptions, generate
 

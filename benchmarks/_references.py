@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from factorline.core.items import Limits
+from factorline.contract.items import Limits
 from factorline.media import decode_frames, probe
 from factorline.operators._ocr import OcrBox
 from factorline.operators.text import FrameText, frame_reading, subtitle_factor

@@ -36,7 +36,7 @@ from _common import update_readme_row, write_result
 
 from factorline.batch import run_pipeline
 from factorline.batch.parts import iter_part_records
-from factorline.core.records import read_jsonl
+from factorline.engine.records import read_jsonl
 from factorline.media.encode import write_video
 
 PIPELINE = {

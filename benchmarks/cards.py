@@ -21,7 +21,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from factorline.cards import CARDS_DIR, REGENERATE, render_markdown
-from factorline.core.registry import list_operators
+from factorline.plugins import list_operators
 
 # operator -> (label key in the real sets, metric name, the value compared, reference tools)
 REAL = {

@@ -38,9 +38,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 
+from factorline.cache import StepCache
 from factorline.compress import Options, compress
 from factorline.compress import gate as G
-from factorline.core.cache import StepCache
 from factorline.models import ModelStore
 from factorline.samples import build_sample_set, sources
 from factorline.samples import transforms as tf
@@ -194,7 +194,7 @@ def held_out_frames(report_dir: Path, data: Path, count: int = 32) -> list[np.nd
     """Decoded frames of held-out items (the card's test split), as pipelines decode them."""
     import json
 
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, file_digest, probe
 
     card = json.loads((report_dir / "card.json").read_text())

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 
-from factorline.core.items import Limits, Sampling
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.samples import transforms as tf
@@ -167,7 +167,8 @@ def main() -> None:
     from factorline.models.hub import ModelHub
     from factorline.operators.copy_detect import CopyParams, copy_of
     from factorline.samples.sources import LATIN_FONTS, find_font
-    from factorline.vectors.build import Embedder, build_index
+    from factorline.vectors.build import Embedder
+    from factorline.vectors.library import build_index
 
     font = find_font(LATIN_FONTS)
     logo = (lambda w, h: tf.make_logo((w, h), "TV", tf.load_font(font[0], h // 2, index=font[1]))) if font else \

@@ -24,9 +24,9 @@ from _common import update_readme_row, write_result  # noqa: E402
 
 from factorline.batch import run_pipeline  # noqa: E402
 from factorline.batch.decide import decide_run  # noqa: E402
-from factorline.core.compiler import compile_pipeline  # noqa: E402
-from factorline.core.document import load_text  # noqa: E402
-from factorline.core.records import read_jsonl, write_jsonl  # noqa: E402
+from factorline.engine.compiler import compile_pipeline  # noqa: E402
+from factorline.engine.document import load_text  # noqa: E402
+from factorline.engine.records import read_jsonl, write_jsonl  # noqa: E402
 from factorline.samples import build_sample_set, default_sample_dir  # noqa: E402
 
 ITEMS = 10_000

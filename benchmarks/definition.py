@@ -58,7 +58,7 @@ def variant(frame: np.ndarray, name: str) -> np.ndarray:
 def analysis_batch(frames: list[np.ndarray], times: np.ndarray):
     import cv2
 
-    from factorline.core.items import FrameBatch
+    from factorline.contract.items import FrameBatch
 
     h, w = frames[0].shape[:2]
     k = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
@@ -68,7 +68,7 @@ def analysis_batch(frames: list[np.ndarray], times: np.ndarray):
 
 
 def source_frames(path: Path, count: int):
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
 
     info = probe(path)
@@ -80,8 +80,8 @@ def source_frames(path: Path, count: int):
 
 
 def evaluate(sets: dict[str, Path], count: int) -> dict:
-    from factorline.core.items import MediaInfo
-    from factorline.core.registry import get_operator
+    from factorline.contract.items import MediaInfo
+    from factorline.plugins import get_operator
 
     definition, clarity = get_operator("definition"), get_operator("clarity")
     rows = []

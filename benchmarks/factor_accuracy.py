@@ -62,8 +62,8 @@ from _references import (
     versions,
 )
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media import target_times
 from factorline.media.encode import write_video
 from factorline.operators.text import similarity

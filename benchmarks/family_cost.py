@@ -63,7 +63,7 @@ def extract_tree(rev: str, dest: Path) -> Path:
 
 
 def operators_of(tree: Path) -> set[str]:
-    code = "import json, factorline.operators; from factorline.core.registry import list_operators; print(json.dumps(sorted({s.name for s in list_operators()})))"
+    code = "import json, factorline.operators; from factorline.plugins import list_operators; print(json.dumps(sorted({s.name for s in list_operators()})))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, timeout=300).stdout
     return set(json.loads(out.strip().splitlines()[-1]))

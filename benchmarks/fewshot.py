@@ -27,7 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 
-from factorline.core.cache import StepCache
+from factorline.cache import StepCache
 from factorline.models import EmbeddingCache, ModelStore, get_backbone
 from factorline.train import Protocol, train
 from factorline.train.fit import HeadParams, fit_head, prototype_baseline

@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 from _logo_data import item_truth, load_rgb, read_stills, share_in
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.operators.logo_model import CORNERS, corner_region, load_model
 from factorline.operators.overlay import detect_logo
+from factorline.plugins import get_operator
 
 SAMPLING = Sampling(fps=1.0, max_frames=64, max_side=1280)
 STATIC_FPS, STATIC_FRAMES = 4.0, 24

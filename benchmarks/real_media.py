@@ -56,8 +56,8 @@ from _references import (
     versions,
 )
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media import probe
 from factorline.operators.text import normalize_for_compare, similarity
 

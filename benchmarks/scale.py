@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson
 from _common import update_readme_row, write_result
 
-from factorline.core.document import load_text
+from factorline.engine.document import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS, BASELINE_ITEMS, REPORT_ITEMS = 1_000_000, 100_000, 100_000
@@ -76,8 +76,8 @@ def stage_parts(folder: Path, items: int) -> dict:
     from factorline.batch.fabricate import fabricate_records
     from factorline.batch.parts import PartWriter
     from factorline.batch.rundir import open_run
-    from factorline.core.compiler import compile_pipeline
-    from factorline.core.records import record_schema
+    from factorline.engine.compiler import compile_pipeline
+    from factorline.engine.records import record_schema
 
     doc = pipeline()
     plan = compile_pipeline(doc)
@@ -91,7 +91,7 @@ def stage_parts(folder: Path, items: int) -> dict:
 
 def stage_assemble(folder: Path, items: int) -> dict:
     from factorline.batch.rundir import RunState, assemble
-    from factorline.core.compiler import compile_pipeline
+    from factorline.engine.compiler import compile_pipeline
 
     plan = compile_pipeline(pipeline())
     paths = [f"fabricated/{i:08d}.mp4" for i in range(items)]
@@ -104,7 +104,7 @@ def stage_decide(folder: Path, items: int) -> dict:
     import resource
 
     from factorline.batch.decide import decide_run
-    from factorline.core.compiler import compile_pipeline
+    from factorline.engine.compiler import compile_pipeline
 
     summary = decide_run(compile_pipeline(pipeline(changed=True)), folder, folder.parent / f"{folder.name}-decided")
     # decide writes the Parquet in a helper process on big runs: its peak counts too (wait4 in
@@ -116,9 +116,9 @@ def stage_decide(folder: Path, items: int) -> dict:
 
 def stage_reference(folder: Path, items: int) -> dict:
     """Every item decided again per item, compared with the assembled and the re-decided run."""
-    from factorline.core.cache import jsonable
-    from factorline.core.compiler import compile_pipeline
-    from factorline.core.records import read_jsonl
+    from factorline.cache import jsonable
+    from factorline.engine.compiler import compile_pipeline
+    from factorline.engine.records import read_jsonl
 
     checked = {}
     for name, run_dir, doc in (("run", folder, pipeline()), ("decide", folder.parent / f"{folder.name}-decided", pipeline(True))):
@@ -134,8 +134,8 @@ def stage_reference(folder: Path, items: int) -> dict:
 
 def stage_baseline(folder: Path, items: int) -> dict:
     """The previous `decide`: every record in one list, re-decided item by item, written at once."""
-    from factorline.core.compiler import compile_pipeline
-    from factorline.core.records import read_jsonl, write_jsonl, write_parquet
+    from factorline.engine.compiler import compile_pipeline
+    from factorline.engine.records import read_jsonl, write_jsonl, write_parquet
     from factorline.rules import redecide
 
     plan = compile_pipeline(pipeline(changed=True))

@@ -26,10 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import update_readme_row, write_result
 
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import FrameBatch
+from factorline.cache import StepCache
+from factorline.contract.items import FrameBatch
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media import probe, target_times
 from factorline.media.preview import PreviewCollector
 from factorline.samples import build_sample_set, default_sample_dir

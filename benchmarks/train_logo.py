@@ -95,7 +95,7 @@ def build(folders: list[Path], seed: int, augment: bool):
 
 def real_negatives(folder: Path, rng: np.random.Generator, max_frames: int = 16) -> tuple[list, dict]:
     """Crops of frames of the real ``dev`` clips labelled ``logo: false`` (corners and anywhere)."""
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
 
     labels = json.loads((folder / "labels.json").read_text())
@@ -290,7 +290,7 @@ def pick_threshold(prob: np.ndarray, y: np.ndarray, precision: float, prior: flo
 def clip_features(model: lm.LogoModel, folders: list[Path]):
     """(found by persistence (n,), best corner logit (n,), truth (n,), ids) of the synth clips
     (logos drawn "anywhere" left out) the persistence path decides."""
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
     from factorline.operators.overlay import LogoParams, detect_logo, persistence_path
 

@@ -108,7 +108,7 @@ def ocr_frames(images, scale: float, band: float = 1.0) -> list[list[list]]:
 
 
 def harvest_media(path: str, band: float = 1.0) -> dict:
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
 
     info = probe(path)

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from .console import console, err_console
 from .console import fail as _fail
-from .errors import ConfigError, FactorlineError, PipelineError
+from .contract.errors import ConfigError, FactorlineError, PipelineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable factors and readable rules for video and images.")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -66,7 +66,7 @@ def _load_plugins() -> None:
 
 
 def _load(pipeline: Path) -> dict:
-    from .core.document import load_text
+    from .engine.document import load_text
 
     return load_text(pipeline)
 
@@ -78,7 +78,7 @@ def operators(
 ) -> None:
     """List the operator catalogue with each factor card's one-line summary."""
     from .cards import load_card, render_markdown, summary_line
-    from .core.registry import list_operators
+    from .plugins import list_operators
 
     specs = list_operators()
     if card is not None:
@@ -108,7 +108,7 @@ def operators(
 @app.command()
 def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML or JSON.")) -> None:
     """Compile a pipeline and report every problem with its path; run its rule cases."""
-    from .core.compiler import compile_pipeline
+    from .engine.compiler import compile_pipeline
     from .rules import run_cases
 
     try:
@@ -145,7 +145,7 @@ def run(
 ) -> None:
     """Run a pipeline over items and write results.jsonl, results.parquet and report.html."""
     from .batch import run_pipeline, scan_inputs
-    from .core.items import Limits
+    from .contract.items import Limits
 
     try:
         doc = _load(pipeline)
@@ -171,7 +171,7 @@ def run(
 def _print_run(out: Path, summary, pipeline_input: str, report_path: Path, *, skipped: list, verbose: bool) -> None:
     """A few lines whatever the run's size (batch/summary.py); ``verbose`` adds the item table."""
     from .batch.summary import digest, print_skips, results_table, summary_lines
-    from .core.records import read_jsonl
+    from .engine.records import read_jsonl
 
     records = list(read_jsonl(out / "results.jsonl"))
     if verbose:
@@ -267,7 +267,7 @@ def decide(
 ) -> None:
     """Re-evaluate decisions on a run's stored factors (no decoding, no models); show what changed."""
     from .batch.decide import decide_run
-    from .core.compiler import compile_pipeline
+    from .engine.compiler import compile_pipeline
 
     try:
         plan = compile_pipeline(_load(pipeline), source=str(pipeline))

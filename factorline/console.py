@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import FactorlineError, PipelineError, ReproductionError
+from .contract.errors import FactorlineError, PipelineError, ReproductionError
 
 console = Console(soft_wrap=True)  # paths and messages stay whole, for copy and grep
 err_console = Console(stderr=True, soft_wrap=True)

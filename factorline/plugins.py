@@ -1,4 +1,6 @@
-"""The one plugin loader: every command, the server and every worker process run it once.
+"""The one plugin loader and the catalogue it fills: every command, the server and every
+worker process run it once; ``get_operator`` and ``list_operators`` read the catalogue (built-ins
+and plugins loaded first).
 
 Plugins come from entry points of installed packages and from ``$FACTORLINE_PLUGINS``::
 
@@ -29,9 +31,12 @@ from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import PluginError
+from .contract.errors import PluginError
+
+if TYPE_CHECKING:
+    from .contract.operator import OperatorSpec
 
 GROUPS = ("factorline.operators", "factorline.resources", "factorline.backbones", "factorline.rule_functions")
 ENV = "FACTORLINE_PLUGINS"
@@ -73,6 +78,28 @@ def reset() -> None:
         _state.update(status=None, error=None, loaded=[])
 
 
+# -- the catalogue: the registries once the built-ins and every plugin are in ---------------
+def _load_catalogue() -> None:
+    import_module("factorline.operators")  # a dict lookup after the first call
+    load_plugins()  # once per process; raises the same PluginError on every call when a plugin failed
+
+
+def get_operator(ref: str) -> OperatorSpec:
+    """Look an operator of the catalogue up by ``name`` (newest version) or ``name@version``."""
+    from .contract.registry import lookup
+
+    _load_catalogue()
+    return lookup(ref)
+
+
+def list_operators() -> list[OperatorSpec]:
+    """Every operator version of the catalogue, sorted by group then id."""
+    from .contract.registry import registered
+
+    _load_catalogue()
+    return registered()
+
+
 def env_modules() -> list[str]:
     return [n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()]
 
@@ -112,7 +139,7 @@ def _register(group: str, name: str, obj: Any, where: str) -> None:
 
         _backbone_loader(name, obj, where)
     elif group == "factorline.resources":
-        from .core.registry import known_resources, resource
+        from .contract.registry import known_resources, resource
 
         if not callable(obj):
             raise PluginError(f"{where} is {obj!r:.60}; expected a zero-argument function that loads the resource")
@@ -162,9 +189,9 @@ def _close_module(name: str) -> str:
 
 
 def _check_resources() -> None:
-    from .core.registry import list_operators, missing_resources
+    from .contract.registry import missing_resources, registered
 
-    problems = [p for spec in list_operators() for p in missing_resources(spec)]
+    problems = [p for spec in registered() for p in missing_resources(spec)]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise PluginError(problems[0] + more)
@@ -174,7 +201,7 @@ def _check_resources() -> None:
 def _snapshot() -> tuple:
     """The registries with the built-ins in them (imported first: a restore never drops them)."""
     import_module("factorline.operators")
-    from .core import registry
+    from .contract import registry
     from .models import backbones
     from .rules import functions
 
@@ -182,7 +209,7 @@ def _snapshot() -> tuple:
 
 
 def _restore(saved: tuple) -> None:
-    from .core import registry
+    from .contract import registry
     from .models import backbones
     from .rules import functions
 

@@ -1,6 +1,6 @@
 """``factorline new operator NAME [--out DIR]``: a plugin package that installs and passes its
 tests as generated (an operator, its pure function, a test running the contract battery, a
-README and the entry point), for an author to change from there. See docs/plugins.md."""
+README and the entry point), for an author to change from there. See docs/extending.md."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from .console import console
 from .console import fail as _fail
-from .errors import ConfigError
+from .contract.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Start a plugin: factorline new operator NAME.")
 
@@ -51,7 +51,7 @@ def frame_levels(images: np.ndarray) -> np.ndarray:
 '''
 
 _OPERATORS = '''"""The {name} operator. Change the fields, the parameters and the math; keep the contract
-(docs/plugins.md): return exactly the declared fields plus evidence."""
+(docs/extending.md): return exactly the declared fields plus evidence."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ python -m pytest tests                 # the contract battery the built-ins pass
 ```
 
 Use it in a pipeline as `steps: {{{name}: {{op: {name}}}}}` and in rules as `{name}.level > 0.5`.
-Writing plugins: docs/plugins.md in the factorline repository.
+Writing plugins: docs/extending.md in the factorline repository.
 '''
 
 

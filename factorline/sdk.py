@@ -19,7 +19,7 @@ same class under its old name), ``Param`` declares a parameter (pydantic's ``Fie
 duplicate raises ``PluginError`` with one line naming the operator and the fix.
 
 A plugin reaches factorline through entry points or ``$FACTORLINE_PLUGINS`` (see
-``factorline/plugins.py`` and docs/plugins.md); ``factorline.testing.check_operator`` runs the
+``factorline/plugins.py`` and docs/extending.md); ``factorline.testing.check_operator`` runs the
 built-ins' contract battery on a plugin's operator.
 """
 
@@ -31,11 +31,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Param
 
-from .core.items import AudioTrack, FrameBatch, MediaInfo
-from .core.operator import EVIDENCE_FIELD, Field, Input, NoParams, OperatorSpec, Output, operator
-from .core.registry import known_resources, resource
-from .errors import OperatorError, PluginError, ResourceError
-from .kinds import DTYPES, Kind
+from .contract.errors import OperatorError, PluginError, ResourceError
+from .contract.items import AudioTrack, FrameBatch, MediaInfo
+from .contract.kinds import DTYPES, Kind
+from .contract.operator import EVIDENCE_FIELD, Field, Input, NoParams, OperatorSpec, Output, operator
+from .contract.registry import known_resources, resource
 from .models.backbones import Backbone, ImagePreprocess, known_backbones
 from .rules.functions import RuleFunction, rule_function
 
@@ -60,7 +60,7 @@ def backbone(name: str, *, description: str = "") -> Callable[[Callable[[], Back
 
 def _backbone_loader(name: str, loader: Any, where: str, description: str = "") -> None:
     """Check and register a backbone loader (the ``factorline.backbones`` entry points too)."""
-    from .core.registry import origin
+    from .contract.registry import origin
     from .models import backbones
 
     if not isinstance(name, str) or not name or ":" in name:

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .core.items import AudioTrack, FrameBatch, MediaInfo
-from .core.operator import OperatorSpec
-from .errors import FactorlineError, OperatorError, error_record
-from .kinds import DTYPES, Kind
+from .contract.errors import FactorlineError, OperatorError, error_record
+from .contract.items import AudioTrack, FrameBatch, MediaInfo
+from .contract.kinds import DTYPES, Kind
+from .contract.operator import OperatorSpec
 
 ITEM = MediaInfo(id="sha256:" + "0" * 64, path="synthetic.mp4", kind="video", duration_s=4.0, width=256, height=256,
                  fps=1.0, has_audio=True)
@@ -54,7 +54,7 @@ def spec_of(op: OperatorSpec | Callable | str) -> OperatorSpec:
     if isinstance(op, OperatorSpec):
         return op
     if isinstance(op, str):
-        from .core.registry import get_operator
+        from .plugins import get_operator
 
         return get_operator(op)
     spec = getattr(op, "spec", None)
@@ -169,7 +169,7 @@ def check_operator(op: OperatorSpec | Callable | str, *, inputs: dict | None = N
     spec = spec_of(op)
     problems = check_schema(spec)
     if resources is None:
-        from .core.registry import GLOBAL_POOL
+        from .engine.pool import GLOBAL_POOL
 
         resources = GLOBAL_POOL.get(spec.resources)
     params = spec.params() if params is None else params
@@ -194,7 +194,7 @@ def operator_cases(ops: Iterable[OperatorSpec | Callable | str] | None = None, a
     """``pytest.mark.parametrize`` over operators (default: every registered one), ids ``name@version``."""
     import pytest
 
-    from .core.registry import list_operators
+    from .plugins import list_operators
 
     specs = [spec_of(o) for o in ops] if ops is not None else list_operators()
     return pytest.mark.parametrize(argname, specs, ids=[s.id for s in specs])

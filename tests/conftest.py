@@ -30,7 +30,7 @@ def sample_set() -> Path:
 def stress_operator(monkeypatch):
     """Registers tests/stress_plugin.py's `stress` operator here and in every worker process
     (spawned workers and Ray actors import the modules named in FACTORLINE_PLUGINS)."""
-    from factorline.core.registry import register, unregister
+    from factorline.contract.registry import register, unregister
 
     tests_dir = str(Path(__file__).resolve().parent)
     monkeypatch.setenv("FACTORLINE_PLUGINS", "stress_plugin")

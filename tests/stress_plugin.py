@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from factorline.core.operator import Field as Out
-from factorline.core.operator import operator
+from factorline.contract.operator import Field as Out
+from factorline.contract.operator import operator
 
 
 class StressParams(BaseModel):

@@ -5,7 +5,7 @@ from typing import get_args
 import numpy as np
 import pytest
 
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 from factorline.operators.aggregate import (
     AGGREGATORS,
     DESCRIPTIONS,

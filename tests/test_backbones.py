@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from factorline.core.cache import StepCache
-from factorline.errors import ResourceError
+from factorline.cache import StepCache
+from factorline.contract.errors import ResourceError
 from factorline.models import backbones as bb
 from factorline.models._imagenet_labels import IMAGENET_LABELS
 from factorline.models.backbones import ImagePreprocess, get_backbone

@@ -14,10 +14,10 @@ from corpus import MEDIA_ERRORS, PIPELINE, build_corpus
 
 from factorline.batch import run_pipeline
 from factorline.batch.schedule import Watch, run_tasks
-from factorline.core.compiler import compile_pipeline
-from factorline.core.items import Limits
-from factorline.core.records import read_jsonl
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import Limits
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.records import read_jsonl
 
 DOC = PIPELINE
 LIMITS = Limits(item_timeout_s=2.0)  # the hanging files cost timeout + grace = 4 s each

@@ -19,9 +19,9 @@ from conftest import stressed
 from corpus import PIPELINE
 
 from factorline.batch import run_pipeline
-from factorline.core.items import Limits
-from factorline.core.records import read_jsonl
-from factorline.errors import ConfigError, RunDirError
+from factorline.contract.errors import ConfigError, RunDirError
+from factorline.contract.items import Limits
+from factorline.engine.records import read_jsonl
 
 LIMITS = Limits(item_timeout_s=2.0)
 

@@ -19,9 +19,9 @@ from corpus import PIPELINE
 from factorline.batch import expand_inputs, run_pipeline
 from factorline.batch.decide import decide_run, read_run
 from factorline.batch.parts import PartWriter, RunLock, iter_part_records
-from factorline.core.compiler import compile_pipeline
-from factorline.core.records import read_jsonl
-from factorline.errors import RunDirError
+from factorline.contract.errors import RunDirError
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.records import read_jsonl
 
 DOC = PIPELINE
 FAST = {"cache_dir": None, "isolate": False}  # in-process: for tests where killing workers is not the point

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from factorline.cards import CARDS_DIR, load_card, render_markdown, summary_line
 from factorline.cli import app
-from factorline.core.registry import list_operators
+from factorline.plugins import list_operators
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILT_IN = sorted((s for s in list_operators() if s.run.__module__.startswith("factorline.")), key=lambda s: s.name)

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from factorline.cli import app
-from factorline.core.records import read_jsonl
+from factorline.engine.records import read_jsonl
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
@@ -96,7 +96,7 @@ def test_run_refuses_missing_input(tmp_path):
 
 
 def test_decide_reports_changed_outcomes_without_decoding(finished_run, tmp_path, monkeypatch):
-    from factorline.core import executor
+    from factorline.engine import executor
 
     monkeypatch.setattr(executor, "decode_frames", lambda *a, **k: pytest.fail("decide must not decode"))
     doc = yaml.safe_load((EXAMPLES / "video_audit.yaml").read_text())
@@ -230,7 +230,7 @@ def test_the_readme_decide_example_is_decided_by_the_letterbox_rule():
     """The README's /decide body carries every factor the moderation table reads."""
     import re
 
-    from factorline.core.compiler import compile_pipeline
+    from factorline.engine.compiler import compile_pipeline
 
     readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
     body = re.search(r"/decide -H 'content-type: application/json' \\\n\s+-d '(.*?)'", readme, re.S).group(1)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from factorline.batch import run_pipeline
 from factorline.cli import app
-from factorline.core.records import read_jsonl
+from factorline.engine.records import read_jsonl
 
 
 @pytest.fixture(scope="module")

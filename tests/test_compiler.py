@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from factorline.core.compiler import check_pipeline, compile_pipeline
-from factorline.errors import PipelineError
+from factorline.contract.errors import PipelineError
+from factorline.engine.compiler import check_pipeline, compile_pipeline
 
 GOOD = {
     "name": "audit",
@@ -114,9 +114,9 @@ def test_rule_problems_are_reported_with_the_rest():
 @pytest.fixture
 def relay_operator():
     """A throwaway operator with a wired input, to build graphs the catalogue can't yet."""
-    from factorline.core.operator import Field, Input, operator
-    from factorline.core.registry import unregister
-    from factorline.kinds import Kind
+    from factorline.contract.kinds import Kind
+    from factorline.contract.operator import Field, Input, operator
+    from factorline.contract.registry import unregister
 
     @operator(name="test_relay", version=1, title="Relay", group="test", inputs={"value": Input(Kind.FACTOR, "a number")},
               fields={"value": Field("float", "the number again")})

@@ -9,10 +9,10 @@ import pytest
 from compress_data import bars_set, fast
 from typer.testing import CliRunner
 
+from factorline.cache import StepCache
 from factorline.cli import app
 from factorline.compress import compress
-from factorline.core.cache import StepCache
-from factorline.errors import GateError
+from factorline.contract.errors import GateError
 from factorline.models.store import ModelStore
 
 runner = CliRunner()

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from compress_data import bars_set, fast
 
+from factorline.cache import StepCache
 from factorline.compress import compress
 from factorline.compress import gate as G
 from factorline.compress.data import split_items
 from factorline.compress.distill import class_weights, tempered
 from factorline.compress.teachers import OperatorTeacher
-from factorline.core.cache import StepCache
-from factorline.errors import ConfigError, DataError
+from factorline.contract.errors import ConfigError, DataError
 from factorline.models.store import ModelStore
 
 

@@ -10,13 +10,13 @@ import pytest
 import test_learned_ops
 from compress_data import bars_set, fast
 
+from factorline.cache import StepCache
 from factorline.compress import compress
 from factorline.compress.export import op_counts
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.registry import ResourcePool
-from factorline.errors import StoreError
+from factorline.contract.errors import StoreError
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
+from factorline.engine.pool import ResourcePool
 from factorline.models.compressed import read_metadata, session
 from factorline.models.embed import EmbeddingCache
 from factorline.models.hub import ModelHub
@@ -146,10 +146,10 @@ def test_a_minilm_text_head_is_quantized_dynamically_and_classifies_text(trained
     assert (quant.path / "tokenizer" / "tokenizer.json").is_file()
     assert quant.report["child"]["size_bytes"] < 0.5 * quant.report["parent"]["size_bytes"]
     monkeypatch.setenv("FACTORLINE_MODELS", str(store.root))
-    from factorline.core.registry import get_operator
+    from factorline.plugins import get_operator
 
     spec = get_operator("text_classifier")
-    from factorline.core.items import MediaInfo
+    from factorline.contract.items import MediaInfo
 
     item = MediaInfo(id="sha256:" + "1" * 64, path="x.mp4", kind="video", duration_s=1.0, width=8, height=8, fps=1.0)
     out = spec.run({"text": "Buy now, limited offer!\nFree shipping today"}, spec.params(model=quant.ref), item=item,

@@ -7,10 +7,10 @@ import pytest
 import torch
 from compress_data import bars_set, fast
 
+from factorline.cache import StepCache
 from factorline.compress import compress
 from factorline.compress.prune import prune
-from factorline.core.cache import StepCache
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 from factorline.models.hub import ModelHub
 from factorline.models.nets import (
     EffNetFeatures,

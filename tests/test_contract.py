@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from factorline.core.operator import Output, operator
-from factorline.core.registry import list_operators, unregister
+from factorline.contract.operator import Output, operator
+from factorline.contract.registry import unregister
+from factorline.plugins import list_operators
 from factorline.testing import ContractError, check_operator, operator_cases
 
 SPECS = list_operators()

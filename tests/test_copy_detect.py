@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.items import Limits, Sampling
-from factorline.errors import OperatorError
+from factorline.contract.errors import OperatorError
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.models.hub import ModelHub
 from factorline.operators.copy_detect import CopyParams, copy_of, library
 from factorline.samples.sources import read_clip
 from factorline.testing import check_operator
-from factorline.vectors.build import Embedder, build_index
+from factorline.vectors.build import Embedder
 from factorline.vectors.copies import align, align_grid, crop_of, is_static, register, runs, transforms_found
+from factorline.vectors.library import build_index
 
 SAMPLING = Sampling(fps=2.0, max_frames=10)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 from factorline.models import devices
 from factorline.models.devices import DeviceWarning, choose_providers, choose_torch_device, requested_device
 

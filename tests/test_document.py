@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factorline.core.document import PipelineDoc, dump_text, load_text, parse_text, save
-from factorline.errors import ConfigError, PipelineError
+from factorline.contract.errors import ConfigError, PipelineError
+from factorline.engine.document import PipelineDoc, dump_text, load_text, parse_text, save
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from test_serve_support import ROOT, LiveServer
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.document import load_text
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.document import load_text
 from factorline.serve.static import editor_dist
 
 try:

@@ -17,8 +17,8 @@ from test_editor_e2e import _built_editor, chromium_browser, editor_tab
 from test_editor_saves_e2e import boxes, open_pipeline
 from test_serve_support import ROOT, LiveServer
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.document import parse_text
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.document import parse_text
 
 try:
     from playwright.sync_api import expect

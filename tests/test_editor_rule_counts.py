@@ -9,7 +9,7 @@ import pytest
 from test_serve_support import LiveServer, error_of
 
 from factorline.batch import run_pipeline
-from factorline.core.compiler import compile_pipeline
+from factorline.engine.compiler import compile_pipeline
 
 RUN = "counted"
 VIDEOS = ("clean.mp4", "letterbox.mp4", "logo.mp4")

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from test_serve_support import IMAGE_AUDIT, ROOT, LiveServer, error_of
 
-from factorline.core.compiler import check_pipeline, compile_pipeline
-from factorline.core.document import parse_text
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
+from factorline.engine.compiler import check_pipeline, compile_pipeline
+from factorline.engine.document import parse_text
 from factorline.rules import functions
 from factorline.serve import history, yaml_saves
 from factorline.serve.errors import NotFoundError

@@ -19,8 +19,8 @@ from test_editor_e2e import EXAMPLES, _built_editor, chromium_browser, drop_oper
 from test_serve_support import ROOT, LiveServer
 
 from factorline.batch import run_pipeline
-from factorline.core.compiler import compile_pipeline
-from factorline.core.document import load_text, parse_text
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.document import load_text, parse_text
 
 try:
     from playwright.sync_api import expect

@@ -11,8 +11,8 @@ import media_fixtures as fx
 import pytest
 
 from factorline.batch import run_pipeline
-from factorline.core.compiler import compile_pipeline
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
+from factorline.engine.compiler import compile_pipeline
 from factorline.report import evaluate, evaluate_run, parse_sweep, read_labels
 from factorline.report.evalpage import render_evaluation
 from factorline.report.labels import match_labels

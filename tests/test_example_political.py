@@ -12,10 +12,10 @@ from needs import needs_faces
 from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
+from factorline.cache import StepCache
 from factorline.cli import app
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media.encode import write_video
 
 ROOT = Path(__file__).resolve().parent.parent

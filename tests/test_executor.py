@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 
 from factorline.batch import run_pipeline
-from factorline.core import executor as executor_module
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import Limits
-from factorline.core.records import read_jsonl
+from factorline.cache import StepCache
+from factorline.contract.items import Limits
+from factorline.engine import executor as executor_module
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
+from factorline.engine.records import read_jsonl
 
 DECISIONS = {
     "moderation": {

@@ -9,7 +9,7 @@ import pytest
 
 from factorline.batch import scan_inputs
 from factorline.batch.inputs import IMAGE_SUFFIXES
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 
 
 @pytest.fixture

@@ -12,17 +12,18 @@ from pydantic import ValidationError
 from skimage import data as skdata
 from sklearn.datasets import load_digits
 
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.core.registry import ResourcePool, get_operator
-from factorline.errors import PipelineError
+from factorline.cache import StepCache
+from factorline.contract.errors import PipelineError
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
+from factorline.engine.pool import ResourcePool
 from factorline.models.embed import EmbeddingCache
 from factorline.models.heads import Head
 from factorline.models.hub import LoadedModel, ModelHub
 from factorline.models.store import ModelStore
 from factorline.operators.learned import factor, text_lines
+from factorline.plugins import get_operator
 from factorline.train import Protocol, train
 
 ITEM = MediaInfo(id="sha256:" + "1" * 64, path="x.mp4", kind="video", duration_s=3.0, width=64, height=64, fps=1.0)
@@ -208,7 +209,7 @@ def test_pipeline_wires_learned_into_text_classifier_and_decides(tmp_path, in_st
 def test_rules_reading_a_label_the_model_does_not_have_are_issues(in_store):
     """A label no model predicts can never match: builtin:imagenet's 1000 names, a stored
     model's classes and zero-shot labels are each checked, with a did-you-mean."""
-    from factorline.core.compiler import check_pipeline
+    from factorline.engine.compiler import check_pipeline
 
     rules = [{"id": "cat", "when": "what.label == 'tabby cat'", "outcome": "review"},
              {"id": "six", "when": "digits.label == 'digit6'", "outcome": "review"},
@@ -237,8 +238,8 @@ def test_pipeline_with_an_unknown_model_reports_the_param_path(in_store):
 def test_a_model_that_cannot_load_fails_validation_not_every_item(store, tmp_path, monkeypatch):
     import shutil
 
-    from factorline.core.compiler import compile_pipeline
-    from factorline.errors import PipelineError
+    from factorline.contract.errors import PipelineError
+    from factorline.engine.compiler import compile_pipeline
 
     copy = tmp_path / "models"
     shutil.copytree(store.root, copy)

@@ -13,15 +13,15 @@ import pytest
 from needs import require
 from PIL import Image
 
-from factorline.core.items import Limits, Sampling
 from factorline.media.encode import write_video
-from factorline.errors import (
+from factorline.contract.errors import (
     CorruptMediaError,
     ItemTimeoutError,
     MediaError,
     MediaLimitError,
     UnsupportedMediaError,
 )
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode, decode_audio, decode_frames, file_digest, probe, target_times
 
 LIMITS = Limits()
@@ -379,7 +379,7 @@ def test_deep_images_decode_like_their_8_bit_twin(tmp_path, kind):
     """16-bit PNG and 32-bit integer/float TIFF are scaled by their range, not clipped at 255."""
     from PIL import Image
 
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
 
     gray8 = skimage_gray()
@@ -408,8 +408,8 @@ def test_a_stream_that_grows_past_the_pixel_cap_mid_way_is_refused(tmp_path, mon
     """The header says 64x48; the second half of the transport stream is 320x240."""
     # probe aligns Pillow's process-wide bomb guard with the cap: restore it for later tests
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
-    from factorline.core.items import Limits, Sampling
-    from factorline.errors import MediaLimitError
+    from factorline.contract.errors import MediaLimitError
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_frames, probe
     from factorline.media.encode import write_video
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from factorline.core.items import Limits, Sampling
-from factorline.errors import CorruptMediaError, UnsupportedMediaError
+from factorline.contract.errors import CorruptMediaError, UnsupportedMediaError
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.reasons import ffmpeg_reason
 

@@ -16,12 +16,12 @@ import pytest
 from needs import require
 
 from factorline.batch import run_pipeline
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import Limits, Sampling
-from factorline.core.records import read_jsonl
-from factorline.errors import PipelineError
+from factorline.cache import StepCache
+from factorline.contract.errors import PipelineError
+from factorline.contract.items import Limits, Sampling
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
+from factorline.engine.records import read_jsonl
 from factorline.media import decode_frames, probe
 from factorline.rules import factor_frame
 

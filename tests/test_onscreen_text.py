@@ -26,11 +26,11 @@ from pydantic import ValidationError
 from skimage import data as skdata
 from test_op_subtitles import Counting
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.core.registry import GLOBAL_POOL, get_operator
-from factorline.errors import ResourceError
-from factorline.kinds import arrow_type, value_fits
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.contract.kinds import arrow_type, value_fits
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.pool import GLOBAL_POOL
 from factorline.operators._ocr import OcrBox
 from factorline.operators.onscreen import (
     CLASSES,
@@ -43,6 +43,7 @@ from factorline.operators.onscreen import (
 )
 from factorline.operators.text import FrameText, SubtitlesParams, similarity
 from factorline.operators.text_lines import FEATURES, load_classifier
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 from factorline.samples.sources import LATIN_FONTS, find_font
 

@@ -9,11 +9,11 @@ import pytest
 import skimage.data
 from scipy import ndimage
 
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.errors import ResourceError
+from factorline.cache import StepCache
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media.encode import write_video
 from factorline.operators import _aesthetic_features as af
 from factorline.operators.aesthetics import (

@@ -12,8 +12,7 @@ from PIL import Image, ImageFilter
 from pydantic import ValidationError
 from scipy import ndimage as ndi
 
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.operators.layout import (
     BlackBorderParams,
     bars_to_source,
@@ -22,6 +21,7 @@ from factorline.operators.layout import (
     evidence_times,
     stable_extent,
 )
+from factorline.plugins import get_operator
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 

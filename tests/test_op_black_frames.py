@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.temporal import BlackFramesParams, black_shares
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)

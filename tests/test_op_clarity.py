@@ -13,10 +13,10 @@ from PIL import Image
 from pydantic import ValidationError
 from scipy import ndimage as ndi
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
-from factorline.core.registry import get_operator
+from factorline.plugins import get_operator
 from factorline.operators.quality import (
     NOISE_GAINS,
     ClarityParams,

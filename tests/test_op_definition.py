@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.items import Limits, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import Limits, Sampling
 from factorline.media import decode_frames, probe
 from factorline.operators.definition import (
     DefinitionParams,
@@ -22,6 +21,7 @@ from factorline.operators.definition import (
     grid_blockiness,
     level_of,
 )
+from factorline.plugins import get_operator
 
 
 def run_file(path, max_side: int = 1280) -> dict:

@@ -8,11 +8,11 @@ import skimage.data
 from needs import needs_faces
 from PIL import Image
 
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.errors import ConfigError, PipelineError
+from factorline.cache import StepCache
+from factorline.contract.errors import ConfigError, PipelineError
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
 from factorline.media.encode import write_video
 from factorline.operators import _dlib_faces as dl
 from factorline.operators.face_match import DEFAULT_THRESHOLD, FaceMatchParams, face_match, reduce

@@ -12,9 +12,8 @@ import skimage.data
 from PIL import ImageFont
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.logo_model import (
@@ -36,6 +35,7 @@ from factorline.operators.overlay import (
     shrink_box,
 )
 from factorline.operators.temporal import thumbnails
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 

@@ -14,9 +14,9 @@ from needs import needs_nudenet
 from PIL import Image
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.core.registry import GLOBAL_POOL, ResourcePool, get_operator
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, MediaInfo
+from factorline.engine.pool import GLOBAL_POOL, ResourcePool
 from factorline.operators.people import (
     EXPLICIT_CLASSES,
     LABELS,
@@ -29,6 +29,7 @@ from factorline.operators.people import (
     evidence_records,
     letterbox,
 )
+from factorline.plugins import get_operator
 
 
 def photo(name: str) -> np.ndarray:
@@ -82,7 +83,7 @@ def test_given_nudenet_missing_when_resource_loaded_then_resource_error_with_ins
 
 def test_given_nudenet_missing_then_catalogue_still_imports_and_lists_both():
     code = ("import sys; sys.modules['nudenet'] = None; "
-            "from factorline.core.registry import list_operators; "
+            "from factorline.plugins import list_operators; "
             "ids = {s.id for s in list_operators()}; print('nsfw@1' in ids, 'faces@1' in ids)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True"]

@@ -10,8 +10,7 @@ import skimage.data
 from needs import require
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.cuts import (
@@ -24,6 +23,7 @@ from factorline.operators.cuts import (
 )
 from factorline.operators.shot_cuts import ShotCutsParams
 from factorline.operators.temporal import thumbnails
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

@@ -8,8 +8,7 @@ import pytest
 import skimage.data
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.temporal import (
@@ -22,6 +21,7 @@ from factorline.operators.temporal import (
     text_amount,
     thumbnails,
 )
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

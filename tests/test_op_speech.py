@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.items import AudioTrack, MediaInfo
-from factorline.core.registry import GLOBAL_POOL, get_operator
+from factorline.contract.items import AudioTrack, MediaInfo
+from factorline.engine.pool import GLOBAL_POOL
 from factorline.operators.audio import (
     STREAMING_MODEL,
     SpeechParams,
@@ -26,6 +26,7 @@ from factorline.operators.audio import (
     summarize_speech,
     to_model_rate,
 )
+from factorline.plugins import get_operator
 
 R = 16000
 from needs import needs_espeak, require
@@ -369,7 +370,7 @@ def _sample_records(samples: Path) -> dict[str, dict]:
 
 
 def test_sample_set_speech_clips_match_ground_truth(sample_set):
-    from factorline.core.items import Limits, Sampling
+    from factorline.contract.items import Limits, Sampling
     from factorline.media import decode_audio, probe
 
     records = _sample_records(sample_set)

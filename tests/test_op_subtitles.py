@@ -20,9 +20,9 @@ from PIL import Image
 from pydantic import ValidationError
 from skimage import data as skdata
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import GLOBAL_POOL, ResourcePool, get_operator
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.engine.pool import GLOBAL_POOL, ResourcePool
 from factorline.operators._ocr import OcrBox, OcrEngine, default_threads
 from factorline.operators.text import (
     FrameText,
@@ -43,6 +43,7 @@ from factorline.operators.text import (
     subtitle_factor,
     track_lines,
 )
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 from factorline.samples.sources import CJK_FONTS, LATIN_FONTS, find_font
 

@@ -9,9 +9,8 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from factorline.core.compiler import compile_pipeline
-from factorline.core.registry import get_operator
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
+from factorline.engine.compiler import compile_pipeline
 from factorline.operators.policy import (
     MAX_PATTERNS,
     MAX_TEXT_CHARS,
@@ -21,6 +20,7 @@ from factorline.operators.policy import (
     pattern_problem,
     text_of,
 )
+from factorline.plugins import get_operator
 
 
 def run_op(text, **params) -> dict:

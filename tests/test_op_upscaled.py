@@ -9,8 +9,7 @@ import pytest
 import skimage.data
 from pydantic import ValidationError
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.resolution import (
@@ -21,6 +20,7 @@ from factorline.operators.resolution import (
     native_ratio,
     patch_spectrum,
 )
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)

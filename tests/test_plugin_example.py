@@ -1,4 +1,4 @@
-"""docs/plugins.md's worked example, followed literally: pip-install examples/plugin_example
+"""docs/extending.md's worked example (its reference section), followed literally: pip-install examples/plugin_example
 (into a private folder, so this machine's environment is untouched), then use its operator,
 resource, backbone and rule function through the CLI, and run the package's own tests."""
 
@@ -31,7 +31,7 @@ def installed(tmp_path_factory) -> dict:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert list(target.glob("factorline_glare-*.dist-info/entry_points.txt"))
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}  # the checkout under test
     env.pop("FACTORLINE_PLUGINS", None)
     return {"env": env, "source": source, "work": work}
 
@@ -93,7 +93,7 @@ def test_new_operator_scaffold_installs_and_passes_its_tests_as_generated(tmp_pa
                            "--no-index", "--target", str(target), str(tmp_path / "pkg")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}  # the checkout under test
     env.pop("FACTORLINE_PLUGINS", None)
     listed = subprocess.run([sys.executable, "-m", "factorline.cli", "operators", "--json"], capture_output=True,
                             text=True, timeout=300, env=env, cwd=tmp_path)

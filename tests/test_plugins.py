@@ -14,11 +14,12 @@ import pytest
 from PIL import Image
 
 from factorline import plugins
-from factorline.core import fingerprint, registry
-from factorline.core.cache import StepCache
-from factorline.core.compiler import compile_pipeline
-from factorline.core.executor import Engine
-from factorline.errors import PipelineError, PluginError
+from factorline.cache import StepCache
+from factorline.contract import fingerprint, registry
+from factorline.contract.errors import PipelineError, PluginError
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.executor import Engine
+from factorline.engine.pool import ResourcePool
 from factorline.models import backbones
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +165,7 @@ def test_a_failed_plugin_leaves_no_half_catalogue(plugin_dir, monkeypatch):
         plugins.load_plugins()
     assert "good_half" not in registry._OPERATORS  # undone: all or nothing
     with pytest.raises(PluginError, match="bad_half"):  # every later use says the same, never half a catalogue
-        registry.list_operators()
+        plugins.list_operators()
 
 
 def test_duplicate_operator_is_reported_against_both_modules(plugin_dir, monkeypatch):
@@ -208,7 +209,7 @@ def test_entry_points_register_backbones_resources_and_rule_functions(plugin_dir
     loaded = plugins.load_plugins()
     assert {"factorline.backbones:ep-tiny", "factorline.resources:ep_res", "factorline.rule_functions:ep_fns"} <= set(loaded)
     assert backbones.known_backbones()["ep-tiny"] == "A tiny test backbone."
-    assert registry.GLOBAL_POOL.__class__(None).get(("ep_res",)) == {"ep_res": {"ready": True}}
+    assert ResourcePool(None).get(("ep_res",)) == {"ep_res": {"ready": True}}
     from factorline.rules import compile_condition
     from factorline.rules.evaluate import evaluate
 

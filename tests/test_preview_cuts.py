@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import skimage.data
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.core.registry import get_operator
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media import decode_frames, probe
 from factorline.media import preview as pv
 from factorline.media.encode import write_video
 from factorline.operators import frame_cuts as fc
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 
 SIZE = (320, 180)

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from factorline.batch import run_pipeline
-from factorline.core.records import read_jsonl, write_jsonl
-from factorline.errors import RunDirError
+from factorline.contract.errors import RunDirError
+from factorline.engine.records import read_jsonl, write_jsonl
 from factorline.media.thumbnails import grab_frames
 from factorline.report import build_report
 from factorline.report.thumbs import item_pictures, pick_times

@@ -14,7 +14,7 @@ from review_support import PIPELINE, RULES, candidate, index_of, make_run
 from test_serve_support import LiveServer, error_of
 
 from factorline.batch.decide import decide_run
-from factorline.core.compiler import compile_pipeline
+from factorline.engine.compiler import compile_pipeline
 from factorline.review.queues import sample_size
 
 RUN = "sample"

@@ -13,7 +13,7 @@ from review_support import VIDEOS, make_run
 from typer.testing import CliRunner
 
 from factorline.cli import app
-from factorline.errors import DataError
+from factorline.contract.errors import DataError
 from factorline.review.labelstudio import export_tasks, import_annotations
 from factorline.review.runs import open_run
 from factorline.review.store import REVIEWS_FILE, append_review, make_verdict, read_reviews

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from factorline.errors import PluginError, RuleError
+from factorline.contract.errors import PluginError, RuleError
 from factorline.rules import compile_condition, compile_decisions, functions
 from factorline.rules.evaluate import evaluate
 from factorline.rules.vectorized import column_values
@@ -158,14 +158,14 @@ def test_reference_and_form_help_come_from_the_declarations(clamp):
 
 
 def test_docs_table_is_generated_from_the_declarations():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent.parent / "docs" / "extending.md").read_text(encoding="utf-8")
     table = text.split("<!-- functions:start -->\n")[1].split("\n<!-- functions:end -->")[0]
     assert table == functions.reference(), "regenerate it: python -m factorline.rules.functions"
 
 
 @pytest.mark.parametrize("fn", [f for f in functions.all_functions() if f.origin == "factorline"], ids=lambda f: f.name)
 def test_every_builtin_example_compiles_against_the_catalogue(fn):
-    from factorline.core.registry import get_operator
+    from factorline.plugins import get_operator
 
     steps = {"subs": "subtitles", "clarity": "clarity", "logo": "logo", "speech": "speech"}
     fields = {step: {n: f.dtype for n, f in get_operator(op).output_fields.items()} for step, op in steps.items()}

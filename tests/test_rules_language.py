@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factorline.errors import RuleError
+from factorline.contract.errors import RuleError
 from factorline.rules import compile_condition
 from factorline.rules.evaluate import evaluate
 from factorline.rules.explain import evidence_text, leaves, render, sentence

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factorline.errors import RuleError
+from factorline.contract.errors import RuleError
 from factorline.rules import compile_condition, compile_decisions
 from factorline.rules.evaluate import evaluate
 from factorline.rules.vectorized import column_values

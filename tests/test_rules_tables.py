@@ -369,7 +369,7 @@ def test_redecide_reports_items_whose_outcome_changed():
 
 
 def test_rules_and_cases_that_compare_a_closed_text_field_with_a_value_it_never_takes_are_issues():
-    from factorline.core.compiler import check_pipeline
+    from factorline.engine.compiler import check_pipeline
 
     doc = {"name": "vocab", "input": "video", "steps": {"border": {"op": "black_border"}, "logo": {"op": "logo"}},
            "decisions": {"t": {"on_missing": "review", "on_error": "review", "rules": [
@@ -393,7 +393,7 @@ def test_rules_and_cases_that_compare_a_closed_text_field_with_a_value_it_never_
 
 
 def test_operator_schemas_publish_closed_vocabularies():
-    from factorline.core.registry import get_operator
+    from factorline.plugins import get_operator
 
     fields = get_operator("black_border").schema()["output"]["fields"]
     assert fields["fill"]["values"] == ["black", "blurred", "none"] and "values" not in fields["area_ratio"]

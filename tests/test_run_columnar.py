@@ -16,11 +16,11 @@ from factorline.batch import columns as columns_module
 from factorline.batch.decide import CHANGES_FILE, decide_run
 from factorline.batch.fabricate import fabricate_run
 from factorline.batch.lines import line_blocks
-from factorline.core.cache import jsonable
-from factorline.core.compiler import compile_pipeline
-from factorline.core.document import load_text
-from factorline.core.records import flat_decision, read_jsonl
-from factorline.errors import RunDirError
+from factorline.cache import jsonable
+from factorline.contract.errors import RunDirError
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.document import load_text
+from factorline.engine.records import flat_decision, read_jsonl
 
 DOC = load_text(Path(__file__).resolve().parent.parent / "examples" / "video_audit.yaml")
 ITEMS = 700
@@ -149,7 +149,7 @@ def test_query_views_have_stable_names_and_match_the_records(run, tmp_path):
 
 def test_query_errors_name_the_views_and_the_file(run, tmp_path):
     from factorline.batch.query import run_query
-    from factorline.errors import QueryError
+    from factorline.contract.errors import QueryError
 
     with pytest.raises(QueryError, match=r"syntax error.*views are items, factors, decisions and results"):
         run_query(run, "SELEC 1")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from needs import require
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 from factorline.samples import build as build_mod
 from factorline.samples import build_sample_set, catalog, default_sample_dir, facts, is_current, load_ground_truth
 from factorline.samples import transforms as tf

@@ -14,9 +14,9 @@ import pytest
 from pydantic import Field as PydanticField
 
 from factorline import sdk
-from factorline.core import operator as core_operator
-from factorline.core.registry import unregister
-from factorline.errors import ConfigError, PluginError
+from factorline.contract import operator as core_operator
+from factorline.contract.errors import ConfigError, PluginError
+from factorline.contract.registry import unregister
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def test_run_signature_is_checked():
 
 def test_duplicate_registration_names_both_places():
     first = _declare()
-    from factorline.core.registry import register
+    from factorline.contract.registry import register
 
     register(first.spec)
     try:
@@ -143,7 +143,7 @@ def test_backbone_name_taken_by_a_builtin_is_refused():
 
 
 def test_a_backbone_loader_returning_something_else_fails_on_load():
-    from factorline.errors import ResourceError
+    from factorline.contract.errors import ResourceError
     from factorline.models import backbones
 
     sdk.backbone("sdk-not-a-backbone")(lambda: "weights")

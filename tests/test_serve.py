@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_serve_support import IMAGE_AUDIT, LiveServer, decisions, error_of, jpeg, upload
 
-from factorline.core.document import load_text
+from factorline.engine.document import load_text
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 from needs import needs_nudenet
 from test_serve_support import LiveServer, decisions, jpeg, upload
 
-from factorline.core.batching import BatchedSession, MicroBatcher, batchable_session, swap_session
 from factorline.serve.batching import BatchingPool
+from factorline.serve.microbatch import BatchedSession, MicroBatcher, batchable_session, swap_session
 from factorline.serve.settings import ServeSettings
 
 

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from test_serve_support import IMAGE_AUDIT, LiveServer, error_of, jpeg, sleepy_pipeline, slow_operator, upload
 
 from factorline.batch.schedule import EngineConfig
-from factorline.core.compiler import compile_pipeline
-from factorline.core.document import load_text
-from factorline.core.items import Limits
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import Limits
+from factorline.engine.compiler import compile_pipeline
+from factorline.engine.document import load_text
 from factorline.serve import ServeSettings
 from factorline.serve.workers import WorkerPool, server_watch
 
@@ -49,7 +49,7 @@ if __name__ in os.environ.get("FACTORLINE_PLUGINS", "").split(","):  # imported 
 def test_operators():
     """`stress` (tests/stress_plugin.py) and `test_sleep` (test_serve_support), registered here and
     in the worker processes spawned meanwhile (they import the modules named in FACTORLINE_PLUGINS)."""
-    from factorline.core.registry import register, unregister
+    from factorline.contract.registry import register, unregister
 
     with pytest.MonkeyPatch.context() as mp, slow_operator():
         tests_dir = str(Path(__file__).resolve().parent)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from test_serve_support import LiveServer, error_of, jpeg, sleepy_pipeline, slow_operator, upload
 
-from factorline.errors import FactorlineError
+from factorline.contract.errors import FactorlineError
 from factorline.serve.limits import Admission
 
 PICTURE = jpeg(size=(64, 48))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_serve_support import IMAGE_AUDIT, LiveServer, error_of, jpeg, upload
 
-from factorline.errors import ConfigError, FactorlineError
+from factorline.contract.errors import ConfigError, FactorlineError
 from factorline.serve import ServeSettings, create_app
 from factorline.serve.auth import startup_warnings
 from factorline.serve.paths import check_relative

@@ -16,9 +16,9 @@ import uvicorn
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from factorline.core.operator import Field as OpField
-from factorline.core.operator import operator
-from factorline.core.registry import unregister
+from factorline.contract.operator import Field as OpField
+from factorline.contract.operator import operator
+from factorline.contract.registry import unregister
 from factorline.serve import ServeSettings, create_app
 from factorline.serve.app import uvicorn_config
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from factorline.errors import StoreError
+from factorline.contract.errors import StoreError
 from factorline.models.card import card_digest, render_markdown
 from factorline.models.heads import Head, linear_from_sklearn, prototype_head
 from factorline.models.store import ModelStore

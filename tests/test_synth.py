@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from factorline.errors import ConfigError, DataError, ResourceError
+from factorline.contract.errors import ConfigError, DataError, ResourceError
 from factorline.synth import KINDS, SynthOptions, generate, kinds_text
 from factorline.synth.engine import sample_rng
 from factorline.synth.materials import Materials

@@ -15,9 +15,9 @@ import pytest
 from needs import require
 from PIL import Image, ImageDraw
 
-from factorline.core.items import Limits, MediaInfo, Sampling
-from factorline.core.registry import GLOBAL_POOL, get_operator
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
+from factorline.contract.items import Limits, MediaInfo, Sampling
+from factorline.engine.pool import GLOBAL_POOL
 from factorline.operators.text import FrameText, subtitle_factor, track_lines
 from factorline.operators.text_lines import (
     FEATURES,
@@ -28,6 +28,7 @@ from factorline.operators.text_lines import (
     line_features,
     load_classifier,
 )
+from factorline.plugins import get_operator
 from factorline.samples import transforms as tf
 from factorline.samples.sources import LATIN_FONTS, find_font
 

@@ -13,8 +13,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
-from factorline.core.cache import StepCache
-from factorline.errors import DataError, ReproductionError
+from factorline.cache import StepCache
+from factorline.contract.errors import DataError, ReproductionError
 from factorline.models.card import card_digest
 from factorline.models.embed import EmbeddingCache
 from factorline.models.store import ModelStore

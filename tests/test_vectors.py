@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factorline.cli import app
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 from factorline.vectors.dedup import clusters, frame_overlap
 from factorline.vectors.index import VectorIndex
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from factorline.cli import app
-from factorline.core.items import FrameBatch, MediaInfo
-from factorline.errors import DataError, ResourceError
+from factorline.contract.errors import DataError, ResourceError
+from factorline.contract.items import FrameBatch, MediaInfo
 from factorline.models.imagetext import forget_imagetext, frame_probabilities, get_imagetext, label_vectors
 from factorline.operators.zeroshot import PromptParams, item_factor, prompts
 from factorline.testing import check_operator, sample_frames

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..core.records import ParquetSink, arrow_table, dumps_record, jsonl_lines
-from ..errors import RunDirError
+from ..contract.errors import RunDirError
+from ..engine.records import ParquetSink, arrow_table, dumps_record, jsonl_lines
 from .parts import columnar_path, ensure_columnar, item_key, part_files
 
 CHUNK = 65_536

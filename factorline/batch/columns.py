@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..core.compiler import compile_pipeline
-from ..core.records import ParquetSink, record_schema
-from ..errors import RunDirError
+from ..engine.compiler import compile_pipeline
+from ..engine.records import ParquetSink, record_schema
+from ..contract.errors import RunDirError
 from .redecide import Redecider, no_gc
 
 QUEUED = 16  # batches handed to the helper and not yet written: bounds the memory they hold

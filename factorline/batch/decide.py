@@ -25,10 +25,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core.compiler import Plan, compile_pipeline
-from ..core.document import dump_text, load_text
-from ..core.records import read_jsonl, record_schema, write_parquet
-from ..errors import FactorlineError, RunDirError
+from ..contract.errors import FactorlineError, RunDirError
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.document import dump_text, load_text
+from ..engine.records import read_jsonl, record_schema, write_parquet
 from .columns import ColumnJob, HelperColumns, LocalColumns
 from .lines import line_blocks
 from .redecide import Redecider, no_gc

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import orjson
 
-from ..core.cache import jsonable
-from ..core.compiler import compile_pipeline
-from ..core.executor import empty_item
-from ..core.records import record_schema
+from ..cache import jsonable
+from ..engine.compiler import compile_pipeline
+from ..engine.executor import empty_item
+from ..engine.records import record_schema
 from .parts import PartWriter, RunLock
 from .rundir import assemble, open_run
 

@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..core.cache import default_cache_dir
-from ..core.compiler import Plan, compile_pipeline
-from ..core.items import Limits
-from ..core.records import record_schema
-from ..errors import ConfigError
+from ..cache import default_cache_dir
+from ..contract.errors import ConfigError
+from ..contract.items import Limits
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.records import record_schema
 from .isolate import ProcessBackend
 from .parts import PARTS, PartWriter, RunLock, recover
 from .rundir import assemble, open_run

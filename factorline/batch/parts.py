@@ -23,8 +23,8 @@ from typing import Self
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core.records import ParquetSink, dumps_record, read_jsonl
-from ..errors import RunDirError
+from ..contract.errors import RunDirError
+from ..engine.records import ParquetSink, dumps_record, read_jsonl
 
 PARTS = "parts"
 # part-00007.jsonl (written by the driver) or part-00007-w3.jsonl (written by Ray actor w3

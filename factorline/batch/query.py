@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import QueryError, RunDirError
+from ..contract.errors import QueryError, RunDirError
 from ..rules import ITEM
 
 RESULTS = "results.parquet"

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.records import record_schema
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
+from ..engine.records import record_schema
 from .parts import PartWriter
 from .schedule import EngineConfig, make_engine, prewarm, serialized
 

@@ -21,8 +21,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.compiler import Plan
-from ..core.records import DECISION_TYPE, flat_decision
+from ..engine.compiler import Plan
+from ..engine.records import DECISION_TYPE, flat_decision
 from ..rules import ITEM, ON_ERROR, ON_MISSING, CompiledDecisions, CompiledTable
 from ..rules.vectorized import ERROR_COLUMN, decide_frame
 from .lines import LineBlock

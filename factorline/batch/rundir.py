@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..core.cache import jsonable
-from ..core.compiler import Plan
-from ..core.document import dump_text
-from ..core.records import read_jsonl, record_schema
-from ..errors import RunDirError
+from ..cache import jsonable
+from ..contract.errors import RunDirError
+from ..engine.compiler import Plan
+from ..engine.document import dump_text
+from ..engine.records import read_jsonl, record_schema
 from .assemble import Assembled, index_parts, write_final
 from .parts import PARTS, PartWriter, clear, finished_paths, part_files, recover
 

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.cache import NullCache, StepCache, jsonable
-from ..core.compiler import Plan, compile_pipeline
-from ..core.executor import Engine, empty_item
-from ..core.items import Limits
-from ..core.records import dumps_record
-from ..errors import ItemTimeoutError, MediaError, MediaLimitError, OperatorError, ResourceError
+from ..cache import NullCache, StepCache, jsonable
+from ..contract.errors import ItemTimeoutError, MediaError, MediaLimitError, OperatorError, ResourceError
+from ..contract.items import Limits
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.executor import Engine, empty_item
+from ..engine.records import dumps_record
 
 MAX_STARTUP_DEATHS = 3  # workers that die before taking an item point at the setup, not an item
 

@@ -24,7 +24,7 @@ commands.py     the ``factorline compress`` CLI command
 ==============  ==========================================================================
 
 The library entry point is :func:`compress` (returns one :class:`StepResult` per child; a
-child refused by its gate raises :class:`~factorline.errors.GateError` after it was written
+child refused by its gate raises :class:`~factorline.contract.errors.GateError` after it was written
 under the store's ``.rejected/`` area with its report).
 """
 

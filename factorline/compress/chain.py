@@ -32,9 +32,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.cache import NullCache, StepCache, default_cache_dir
-from ..core.items import Limits
-from ..errors import ConfigError, GateError
+from ..cache import NullCache, StepCache, default_cache_dir
+from ..contract.errors import ConfigError, GateError
+from ..contract.items import Limits
 from ..models.store import ModelStore
 from . import data as D
 from .frames import frame_set

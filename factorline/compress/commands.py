@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..console import console, err_console
 from ..console import fail as _fail
-from ..errors import FactorlineError, GateError
+from ..contract.errors import FactorlineError, GateError
 
 STORE_HELP = "Model store folder (default $FACTORLINE_MODELS or ./models)."
 
@@ -85,7 +85,7 @@ def compress_command(
     as_json: bool = typer.Option(False, "--json", help="Print the gate reports as JSON."),
 ) -> None:
     """Distill, prune, quantize and export MODEL; every child is gated against its parent and stored as its child."""
-    from ..core.cache import NullCache, StepCache
+    from ..cache import NullCache, StepCache
     from ..models.store import ModelStore
     from .chain import compress
     from .stages import Options

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.items import FrameBatch, Limits, Sampling
-from ..core.records import json_lines
-from ..errors import DataError, MediaError
+from ..contract.errors import DataError, MediaError
+from ..contract.items import FrameBatch, Limits, Sampling
+from ..engine.records import json_lines
 from ..models.backbones import ImagePreprocess
 from ..train.data import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, text_digest
 

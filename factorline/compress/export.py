@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
 
 OPSET = 17
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cache import cache_key
-from ..core.items import Limits, Sampling
-from ..errors import DataError
+from ..cache import cache_key
+from ..contract.errors import DataError
+from ..contract.items import Limits, Sampling
 from ..models.backbones import ImagePreprocess
 from . import data as D
 from .stages import Options, Stage

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.items import Limits
+from ..contract.items import Limits
 from . import data as D
 from . import gate as G
 from .frames import DEFAULT_SAMPLING, split_digest

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import warnings
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from ..models.nets import Net, parameter_count
 
 

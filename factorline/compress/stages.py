@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess
 from ..models.nets import STUDENTS
 from . import data as D

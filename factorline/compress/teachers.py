@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.cache import NullCache, StepCache, cache_key
-from ..core.items import FrameBatch, MediaInfo, Sampling
-from ..errors import ConfigError
-from ..kinds import Kind
+from ..cache import NullCache, StepCache, cache_key
+from ..contract.errors import ConfigError
+from ..contract.items import FrameBatch, MediaInfo, Sampling
+from ..contract.kinds import Kind
 from ..models.backbones import ImagePreprocess
 from ..models.store import NAME_PATTERN, ModelStore, StoredModel
 from .data import Item
@@ -124,7 +124,8 @@ class StoredTeacher(Teacher):
 
 class OperatorTeacher(Teacher):
     def __init__(self, ref: str, params: dict | None, level: str, cache: StepCache):
-        from ..core.registry import GLOBAL_POOL, get_operator
+        from ..engine.pool import GLOBAL_POOL
+        from ..plugins import get_operator
 
         body = ref[len("op:"):]
         op_ref, dot, fname = body.rpartition(".")
@@ -199,9 +200,9 @@ class OperatorTeacher(Teacher):
 
 class PipelineTeacher(Teacher):
     def __init__(self, ref: str, cache: StepCache, engine_cache: StepCache | None):
-        from ..core.compiler import compile_pipeline
-        from ..core.document import load_text
-        from ..core.executor import Engine
+        from ..engine.compiler import compile_pipeline
+        from ..engine.document import load_text
+        from ..engine.executor import Engine
 
         body = ref[len("pipeline:"):]
         file, _, table = body.partition("#")

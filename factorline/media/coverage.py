@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from factorline.core.items import AudioTrack, FrameBatch, MediaInfo
+from factorline.contract.items import AudioTrack, FrameBatch, MediaInfo
 
 _TS_PACKETS = (188, 192)  # MPEG-TS, and M2TS (Blu-ray) with its 4-byte timestamp prefix
 

@@ -18,8 +18,8 @@ import av
 import av.error
 import numpy as np
 
-from factorline.core.items import AudioTrack, FrameBatch, Limits, MediaInfo, Sampling
-from factorline.errors import CorruptMediaError, ItemTimeoutError, MediaLimitError
+from factorline.contract.errors import CorruptMediaError, ItemTimeoutError, MediaLimitError
+from factorline.contract.items import AudioTrack, FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media.preview import PreviewCollector
 from factorline.media.probe import open_container, video_stream
 from factorline.media.reasons import ffmpeg_reason, translate_errors

@@ -4,14 +4,14 @@ Sampling at 1 fps still decodes every frame in between (they are what the codec 
 from); converting them to RGB is what costs (swscale: ~3 ms for a 720p frame even to a
 64 px thumbnail). Picking a strided grid out of the Y, U and V planes and converting those
 few pixels in numpy costs microseconds, so temporal operators get (nearly) the full frame
-rate at thumbnail size for free: :class:`~factorline.core.items.Preview`.
+rate at thumbnail size for free: :class:`~factorline.contract.items.Preview`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from factorline.core.items import Preview
+from factorline.contract.items import Preview
 
 PREVIEW_WIDTH = 64  # about this many pixels across, like the temporal operators' thumbnails
 MAX_PREVIEW_FRAMES = 4096  # ~28 MB at 64 x 36; longer videos keep evenly spaced frames

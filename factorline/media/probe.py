@@ -20,8 +20,8 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
-from factorline.core.items import Limits, MediaInfo
-from factorline.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from factorline.contract.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from factorline.contract.items import Limits, MediaInfo
 from factorline.media.reasons import (
     IMAGE_ERRORS,
     IMAGE_SIGNATURES,

@@ -17,7 +17,7 @@ from pathlib import Path
 import av.error
 from PIL import Image, UnidentifiedImageError
 
-from factorline.errors import CorruptMediaError, FactorlineError, MediaLimitError, UnsupportedMediaError
+from factorline.contract.errors import CorruptMediaError, FactorlineError, MediaLimitError, UnsupportedMediaError
 
 # Magic bytes of containers we accept: a file that starts like one of these but cannot be
 # opened is damaged (CorruptMediaError), not merely of the wrong kind. Images first: a RIFF

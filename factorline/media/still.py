@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from factorline.core.items import FrameBatch, Limits, MediaInfo, Sampling
-from factorline.errors import CorruptMediaError
+from factorline.contract.errors import CorruptMediaError
+from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
 from factorline.media.probe import exif_orientation, open_image
 
 # EXIF orientation -> Pillow transpose that brings the stored image to display orientation.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from factorline.core.items import Limits, MediaInfo, Sampling
-from factorline.errors import CorruptMediaError
+from factorline.contract.errors import CorruptMediaError
+from factorline.contract.items import Limits, MediaInfo, Sampling
 from factorline.media.decode import _analysis_size, _rotate, _Sampler, decode_frames
 from factorline.media.probe import open_container, probe, video_stream
 

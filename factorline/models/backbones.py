@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.cache import cache_key, default_cache_dir
-from ..errors import ResourceError
+from ..cache import cache_key, default_cache_dir
+from ..contract.errors import ResourceError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

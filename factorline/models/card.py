@@ -16,7 +16,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..core.cache import jsonable
+from ..cache import jsonable
 
 FORMAT = "factorline.model/1"
 PACKAGES = ("factorline", "numpy", "scikit-learn", "torch", "onnxruntime", "transformers", "safetensors", "av",

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StoreError
+from ..contract.errors import StoreError
 from .backbones import Backbone, ImagePreprocess
 from .heads import Head
 

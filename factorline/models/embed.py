@@ -1,6 +1,6 @@
 """Embeddings with a disk cache: by media digest, frame time and backbone (texts: by their hash).
 
-Entries live in the ``embed`` namespace of a :class:`~factorline.core.cache.StepCache` (the
+Entries live in the ``embed`` namespace of a :class:`~factorline.cache.StepCache` (the
 same content-addressed, atomically written store the executor uses). A frame's key is
 H(backbone key, media digest, frame time, analysis frame size): the size stands for the
 sampling's ``max_side``, which changes the pixels the backbone sees. Vectors are stored as
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.cache import NullCache, StepCache, cache_key
+from ..cache import NullCache, StepCache, cache_key
 from .backbones import Backbone
 
 NAMESPACE = "embed"

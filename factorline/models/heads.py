@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StoreError
+from ..contract.errors import StoreError
 
 KINDS = ("linear", "mlp", "prototype")
 TENSORS = {"linear": ("weight", "bias"), "mlp": ("w1", "b1", "w2", "b2"), "prototype": ("prototypes", "temperature")}

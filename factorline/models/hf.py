@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
 from .backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.items import FrameBatch
-from ..errors import StoreError
+from ..contract.errors import StoreError
+from ..contract.items import FrameBatch
 from .backbones import Backbone, get_backbone
 from .embed import EmbeddingCache
 from .heads import Head

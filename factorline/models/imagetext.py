@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cache import cache_key
-from ..errors import ResourceError
+from ..cache import cache_key
+from ..contract.errors import ResourceError
 from .backbones import Backbone, get_backbone
 from .heads import l2_normalize, softmax
 
@@ -170,7 +170,7 @@ def _bridge() -> ImageTextModel:
     text = get_backbone("minilm")
     clf = image.extras["classifier"]
     weight, bias = clf["weight"].astype(np.float32), clf["bias"].astype(np.float32)
-    from ..core.cache import StepCache, default_cache_dir
+    from ..cache import StepCache, default_cache_dir
     from .embed import EmbeddingCache
 
     # 1000 class names through MiniLM: seconds to a minute on a busy CPU, so kept in the embedding cache.

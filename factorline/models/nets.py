@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import StoreError
+from ..contract.errors import StoreError
 from .heads import Head
 
 STUDENTS = ("tiny-cnn", "effnet-lite0")

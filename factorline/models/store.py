@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StoreError
+from ..contract.errors import StoreError
 from .card import FORMAT, card_digest, render_markdown, sha256_file
 from .heads import Head
 

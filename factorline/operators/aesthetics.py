@@ -31,10 +31,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
-from ..core.registry import resource
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Field, operator
+from ..contract.registry import resource
 from . import _aesthetic_features as af
 
 HEAD_PATH = Path(__file__).with_name("aesthetics.json")

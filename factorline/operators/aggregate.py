@@ -30,7 +30,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 
 AggregatorName = Literal["mean", "median", "max", "min", "share_above", "longest_run"]
 """Every aggregator name; use it (or a subset) as the type of an operator parameter."""
@@ -64,7 +64,7 @@ def aggregate(
 
     ``threshold`` is required by ``share_above`` and ``longest_run`` ("above" is strict);
     ``times`` (seconds, one per value) turns ``longest_run`` into seconds. Raises
-    :class:`~factorline.errors.ConfigError` for an unknown name or a missing threshold.
+    :class:`~factorline.contract.errors.ConfigError` for an unknown name or a missing threshold.
     """
     if name not in AGGREGATORS:
         raise ConfigError(f"unknown aggregator {name!r}; known aggregators: {', '.join(AGGREGATORS)}")

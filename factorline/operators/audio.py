@@ -40,11 +40,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import AudioTrack, MediaInfo
-from ..core.operator import Output, Input, operator
-from ..core.registry import resource
-from ..errors import ResourceError
-from ..kinds import Kind
+from ..contract.items import AudioTrack, MediaInfo
+from ..contract.operator import Output, Input, operator
+from ..contract.registry import resource
+from ..contract.errors import ResourceError
+from ..contract.kinds import Kind
 
 RATE = 16000  # the model's sample rate; other rates are resampled to it
 WINDOW = 512  # samples per model window at 16 kHz (32 ms)

@@ -23,9 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
-from ..errors import FactorlineError, MediaError, OperatorError
+from ..contract.errors import FactorlineError, MediaError, OperatorError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Field, operator
 from .learned import top_rows
 
 _INDEXES: dict[str, object] = {}
@@ -81,7 +81,7 @@ def library(reference: str):
 
 def source_frames(index, row: int) -> tuple[np.ndarray, np.ndarray]:
     """(images, times) of a library item sampled as the index sampled it (a small LRU)."""
-    from ..core.items import Limits
+    from ..contract.items import Limits
     from ..media import decode_frames, probe
     from ..vectors.query import index_sampling
 

@@ -30,8 +30,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 from .quality import detail_levels
 from .resolution import coded_estimate, coded_luma
 

@@ -18,10 +18,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
-from ..core.registry import resource
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Field, operator
+from ..contract.registry import resource
 from . import _dlib_faces as dl
 
 # Distance at or under which two faces are the same person. benchmarks/face_match.py calibrates it

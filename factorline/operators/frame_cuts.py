@@ -3,7 +3,7 @@
 At 1 sampled frame per second, two samples of one shot can differ more than two shots do: a
 car crosses a static camera, a dark room cuts to another dark room. Between *consecutive
 decoded frames* the picture barely moves within a shot and changes all at once at a cut, so
-``shot_cuts@4`` judges every decoded frame's thumbnail (:class:`~factorline.core.items.Preview`,
+``shot_cuts@4`` judges every decoded frame's thumbnail (:class:`~factorline.contract.items.Preview`,
 64 px wide, read from the decoder's planes for free) in the manner of PySceneDetect's
 AdaptiveDetector:
 

@@ -48,8 +48,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 
 # A dark row/column may hold this share of bright pixels (noise, compression ringing).
 DARK_TOLERANCE = 0.02

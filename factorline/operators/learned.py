@@ -34,11 +34,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, Input, operator
-from ..core.registry import resource
-from ..errors import FactorlineError, OperatorError
-from ..kinds import Kind
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, Input, operator
+from ..contract.registry import resource
+from ..contract.errors import FactorlineError, OperatorError
+from ..contract.kinds import Kind
 from ..models.hub import BUILTIN_IMAGENET, BUILTIN_ZEROSHOT, LoadedModel, ModelHub, model_task
 from ..models.store import ModelStore
 

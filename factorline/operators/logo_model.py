@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
 
 MODEL_PATH = Path(__file__).with_name("logo_model.json")
 MODEL_FORMAT = "factorline.logo_model/1"

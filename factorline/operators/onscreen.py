@@ -34,9 +34,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 from ._ocr import OcrBox
 from .text import (
     CHANGE_THRESHOLD,

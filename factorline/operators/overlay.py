@@ -86,8 +86,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 from scipy import ndimage as ndi
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 from .layout import Bars, detect_bars
 from .logo_model import (
     CORNERS,

@@ -8,7 +8,7 @@ both operators runs the model once per frame.
 
 nudenet is an optional extra (its wheel's LICENSE file is AGPL-3.0 although its metadata
 says MIT): only the resource loader looks for it, and a missing install raises a
-:class:`~factorline.errors.ResourceError` saying ``pip install 'factorline[nsfw]'``. Only
+:class:`~factorline.contract.errors.ResourceError` saying ``pip install 'factorline[nsfw]'``. Only
 the model file is taken from the wheel (its Python code is never imported): pre- and
 post-processing are re-implemented here, batched and vectorised, and match
 ``NudeDetector.detect`` fed RGB (see the tests; nudenet 3.4 swaps the channels of the
@@ -39,10 +39,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
-from ..core.registry import resource
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
+from ..contract.registry import resource
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 
 INSTALL_HINT = "pip install 'factorline[nsfw]'"

@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
-from ..core.items import MediaInfo
-from ..core.operator import Output, Input, operator
-from ..errors import RuleError
-from ..kinds import Kind
+from ..contract.items import MediaInfo
+from ..contract.operator import Output, Input, operator
+from ..contract.errors import RuleError
+from ..contract.kinds import Kind
 from ..rules.regex import check_pattern
 from .text import is_wide
 

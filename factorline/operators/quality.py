@@ -43,8 +43,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 from .layout import Bars, block_mean, detect_bars, frame_chunks
 

@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo, Preview
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo, Preview
+from ..contract.operator import Output, operator
 from .cuts import detect_cuts
 from .frame_cuts import detect_frame_cuts
 from .layout import detect_bars

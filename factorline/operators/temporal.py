@@ -29,9 +29,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, Input, operator
-from ..kinds import Kind
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, Input, operator
+from ..contract.kinds import Kind
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 

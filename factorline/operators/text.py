@@ -52,8 +52,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Output, operator
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Output, operator
 from ._ocr import OcrBox
 
 # --------------------------------------------------------------------------- subtitles

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ResourceError
+from ..contract.errors import ResourceError
 
 if TYPE_CHECKING:
     from .text import FrameText, Line

@@ -24,9 +24,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as P
 
-from ..core.items import FrameBatch, MediaInfo
-from ..core.operator import Field, operator
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
+from ..contract.items import FrameBatch, MediaInfo
+from ..contract.operator import Field, operator
 from ..models.imagetext import BRIDGE, ImageTextModel, check_spec, frame_probabilities, get_imagetext, label_vectors
 from .aggregate import DESCRIPTIONS, ScoreAggregatorName, aggregate
 from .learned import top_rows

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.items import Sampling
+from ..contract.items import Sampling
 from ..media.thumbnails import DEFAULT_MAX_SIDE
 from . import summary
 from .columns import RunColumns, detailed_rows, indexed_rows, read_columns, read_records

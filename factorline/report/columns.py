@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from ..errors import RunDirError
+from ..contract.errors import RunDirError
 from ..rules import ON_MISSING
 
 _HITS = pl.List(pl.Struct({"rule": pl.String}))

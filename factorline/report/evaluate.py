@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.compiler import Plan
+from ..engine.compiler import Plan
 from ..rules import ON_ERROR, ON_MISSING
 from . import metrics
 from .labels import Label, LabelSet, Matching, match_labels, read_labels

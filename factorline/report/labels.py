@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..core.compiler import Plan
-from ..core.records import json_lines
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
+from ..engine.compiler import Plan
+from ..engine.records import json_lines
 
 _IDENTITY = ("path", "id")
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}

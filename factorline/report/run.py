@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..batch.decide import read_meta
-from ..core.compiler import Plan, compile_pipeline
-from ..core.document import load_text
-from ..core.records import read_jsonl
-from ..errors import FactorlineError, RunDirError
+from ..contract.errors import FactorlineError, RunDirError
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.document import load_text
+from ..engine.records import read_jsonl
 
 PIPELINE_FILE = "pipeline.yaml"
 

@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..core.compiler import Plan
-from ..errors import ConfigError
-from ..kinds import arrow_type
+from ..contract.errors import ConfigError
+from ..contract.kinds import arrow_type
+from ..engine.compiler import Plan
 from ..rules import ERROR_COLUMN, CompiledDecisions, CompiledRule, CompiledTable
 from ..rules.explain import render
 from ..rules.ir import NUMBER, Binary, Const, Node, Ref, walk

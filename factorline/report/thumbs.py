@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
 from ..media.thumbnails import DEFAULT_MAX_SIDE, grab_frames
 from .html import data_uri, num
 from .run import media_path

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.items import Limits, Sampling
+from ..contract.items import Limits, Sampling
 from ..media.decode import target_times
 from .html import esc, num
 from .svg import INK, SERIES_COLORS, _f, _svg

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..console import console
 from ..console import fail as _fail
-from ..errors import FactorlineError, RunDirError
+from ..contract.errors import FactorlineError, RunDirError
 
 reviews_app = typer.Typer(no_args_is_help=True, help="Review verdicts of a run: summary, Label Studio export and import.")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..batch.query import quote
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from ..rules import ITEM
 
 MAX_CLAUSES = 20

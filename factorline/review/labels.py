@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.compiler import Plan
-from ..errors import ConfigError, DataError
+from ..contract.errors import ConfigError, DataError
+from ..engine.compiler import Plan
 from ..report.labels import Label, LabelSet, convert
 from .store import COMPARED, read_reviews
 

@@ -26,8 +26,8 @@ import json
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from ..core.records import read_jsonl
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
+from ..engine.records import read_jsonl
 from ..report.run import load_run, media_path
 from .store import REVIEWS_FILE, append_review, make_verdict, read_reviews
 

@@ -31,7 +31,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from ..batch.decide import CHANGES_FILE
-from ..core.compiler import Plan
+from ..engine.compiler import Plan
 from ..report.metrics import z_value
 from ..rules.vectorized import decide_frame, factor_frame
 from .grid import Column, FilterError

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..batch.query import RESULTS
-from ..core.compiler import Plan, compile_pipeline
-from ..core.document import load_text
-from ..errors import FactorlineError, RunDirError
+from ..contract.errors import FactorlineError, RunDirError
+from ..engine.compiler import Plan, compile_pipeline
+from ..engine.document import load_text
 from .grid import Column, grid_columns, grid_sql
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from ..core.compiler import Plan
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
+from ..engine.compiler import Plan
 from ..report.labels import convert
 from ..rules import ON_ERROR, ON_MISSING
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import Issue
+from ..contract.errors import Issue
 from .docs import CaseDoc, DecisionTableDoc
 from .tables import CompiledDecisions
 

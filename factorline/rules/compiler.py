@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import Issue, RuleError, brief
-from ..kinds import DTYPES, value_fits
+from ..contract.errors import Issue, RuleError, brief
+from ..contract.kinds import DTYPES, value_fits
 from .docs import ON_ERROR, ON_MISSING, TABLE_NAME_PATTERN, DecisionTableDoc, RuleDoc
 from .ir import BOOL, Const, Node
 from .language import parse

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PluginError
+from ..contract.errors import PluginError
 from . import regex
 from .ir import BOOL, NUMBER, SCALARS, STRING
 
@@ -100,7 +100,7 @@ def rule_function(*, args: tuple[str, ...], returns: str, vector: Callable[..., 
     """Declare the decorated function (per-item implementation) as a rule function."""
 
     def wrap(item: Callable) -> Callable:
-        from ..core.registry import origin
+        from ..contract.registry import origin
 
         consts = constant if isinstance(constant, dict) else {i: f"a constant {_word(args[i])}" for i in constant if i < len(args)}
         text = doc or inspect.getdoc(item) or ""
@@ -205,5 +205,5 @@ def _builtins() -> None:
 _builtins()
 
 
-if __name__ == "__main__":  # the table docs/plugins.md holds
+if __name__ == "__main__":  # the table docs/extending.md holds
     print(reference())

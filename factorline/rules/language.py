@@ -36,7 +36,7 @@ import math
 import tokenize
 import warnings
 
-from ..errors import RuleError
+from ..contract.errors import RuleError
 from . import functions
 from .ir import Binary, Call, Const, ListLit, Logic, Member, Node, Ref, Unary
 

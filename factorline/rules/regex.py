@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
     import sre_parse  # type: ignore[no-redef]
 
 
-from ..errors import RuleError, brief
+from ..contract.errors import RuleError, brief
 
 MAX_PATTERN = 256
 MAX_REPEAT = 1000

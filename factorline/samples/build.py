@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 from factorline.media.encode import write_video
 from factorline.samples import catalog
 from factorline.samples.facts import REVIEW_BLUR_SIGMA, REVIEW_BORDER_RATIO, expected_outcomes

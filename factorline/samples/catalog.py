@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from PIL import ImageFont
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 from factorline.samples import facts, sources
 from factorline.samples import transforms as tf
 from factorline.samples.audio import active_segments, place

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 from factorline.samples.audio import resample
 
 LATIN_FONTS = (

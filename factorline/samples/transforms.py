@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 
 Size = tuple[int, int]  # (width, height)
 Color = tuple[int, int, int]

@@ -89,8 +89,8 @@ Design (modules are small; routes only read input and call them):
 - ``batching``  (``isolation="thread"`` only: a worker process runs one item at a time, so
   ``batching="on"`` with process isolation is a settings error) models are loaded once, at
   startup, for every step of every pipeline (``ResourcePool.get(spec.resources)``). With batching on, resources registered in
-  :mod:`factorline.core.batching` (NudeNet, behind ``nsfw`` and ``faces``) get a
-  :class:`~factorline.core.batching.MicroBatcher` in front of their ONNX session: concurrent
+  :mod:`factorline.serve.microbatch` (NudeNet, behind ``nsfw`` and ``faces``) get a
+  :class:`~factorline.serve.microbatch.MicroBatcher` in front of their ONNX session: concurrent
   calls within ``batch_max_wait_ms`` are concatenated on the batch axis (at most
   ``batch_max_size`` frames), run once, and split back; operators do not change.
   ``batching="auto"`` (default) batches only sessions on an accelerator: on this project's

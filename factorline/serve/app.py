@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from .. import __version__
-from ..errors import PipelineError
+from ..contract.errors import PipelineError
 from .auth import TokenAuthMiddleware, is_protected, load_token, startup_warnings
 from .errors import SafeJSONResponse, install_handlers
 from .hosts import HostCheckMiddleware, HostPolicy

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from .errors import AuthError, error_response
 from .settings import ServeSettings, is_loopback, is_specific
 

@@ -1,8 +1,8 @@
 """The server's resource pool: models loaded once at startup, batched across requests.
 
-:class:`BatchingPool` is a :class:`~factorline.core.registry.ResourcePool` that hands out,
-for every resource registered with :func:`factorline.core.batching.register_batching`, a
-twin whose model calls go through one :class:`~factorline.core.batching.MicroBatcher`
+:class:`BatchingPool` is a :class:`~factorline.engine.pool.ResourcePool` that hands out,
+for every resource registered with :func:`factorline.serve.microbatch.register_batching`, a
+twin whose model calls go through one :class:`~factorline.serve.microbatch.MicroBatcher`
 (``batch_max_size`` rows, ``batch_max_wait_ms``, at most ``workers`` callers). Every engine
 of the server shares the pool, so frames of concurrent requests, even of different
 pipelines, meet in the same model call. ``batching="off"`` uses a plain pool; ``"auto"``
@@ -16,13 +16,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..core.batching import BatchFn, MicroBatcher, batching_adapter, close_batched
-from ..core.compiler import Plan
-from ..core.registry import ResourcePool
-from ..errors import Issue, ResourceError
+from ..contract.errors import Issue, ResourceError
+from ..engine.compiler import Plan
+from ..engine.pool import ResourcePool
+from .microbatch import BatchFn, MicroBatcher, batching_adapter, close_batched, register_batching, swap_session
 from .settings import ServeSettings
 
 BatchHook = Callable[[str, int, int, float], None]  # resource, rows, callers, seconds
+
+# The built-in detector behind nsfw@1 and faces@1 (YOLOv8-n, free batch dimension).
+register_batching("nudenet", swap_session)
 
 
 class BatchingPool(ResourcePool):

@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.cache import jsonable
-from ..errors import (
+from ..cache import jsonable
+from ..contract.errors import (
     ConfigError,
     FactorlineError,
     ItemTimeoutError,

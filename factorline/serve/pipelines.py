@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.compiler import Plan, check_pipeline
-from ..core.document import load_text, parse_text
-from ..core.executor import Engine
-from ..errors import ConfigError, FactorlineError, Issue, PipelineError
+from ..contract.errors import ConfigError, FactorlineError, Issue, PipelineError
+from ..engine.compiler import Plan, check_pipeline
+from ..engine.document import load_text, parse_text
+from ..engine.executor import Engine
 from ..models.store import confined_models
 from . import saves
 from .errors import ForbiddenError, NotFoundError, RequestValidationFailed

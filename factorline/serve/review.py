@@ -27,7 +27,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import FactorlineError, RunDirError
+from ..contract.errors import FactorlineError, RunDirError
 from ..review import grid
 from ..review import queues as q
 from ..review.items import item_detail, item_rows, run_detail

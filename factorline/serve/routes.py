@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.cache import jsonable
-from ..core.registry import list_operators
-from ..errors import PipelineError
+from ..cache import jsonable
+from ..contract.errors import PipelineError
+from ..plugins import list_operators
 from .errors import ForbiddenError, UnavailableError, UploadTimeoutError, error_response
 from .paths import MAX_PATH_CHARS, list_media, open_under_root
 from .pipelines import check_document, check_name

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import PipelineError, RunDirError
+from ..contract.errors import PipelineError, RunDirError
 from . import saves
 from .errors import ForbiddenError, NotFoundError, RequestValidationFailed, error_response
 from .routes import ERRORS, DocumentBody, ErrorBody, state_of

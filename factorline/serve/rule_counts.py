@@ -26,9 +26,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core.document import load_text
-from ..core.registry import get_operator, load_plugins
-from ..errors import FactorlineError, RuleError
+from ..contract.errors import FactorlineError, RuleError
+from ..engine.document import load_text
+from ..plugins import get_operator, load_plugins
 from ..review.runs import RunView
 from ..rules import ITEM, ITEM_FIELDS, ON_ERROR, ON_MISSING, CompiledDecisions
 from ..rules.compiler import compile_condition, compile_decisions

@@ -23,12 +23,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from ..batch.schedule import EngineConfig
-from ..core.cache import NullCache, StepCache
-from ..core.compiler import Plan
-from ..core.executor import Engine
-from ..core.items import Limits
-from ..core.registry import ResourcePool
-from ..errors import Issue
+from ..cache import NullCache, StepCache
+from ..contract.errors import Issue
+from ..contract.items import Limits
+from ..engine.compiler import Plan
+from ..engine.executor import Engine
+from ..engine.pool import ResourcePool
 from ..models.store import confined_models
 from .batching import BatchingPool, make_pool, warm
 from .errors import HttpError, RequestTimeoutError, UnavailableError

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.document import dump_text
+from ..engine.document import dump_text
 from . import history
 from .history import atomic_write, read_exact
 from .yaml_saves import apply_document, unified_diff

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import re
 
-from ..core.document import STEP_NAME_PATTERN, LayoutDoc, SamplingDoc
-from ..kinds import SOURCE_KINDS, Kind, kinds_fit
+from ..contract.kinds import SOURCE_KINDS, Kind, kinds_fit
+from ..engine.document import STEP_NAME_PATTERN, LayoutDoc, SamplingDoc
 from ..rules import functions, language
 from ..rules.docs import ITEM, ITEM_FIELDS, RULE_ID_PATTERN, TABLE_NAME_PATTERN, DecisionTableDoc, RuleDoc
 from .pipelines import NAME_PATTERN

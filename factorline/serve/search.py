@@ -24,7 +24,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from .errors import NotFoundError
 from .routes import ERRORS, RUN_ERRORS, UPLOAD_BODY, state_of
 from .uploads import receive_upload

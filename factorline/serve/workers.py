@@ -43,9 +43,9 @@ from ..batch.schedule import (
     prewarm,
     verdict,
 )
-from ..core.compiler import Plan
-from ..core.executor import Engine
-from ..errors import Issue, ResourceError, error_record
+from ..contract.errors import Issue, ResourceError, error_record
+from ..engine.compiler import Plan
+from ..engine.executor import Engine
 from ..models.store import confined_models
 from .batching import warm
 from .pictures import with_thumbnails

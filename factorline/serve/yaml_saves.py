@@ -11,7 +11,7 @@ Guarantees, checked on every save:
   file byte for byte;
 - changing one scalar changes only the line(s) holding it;
 - what is written parses back to exactly the document sent, or the save is refused with a
-  :class:`~factorline.errors.ConfigError` naming the first differing path (never a silent loss).
+  :class:`~factorline.contract.errors.ConfigError` naming the first differing path (never a silent loss).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from ..core.document import dump_text, parse_text
-from ..errors import ConfigError, PipelineError
+from ..contract.errors import ConfigError, PipelineError
+from ..engine.document import dump_text, parse_text
 
 
 def same(a: Any, b: Any) -> bool:

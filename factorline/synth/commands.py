@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from ..console import console
 from ..console import fail as _fail
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
 
 
 def mount(parent: typer.Typer) -> None:

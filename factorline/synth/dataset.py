@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from factorline.errors import DataError
+from factorline.contract.errors import DataError
 
 LABELS, STAMP = "labels.jsonl", "synth.json"
 SYNTH_FORMAT = "synth"  # data set format name; the label field follows a colon: "synth:logo.has_logo"

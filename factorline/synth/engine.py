@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from factorline.errors import ConfigError
+from factorline.contract.errors import ConfigError
 from factorline.media.encode import write_video
 from factorline.synth.dataset import LABELS, STAMP
 from factorline.synth.kinds_text import TEXT_KINDS

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageFont
 
-from factorline.errors import ResourceError
+from factorline.contract.errors import ResourceError
 from factorline.samples import sources
 from factorline.samples import transforms as tf
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ..console import console
 from ..console import fail as _fail
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, evaluate and list few-shot models.")
 models_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The model store: list, show, backbones.")
@@ -41,7 +41,7 @@ def _store(store: Path | None):
 
 
 def _cache(cache: Path | None, no_cache: bool):
-    from ..core.cache import StepCache
+    from ..cache import StepCache
     from ..models.embed import EmbeddingCache
     from ..train.trainer import default_embedding_cache
 
@@ -100,7 +100,7 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Fit a head on frozen embeddings, score it against baselines, and store it with its card."""
-    from ..core.items import Sampling
+    from ..contract.items import Sampling
     from .fit import HEADS, HeadParams
     from .protocol import Protocol
     from .trainer import train

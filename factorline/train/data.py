@@ -18,7 +18,7 @@ Every row is checked before any embedding is computed: missing file, unreadable 
 same probe pipelines use), unknown label (when ``labels`` are given), empty text, a label
 that conflicts with an identical item. All problems are reported together, each with its
 line number (file and line for manifests, task line for Label Studio, path for folders),
-in one :class:`~factorline.errors.DataError`; ``skip_bad`` leaves those rows out instead.
+in one :class:`~factorline.contract.errors.DataError`; ``skip_bad`` leaves those rows out instead.
 Identical items with the same label are kept once (a copy in both splits would leak).
 """
 
@@ -32,9 +32,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.items import Limits, MediaInfo
-from ..core.records import json_lines
-from ..errors import DataError, MediaError
+from ..contract.errors import DataError, MediaError
+from ..contract.items import Limits, MediaInfo
+from ..engine.records import json_lines
 from ..media import probe
 
 MEDIA_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".mkv",

@@ -10,7 +10,7 @@ From the card alone (plus the data, found again by content digest wherever it no
 3. the whole protocol (splits from the seeds, cross-validation, threshold, baselines, seeds)
    runs again on the recorded items: the split digests and every metric must equal the card's.
 
-Any difference raises :class:`~factorline.errors.ReproductionError` naming each metric with
+Any difference raises :class:`~factorline.contract.errors.ReproductionError` naming each metric with
 the card's number and the recomputed one.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.items import Sampling
-from ..errors import ReproductionError
+from ..contract.errors import ReproductionError
+from ..contract.items import Sampling
 from ..models.backbones import get_backbone
 from ..models.embed import EmbeddingCache
 from ..models.store import ModelStore
@@ -90,7 +90,7 @@ def evaluate(ref: str, *, store: ModelStore | None = None, data: str | Path | No
     stored = (store or ModelStore()).load(ref)  # checksums verified here
     card = stored.card
     if stored.compressed:
-        from ..errors import ConfigError
+        from ..contract.errors import ConfigError
 
         steps = " -> ".join(s["step"] for s in card.get("steps", []))
         raise ConfigError(f"{stored.ref} is a compressed model ({steps} from {card['root']['ref']}); `factorline eval` "

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.items import Limits, Sampling
-from ..errors import MediaError
+from ..contract.errors import MediaError
+from ..contract.items import Limits, Sampling
 from ..media import decode_frames
 from ..models.backbones import Backbone
 from ..models.embed import EmbeddingCache
@@ -52,7 +52,7 @@ def embed_dataset(dataset: Dataset, backbone: Backbone, cache: EmbeddingCache, *
     limits = limits or Limits()
     wanted = "text" if dataset.task == "text" else "image"
     if backbone.modality != wanted:
-        from ..errors import ConfigError
+        from ..contract.errors import ConfigError
 
         raise ConfigError(f"backbone {backbone.id} embeds {backbone.modality}s but {dataset.source} holds {wanted}s; "
                           f"expected a {wanted} backbone (e.g. {'minilm' if wanted == 'text' else 'effnet-lite0'})")

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
 from ..models.store import StoredModel
 
 EXPERIMENT = "factorline"

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..console import console
 from ..console import fail as _fail
-from ..errors import ConfigError, FactorlineError
+from ..contract.errors import ConfigError, FactorlineError
 
 prompts_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Zero-shot prompt labels: calibrate them.")
 
@@ -23,7 +23,7 @@ def mount(parent: typer.Typer) -> None:
 
 def step_params(pipeline: Path | None, step: str | None, labels: Path | None, backbone: str | None) -> dict:
     """The prompts step's parameters: from a pipeline's step, or from --labels/--backbone."""
-    from ..core.document import load_text
+    from ..engine.document import load_text
 
     if pipeline is not None:
         doc = load_text(pipeline)
@@ -57,7 +57,7 @@ def calibrate_command(
     max_frames: int = typer.Option(64, "--max-frames", help="At most this many frames per video."),
 ) -> None:
     """Fit per-label a, b of sigmoid(a * cosine + b) and an F1-best threshold on labelled items."""
-    from ..core.items import Sampling
+    from ..contract.items import Sampling
     from ..models.imagetext import get_imagetext
     from ..operators.aggregate import aggregate
     from ..operators.zeroshot import PromptParams, frame_cosines

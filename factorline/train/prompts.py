@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..contract.errors import ConfigError, DataError
 
 FORMAT = "factorline.prompt-calibration/1"
 

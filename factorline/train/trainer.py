@@ -6,9 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.cache import StepCache, default_cache_dir
-from ..core.items import Limits, Sampling
-from ..errors import DataError
+from ..cache import StepCache, default_cache_dir
+from ..contract.errors import DataError
+from ..contract.items import Limits, Sampling
 from ..models.backbones import DEFAULT_IMAGE, DEFAULT_TEXT, Backbone, get_backbone
 from ..models.card import provenance
 from ..models.embed import EmbeddingCache

@@ -1,4 +1,4 @@
-"""Embedding media for the index: ``factorline index build RUN|MEDIA`` and the queries of
+"""Embedding media for the index (``vectors/library.py`` builds it) and the queries of
 ``factorline search`` / ``copy_of`` / ``dedup``.
 
 An :class:`Embedder` names the space vectors live in. With an image backbone (``effnet-lite0``,
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.items import Limits, Sampling
-from ..errors import ConfigError, FactorlineError, MediaError
+from ..contract.errors import ConfigError
+from ..contract.items import Limits, Sampling
 from ..models.backbones import Backbone, get_backbone
 from ..models.embed import EmbeddingCache
-from .index import VectorIndex, normalized
+from .index import normalized
 
 DEFAULT_SAMPLING = Sampling(fps=1.0, max_frames=64, max_side=1280)
 
@@ -105,75 +105,3 @@ class Embedder:
             raise ConfigError(f"text search needs an index built with an image-text backbone (hf:<CLIP/SigLIP folder> or "
                               f"builtin:imagenet-minilm); this one was built with {self.spec}", path="text")
         return normalized(self.text(text))
-
-
-def run_inputs(run_dir: Path) -> tuple[list[str], Sampling | None]:
-    """The item paths of a run folder (results.jsonl, in order) and its pipeline's sampling."""
-    results = run_dir / "results.jsonl"
-    if not results.is_file():
-        raise ConfigError(f"{run_dir}: expected a run folder with results.jsonl (from `factorline run`), found none", path=str(run_dir))
-    paths = []
-    for line in results.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        path = (record.get("item") or {}).get("path")
-        if path:
-            paths.append(path)
-    sampling = None
-    pipeline = run_dir / "pipeline.yaml"
-    if pipeline.is_file():
-        from ..core.document import load_text
-
-        section = (load_text(pipeline) or {}).get("sampling") or {}
-        known = {k: section[k] for k in Sampling().frame_key() if k in section}
-        sampling = Sampling(**known) if known else None
-    return paths, sampling
-
-
-def collect_inputs(inputs: list[str]) -> tuple[list[str], Sampling | None, list[str]]:
-    """Item paths of run folders and media arguments, a run's sampling, and skip reasons."""
-    from ..batch.inputs import scan_inputs
-
-    paths, sampling, skipped, media = [], None, [], []
-    for entry in inputs:
-        if Path(entry).is_dir() and (Path(entry) / "results.jsonl").is_file():
-            found, sampling = run_inputs(Path(entry))
-            paths += found
-        else:
-            media.append(entry)
-    if media:
-        scan = scan_inputs(media)
-        paths += list(scan.paths)
-        skipped += [f"{s.path}: {s.reason}" for s in scan.skipped]
-    return list(dict.fromkeys(paths)), sampling, skipped
-
-
-def build_index(inputs: list[str], out: Path, embedder: Embedder, *, sampling: Sampling | None = None, kind: str = "auto",
-                progress: Callable[[str], None] | None = None) -> tuple[VectorIndex, list[str]]:
-    """Embed every item and write the index; unusable items are left out and listed."""
-    paths, run_sampling, skipped = collect_inputs(inputs)
-    sampling = sampling or run_sampling or DEFAULT_SAMPLING
-    if not paths:
-        raise ConfigError(f"no media found in {', '.join(inputs)}: expected run folders, media files, folders or globs",
-                          path="inputs")
-    items, vectors, seen = [], [], set()
-    for path in paths:
-        try:
-            item, frames = embedder.media(path, sampling)
-        except (MediaError, OSError) as exc:
-            skipped.append(f"{path}: {getattr(exc, 'message', exc)}")
-            continue
-        except FactorlineError as exc:
-            skipped.append(f"{path}: {exc.message}")
-            continue
-        if item["id"] in seen:
-            skipped.append(f"{path}: same bytes as an item already indexed")
-            continue
-        seen.add(item["id"])
-        items.append(item)
-        vectors.append(frames)
-        if progress:
-            progress(path)
-    return VectorIndex.write(out, embedder.meta(sampling), items, vectors, kind=kind), skipped

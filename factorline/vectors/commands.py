@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..console import console
 from ..console import fail as _fail
-from ..errors import FactorlineError
+from ..contract.errors import FactorlineError
 
 index_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Vector indexes of item and frame embeddings.")
 
@@ -24,7 +24,7 @@ def mount(parent: typer.Typer) -> None:
 
 
 def _sampling(fps: float | None, max_frames: int | None):
-    from ..core.items import Sampling
+    from ..contract.items import Sampling
 
     if fps is None and max_frames is None:
         return None
@@ -42,9 +42,10 @@ def build_command(
     max_frames: int | None = typer.Option(None, "--max-frames", help="At most this many frames per item (default 64)."),
 ) -> None:
     """Embed items (through the embedding cache) and write an on-disk FAISS index of item and frame vectors."""
-    from ..errors import ConfigError
+    from ..contract.errors import ConfigError
     from ..train.trainer import default_embedding_cache
-    from .build import Embedder, build_index
+    from .build import Embedder
+    from .library import build_index
 
     try:
         if kind not in ("auto", "flat", "hnsw"):
@@ -98,11 +99,12 @@ def dedup_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the clusters as JSON here (default RUN/duplicates.json for a run)."),
 ) -> None:
     """Near-duplicate clusters (union of pairs whose item and frame embeddings match), each with a keeper."""
-    from ..errors import ConfigError
+    from ..contract.errors import ConfigError
     from ..train.trainer import default_embedding_cache
-    from .build import Embedder, build_index
+    from .build import Embedder
     from .dedup import clusters
     from .index import VectorIndex
+    from .library import build_index
 
     try:
         for name, value in (("threshold", threshold), ("frame-threshold", frame_threshold), ("min-frames", min_frames)):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ResourceError
+from ..contract.errors import ConfigError, ResourceError
 
 FORMAT = "factorline.vector-index/1"
 HNSW_FROM = 50_000  # auto: exact search below this many items, HNSW above

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.items import Sampling
-from ..errors import ConfigError
+from ..contract.errors import ConfigError
+from ..contract.items import Sampling
 from .build import Embedder
 from .index import VectorIndex
 

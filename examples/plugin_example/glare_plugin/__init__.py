@@ -1,4 +1,4 @@
-"""An example factorline plugin (docs/plugins.md walks through it).
+"""An example factorline plugin (docs/extending.md walks through it).
 
 - ``operators.glare``: share of blown-out pixels, per frame and per item;
 - ``levels``: the ``glare_levels`` resource, a small JSON "model" shipped with the package;

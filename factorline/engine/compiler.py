@@ -19,12 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Issue, PipelineError, PluginError, brief
-from ..kinds import SOURCE_KINDS, Kind, kinds_fit
+from ..contract.errors import ConfigError, Issue, PipelineError, PluginError, brief
+from ..contract.items import Sampling
+from ..contract.kinds import SOURCE_KINDS, Kind, kinds_fit
+from ..contract.operator import OperatorSpec
+from ..contract.registry import missing_resources
+from ..plugins import get_operator, load_plugins
 from .document import STEP_NAME_PATTERN, PipelineDoc, StepDoc
-from .items import Sampling
-from .operator import OperatorSpec
-from .registry import get_operator, load_plugins, missing_resources
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from ..cards import load_card, summary_line
-from ..errors import PluginError
-from ..kinds import DTYPES, Kind, edge_kind, value_fits
+from .errors import PluginError
 from .items import MediaInfo
+from .kinds import DTYPES, Kind, edge_kind, value_fits
 
 EVIDENCE_FIELD = "evidence"
 
@@ -112,7 +112,7 @@ class OperatorSpec:
     @property
     def fingerprint(self) -> str:
         """What cached outputs of this operator depend on besides id and parameters: its code
-        and its resources' code, versions and weight files (``core/fingerprint.py``)."""
+        and its resources' code, versions and weight files (``contract/fingerprint.py``)."""
         from .fingerprint import code_fingerprint
         from .registry import resource_fingerprint
 

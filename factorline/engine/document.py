@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, Issue, PipelineError, brief
+from ..contract.errors import ConfigError, Issue, PipelineError, brief
 
 STEP_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
 MAX_DOCUMENT_BYTES = 1_000_000

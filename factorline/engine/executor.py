@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FactorlineError, ItemTimeoutError, OperatorError, UnsupportedMediaError, error_record
-from ..kinds import Kind
+from ..cache import NullCache, StepCache, cache_key, jsonable
+from ..contract.errors import FactorlineError, ItemTimeoutError, OperatorError, UnsupportedMediaError, error_record
+from ..contract.items import AudioTrack, FrameBatch, Limits, MediaInfo
+from ..contract.kinds import Kind
 from ..media import check_size, decode_audio, decode_frames, file_digest, probe
 from ..media.coverage import DecodeFacts, coverage
-from .cache import NullCache, StepCache, cache_key, jsonable
 from .compiler import Plan, PlannedStep
-from .items import AudioTrack, FrameBatch, Limits, MediaInfo
-from .registry import GLOBAL_POOL, ResourcePool
+from .pool import GLOBAL_POOL, ResourcePool
 
 # Cache namespace of probes; the suffix changes with MediaInfo's fields (2: pixel_aspect),
 # so probes cached by an older version are made again instead of read without them.
@@ -113,7 +113,7 @@ class Engine:
         sources = sorted(step.source_inputs)
         sampling = self.plan.doc.sampling.model_dump(mode="json") if sources else None
         # The version marks a change of meaning; the fingerprint catches a change of code or of
-        # resource weights that forgot to bump it (core/fingerprint.py).
+        # resource weights that forgot to bump it (contract/fingerprint.py).
         return cache_key(state.info.id, step.spec.id, step.spec.fingerprint, step.params_json(), sampling, sources, upstream)
 
     def _run_step(self, step: PlannedStep, state: _ItemState) -> None:

@@ -18,8 +18,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..kinds import arrow_type
-from .cache import jsonable
+from ..cache import jsonable
+from ..contract.kinds import arrow_type
 from .compiler import Plan
 
 _ITEM = pa.struct(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from ..errors import PluginError
+from .errors import PluginError
 
 ITEM_KINDS = ("video", "image")
 RESERVED_FIELDS = ("evidence",)  # every factor carries it; declared by the engine

@@ -1,4 +1,4 @@
-"""Cross-call batching of model sessions: an optional entry point, used by the HTTP server.
+"""Cross-call batching of model sessions: the mechanism the HTTP server's pool uses.
 
 An operator calls its model once per item, on that item's frames. When several items run at
 once in threads (the server runs one request per worker thread), a :class:`MicroBatcher` in
@@ -9,6 +9,8 @@ registering an *adapter* that returns a copy of the resource whose model call go
 the batcher::
 
     register_batching("nudenet", swap_session)   # NudeNetModel.session -> BatchedSession
+
+(the server opts its resources in, in :mod:`factorline.serve.batching`; nothing here names one).
 
 ``swap_session`` works for any resource that keeps an onnxruntime session in ``.session``
 whose single input and every output have a free batch dimension; anything else (stateful
@@ -242,9 +244,6 @@ def close_batched(resource: Any) -> None:
     if isinstance(session, BatchedSession):
         session.close()
 
-
-# The built-in detector behind nsfw@1 and faces@1 (YOLOv8-n, free batch dimension).
-register_batching("nudenet", swap_session)
 
 __all__ = [
     "BatchedSession",

@@ -1,22 +1,20 @@
-"""Operator and resource registries.
+"""Operator and resource registries: what ``@operator`` and ``@resource`` write to.
 
-Operators register themselves when their module is imported (``factorline.operators``
-imports the built-in catalogue). Plugins (entry points and ``$FACTORLINE_PLUGINS``) are
-loaded once, all or nothing, by :mod:`factorline.plugins` the first time the catalogue is
-read. Resources (models, sessions) are loaded lazily, once per process, by a
-``ResourcePool`` that the executor is given.
+Operators register themselves when their module is imported. This module only holds the
+registrations: reading the catalogue (the built-ins and every plugin, loaded once, all or
+nothing) is :func:`factorline.plugins.get_operator` / :func:`~factorline.plugins.list_operators`,
+and resources are loaded lazily, once per process, by the engine's
+:class:`~factorline.engine.pool.ResourcePool`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
-from ..errors import ConfigError, PluginError, ResourceError
 from .declare import suggest
+from .errors import ConfigError, PluginError
 from .operator import OperatorSpec
 
 _OPERATORS: dict[str, dict[int, OperatorSpec]] = {}
@@ -70,18 +68,6 @@ def unregister(spec: OperatorSpec) -> None:
             del _OPERATORS[spec.name]
 
 
-def _load_catalogue() -> None:
-    import_module("factorline.operators")  # a dict lookup after the first call
-    from ..plugins import load_plugins as load
-
-    load()  # once per process; raises the same PluginError on every call when a plugin failed
-
-
-def load_plugins() -> None:
-    """The built-in catalogue and every plugin (``factorline/plugins.py``), once per process."""
-    _load_catalogue()
-
-
 def missing_resources(spec: OperatorSpec) -> list[str]:
     """One line per resource ``spec`` names that no loader provides (empty when all exist)."""
     return [f"operator {spec.id} ({origin(spec.run)}) needs resource {name!r}, which nothing registers"
@@ -99,9 +85,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, int(version)
 
 
-def get_operator(ref: str) -> OperatorSpec:
-    """Look an operator up by ``name`` (newest version) or ``name@version``."""
-    _load_catalogue()
+def lookup(ref: str) -> OperatorSpec:
+    """Look a registered operator up by ``name`` (newest version) or ``name@version``; loads
+    nothing (:func:`factorline.plugins.get_operator` loads the catalogue first)."""
     name, version = parse_ref(ref)
     versions = _OPERATORS.get(name)
     if not versions:
@@ -114,9 +100,8 @@ def get_operator(ref: str) -> OperatorSpec:
     return versions[version]
 
 
-def list_operators() -> list[OperatorSpec]:
-    """Every registered operator version, sorted by group then id."""
-    _load_catalogue()
+def registered() -> list[OperatorSpec]:
+    """Every registered operator version, sorted by group then id; loads nothing."""
     return sorted((s for v in _OPERATORS.values() for s in v.values()), key=lambda s: (s.group, s.name, s.version))
 
 
@@ -145,12 +130,17 @@ def resource(name: str, *, description: str = "", version: str | None = None,
     return wrap
 
 
+def resource_loader(name: str) -> Callable[[], Any] | None:
+    """The loader registered for resource ``name`` (``None`` when nothing registers it)."""
+    return _RESOURCE_LOADERS.get(name)
+
+
 def known_resources() -> dict[str, ResourceSpec]:
     return dict(_RESOURCES)
 
 
 def resource_fingerprint(name: str) -> str:
-    """The fingerprint of a registered resource (``core/fingerprint.py``); unknown: its name."""
+    """The fingerprint of a registered resource (``contract/fingerprint.py``); unknown: its name."""
     from .fingerprint import resource_fingerprint as digest
 
     spec = _RESOURCES.get(name)
@@ -172,34 +162,3 @@ def restore(state: tuple) -> None:
     _RESOURCE_LOADERS.update(loaders)
     _RESOURCES.clear()
     _RESOURCES.update(resources)
-
-
-class ResourcePool:
-    """Loads each named resource once and hands the same object to every step that asks.
-
-    Tests and servers inject their own pool (or ``overrides``) instead of the global one.
-    """
-
-    def __init__(self, overrides: dict[str, Any] | None = None):
-        self._objects: dict[str, Any] = dict(overrides or {})
-        self._lock = threading.Lock()
-
-    def get(self, names: tuple[str, ...]) -> dict[str, Any]:
-        return {n: self._load(n) for n in names}
-
-    def _load(self, name: str) -> Any:
-        with self._lock:
-            if name not in self._objects:
-                loader = _RESOURCE_LOADERS.get(name)
-                if loader is None:
-                    raise ResourceError(f"no loader registered for resource {name!r}", path=name)
-                try:
-                    self._objects[name] = loader()
-                except ResourceError:
-                    raise
-                except Exception as exc:  # a broken model file or missing extra
-                    raise ResourceError(f"could not load resource {name!r}: {exc}", path=name, cause=exc) from exc
-            return self._objects[name]
-
-
-GLOBAL_POOL = ResourcePool()

@@ -1,1 +1,0 @@
-"""Operator contract and registry, pipeline document, compiler and executor."""
