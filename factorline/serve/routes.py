@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..cache import jsonable
 from ..contract.errors import PipelineError
 from ..plugins import list_operators
+from .api_models import OperatorSchema
 from .errors import ForbiddenError, UnavailableError, UploadTimeoutError, error_response
 from .paths import MAX_PATH_CHARS, list_media, open_under_root
 from .pipelines import check_document, check_name
@@ -94,8 +95,8 @@ async def metrics(request: Request) -> Response:
 # --------------------------------------------------------------------------- catalogue
 
 
-@router.get("/api/operators", tags=["catalogue"], responses=ERRORS)
-async def operators() -> list[dict]:
+@router.get("/api/operators", tags=["catalogue"], responses=ERRORS, response_model=list[OperatorSchema])
+async def operators() -> Any:
     """Every operator's schema: the palette of the editor."""
     return [spec.schema() for spec in list_operators()]
 

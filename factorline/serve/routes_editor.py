@@ -25,14 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..contract.errors import PipelineError, RunDirError
 from . import saves
+from .api_models import EditorSchema
 from .errors import ForbiddenError, NotFoundError, RequestValidationFailed, error_response
 from .routes import ERRORS, DocumentBody, ErrorBody, state_of
 
 router = APIRouter()
 
 
-@router.get("/api/schema", tags=["catalogue"], responses=ERRORS)
-async def schema() -> dict:
+@router.get("/api/schema", tags=["catalogue"], responses=ERRORS, response_model=EditorSchema)
+async def schema() -> Any:
     """What the editor checks while editing, from the server's own rules (no copies in the UI)."""
     from .schema import editor_schema
 

@@ -1,59 +1,21 @@
 // Shapes of what the factorline HTTP API sends and accepts (see factorline/serve/__init__.py).
 
-/** The subset of JSON Schema that pydantic writes for operator parameters. */
-export interface JsonSchema {
-  type?: string | string[];
-  title?: string;
-  description?: string;
-  default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-  pattern?: string;
-  enum?: unknown[];
-  const?: unknown;
-  items?: JsonSchema;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  anyOf?: JsonSchema[];
-  $ref?: string;
-  $defs?: Record<string, JsonSchema>;
-}
-
-export interface InputSchema {
-  kind: string;
-  description: string;
-  optional: boolean;
-}
-
-export interface FieldSchema {
-  dtype: string;
-  kind: string;
-  description: string;
-  unit?: string;
-  /** A closed vocabulary: the only values this text field takes. */
-  values?: string[];
-}
-
-/** One entry of GET /api/operators (OperatorSpec.schema()). */
-export interface OperatorSchema {
-  id: string; // name@version
-  name: string;
-  version: number;
-  title: string;
-  description: string;
-  group: string;
-  item_kinds: string[];
-  params: JsonSchema;
-  inputs: Record<string, InputSchema>;
-  output: { kind: string; fields: Record<string, FieldSchema> };
-  resources: string[];
-}
+// The catalogue replies (GET /api/schema, GET /api/operators) are generated from the server's
+// response models: scripts/gen_ui_types.py writes api.gen.ts; no hand copies here.
+export type { JsonSchema } from "./jsonSchema";
+export type {
+  DocumentSchemas,
+  EditorSchema,
+  FieldSchema,
+  InputSchema,
+  KindRules,
+  NamePatterns,
+  OperatorOutput,
+  OperatorSchema,
+  RuleFunctionHelp,
+  RuleLanguage,
+  RuleLimits,
+} from "./api.gen";
 
 export interface StepDoc {
   op: string;
@@ -216,31 +178,6 @@ export interface HistoryVersionText extends HistoryVersion {
 
 export interface RestoreReply extends SaveReply {
   document: PipelineDocument;
-}
-
-export interface RuleFunctionHelp {
-  name: string;
-  args: string[];
-  returns: string;
-  signature: string;
-  help: string;
-  example: string;
-}
-
-/** GET /api/schema: the server's own rules, so that the editor keeps no copies. */
-export interface EditorSchema {
-  kinds: { all: string[]; source: string[]; fits: Record<string, string[]> };
-  names: { pipeline: string; step: string; table: string; rule_id: string };
-  documents: { sampling: JsonSchema; layout: JsonSchema; rule: JsonSchema; table: JsonSchema };
-  rules: {
-    grammar: string;
-    notes: string;
-    functions: RuleFunctionHelp[];
-    operators: string[];
-    item: string;
-    item_fields: Record<string, string>;
-    limits: Record<string, number>;
-  };
 }
 
 /** A run folder under the server's runs root (GET /api/runs). */
