@@ -1,7 +1,6 @@
 """The editor people can live in (issue 18), end to end in Debian's headless Chromium: saves that
 keep the file (diff first, history, restore), undo/redo, copy/paste/duplicate, keyboard saves,
-the leave guard, auto-layout and placement, decision tables on the graph, readable conditions.
-
+the leave guard, auto-layout and placement, decision tables on the graph, readable conditions,
 the live rule counts over a run folder.
 
 Screenshots go to test-artifacts/editor-saves/. Like test_editor_e2e.py, these tests need the
