@@ -279,6 +279,19 @@ def test_given_blurred_background_pillarbox_when_run_then_fill_blurred_within_4p
     assert run_op("black_border", images, detect_blurred=False)["fill"] == "none"
 
 
+def test_given_four_frames_one_motion_blurred_then_the_blurred_fill_is_still_found(clip):
+    # given a short clip's four sampled frames of a re-posted vertical video, one of them soft
+    # all over (motion blur): it cannot show where the fill ends
+    made = [blurred_pillarbox(f, 406) for f in clip[:4]]
+    images = np.stack([m[0] for m in made])
+    images[1] = np.asarray(Image.fromarray(images[1]).filter(ImageFilter.GaussianBlur(2.0)))
+    x0 = made[0][1]
+    # when the operator runs, then the three sharp frames decide: the soft one does not veto
+    out = run_op("black_border", images)
+    assert out["fill"] == "blurred"
+    assert abs(out["left"] - x0) <= 4 and abs(out["right"] - (1280 - x0 - 406)) <= 4
+
+
 def test_given_blurred_pillarbox_single_image_then_detected(clip):
     img, x0 = blurred_pillarbox(clip[0], 406)  # its left side is dark in this frame (< threshold)
     bars = detect_bars(luma(img))

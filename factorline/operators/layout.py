@@ -61,6 +61,10 @@ MIN_FLAT_BAR = 0.9
 BLUR_RATIO = 0.25
 # Blurred fill: the centre must have at least this mean |Laplacian| (luma levels) to judge.
 MIN_CENTRE_DETAIL = 1.0
+# Blurred fill: a frame whose centre detail is under this share of the item's median (motion
+# blur, a fade, a dissolve) cannot show where a blurred fill ends: it is not judged, so that
+# one soft frame among the few of a short clip does not veto the bands the others show.
+SOFT_FRAME_SHARE = 0.6
 # Blurred fill: a picture whose centre detail is under this (codec noise in a fill reads about
 # 1-1.5) is judged again at half resolution, where noise averages out.
 SOFT_CENTRE_DETAIL = 6.0
@@ -368,6 +372,8 @@ def _low_detail_ends(profile: np.ndarray, min_bar: int, share: float) -> tuple[i
     centre = np.percentile(profile[:, c0:c1], 75, axis=1)
     nothing = (0, 0, np.zeros(n, bool), centre)
     usable = centre >= MIN_CENTRE_DETAIL
+    if usable.any():
+        usable &= centre >= SOFT_FRAME_SHARE * float(np.median(centre[usable]))
     if not usable.any():
         return nothing
     low = profile < (BLUR_RATIO * centre)[:, None]
