@@ -151,6 +151,7 @@ def test_j_and_k_walk_the_filtered_list(page):
     page.keyboard.press("j")
     expect(page.get_by_test_id("rv-item-name")).to_have_text("logo.mp4")
     page.keyboard.press("j")
+    expect(page.get_by_test_id("rv-item-name")).to_have_text("clean.mp4")
     page.keyboard.press("j")
     expect(page.get_by_test_id("rv-item-name")).to_have_text("bikes.mp4")
     expect(page.get_by_test_id("rv-timeline")).to_contain_text("cuts.cuts_s")
