@@ -208,7 +208,7 @@ class WorkerPool:
                         seat.started, loading = time.monotonic(), 0.0
                         continue
                     reply["rss"] = worker.rss()
-                    if "error" not in reply and hasattr(worker, "hold"):
+                    if "error" not in reply:
                         worker.hold(job.fingerprint)
                     cap = self.watch.max_rss_bytes  # malloc may keep what the item freed: the next item would be blamed
                     self._release(worker, keep=not (cap and reply["rss"] is not None and reply["rss"] > cap))
@@ -250,7 +250,7 @@ class WorkerPool:
             if not worker.ready():
                 worker.results()  # reads its "ready" if it came
         # Taken first (sorted last): a ready worker that holds this pipeline's models, then any ready one.
-        self._idle.sort(key=lambda w: (w.ready(), fingerprint in getattr(w, "holds", ())))
+        self._idle.sort(key=lambda w: (w.ready(), fingerprint in w.holds))
         return self._idle.pop() if self._idle else None
 
     def _started(self, worker: ServeWorker | None) -> ServeWorker:
