@@ -205,10 +205,18 @@ def main() -> int:
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("FACTORLINE_SCALE_TMP"))))
         big, small, rep = tmp / f"big-{args.items}", tmp / f"small-{args.baseline_items}", tmp / f"report-{args.report_items}"
+        # Kept parts are reused only when they hold records of today's pipeline: records of another
+        # fingerprint (e.g. from before a sampling field was added) would all be re-decided per
+        # item by the assembly, which measures something else.
+        from factorline.engine.compiler import compile_pipeline
+
+        stamp = f"{compile_pipeline(pipeline()).fingerprint} {{}}"
         for folder, items in ((big, args.items), (small, args.baseline_items)):
-            if not (folder / "parts" / ".complete").is_file():
+            complete = folder / "parts" / ".complete"
+            if not complete.is_file() or complete.read_text() != stamp.format(items):
+                shutil.rmtree(folder, ignore_errors=True)
                 measure("parts", folder, items)
-                (folder / "parts" / ".complete").write_text(str(items))
+                complete.write_text(stamp.format(items))
         for old in (big.parent / f"{big.name}-decided", small.parent / f"{small.name}-decided", small.parent / f"{small.name}-baseline"):
             shutil.rmtree(old, ignore_errors=True)  # outputs of an earlier run with the same --keep
         assembled = measure("assemble", big, args.items)

@@ -130,14 +130,32 @@ def _harvest_job(job: tuple[str, str, str]) -> tuple[str, dict]:
     return key, record
 
 
+def sampled_count(path: str) -> int:
+    """How many frames the operator's sampling takes from a media file (min_frames included)."""
+    from factorline.contract.items import Limits, Sampling
+    from factorline.media import probe
+    from factorline.media.decode import target_times
+
+    info, sampling = probe(path), Sampling(fps=FPS)
+    cap = max(1, min(sampling.max_frames, Limits().max_frames))
+    return len(target_times(info.duration_s, sampling.fps, cap, info.fps, sampling.min_frames))
+
+
+def is_current(job: tuple[str, str, str], record: dict) -> bool:
+    """A cached media record read with other sampling (e.g. before ``min_frames``) is stale: a
+    1-s clip read as one frame would train the classifier on lines the operator never sees."""
+    return job[0] == "render" or len(record.get("times", ())) == sampled_count(job[2])
+
+
 def harvest(jobs: list[tuple[str, str, str]], cache: Path, workers: int) -> dict[str, dict]:
     """OCR records by key, from the cache or computed (``workers`` processes)."""
     cache.mkdir(parents=True, exist_ok=True)
     out, todo = {}, []
     for job in jobs:
         file = cache / f"{job[1]}.json"
-        if file.exists():
-            out[job[1]] = json.loads(file.read_text())
+        record = json.loads(file.read_text()) if file.exists() else None
+        if record is not None and is_current(job, record):
+            out[job[1]] = record
         else:
             todo.append(job)
     t0 = time.time()
@@ -158,9 +176,35 @@ def harvest(jobs: list[tuple[str, str, str]], cache: Path, workers: int) -> dict
 # ------------------------------------------------------------------ rendered negatives
 
 
+RENDER_KINDS = ("document", "numbers", "counter")
+
+
 def render_spec(seed: int, index: int) -> dict:
-    kind = ("document", "numbers")[index % 2]
+    kind = RENDER_KINDS[index % len(RENDER_KINDS)]
     return {"seed": seed, "index": index, "kind": kind}
+
+
+def counter_texts(rng: np.random.Generator, n: int) -> list[str]:
+    """What a clock, timestamp, score, price or calendar shows on each of ``n`` frames: digits
+    and separators, no letters, often changing from frame to frame like subtitles do."""
+    style = int(rng.integers(5))
+    start = int(rng.integers(0, 3000))
+    step = int(rng.choice([0, 1, 1, 2, 5]))
+    if style == 0:  # a timer / clock
+        return [f"{(start + k * step) // 60 % 60:02d}:{(start + k * step) % 60:02d}" for k in range(n)]
+    if style == 1:  # a CCTV / camcorder timestamp
+        date = f"{int(rng.integers(1998, 2027))}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
+        sep, hour = str(rng.choice(["-", "/", "."])), int(rng.integers(24))
+        return [f"{date.replace('-', sep)} {hour:02d}:{(start + k * step) // 60 % 60:02d}:{(start + k * step) % 60:02d}"
+                for k in range(n)]
+    if style == 2:  # a score
+        a, b = int(rng.integers(0, 5)), int(rng.integers(0, 5))
+        return [f"{a + (k >= n // 2 and step > 0)} - {b}" for k in range(n)]
+    if style == 3:  # prices
+        price = f"{rng.choice(['$', '¥', '€', '£', ''])!s}{int(rng.integers(1, 999))}.{int(rng.integers(100)):02d}"
+        return [price] * n
+    first = int(rng.integers(1, 25))  # a row of a calendar
+    return [" ".join(str(d) for d in range(first, first + int(rng.integers(3, 8))))] * n
 
 
 _MATERIALS = None
@@ -168,17 +212,16 @@ _MATERIALS = None
 
 def render_item(spec: dict) -> dict:
     """A document / screen panel or a number sign low in the frame, static, over real footage;
-    OCR'd like a clip (6 frames at 1 fps, 640x360); returns the harvest record + its truth."""
+    OCR'd like a clip (6 frames at 1 fps, 640x360); returns the harvest record + its truth.
+    A ``counter`` is :func:`render_counter`."""
+    if spec["kind"] == "counter":
+        return render_counter(spec)
     from factorline.synth import corpus
     from factorline.synth.layers import Style, place, text_block
-    from factorline.synth.materials import Materials
 
     rng = np.random.default_rng([spec["seed"], spec["index"], 7])
     w, h, n = 640, 360, 6
-    global _MATERIALS
-    if _MATERIALS is None:
-        _MATERIALS = Materials((w, h))
-    m = _MATERIALS
+    m = _materials((w, h))
     bg = m.background(rng, int(n * 25), moving=bool(rng.random() < 0.5))
     language = corpus.language(rng)
     face = int(rng.integers(m.font_count(language)))
@@ -219,6 +262,61 @@ def render_item(spec: dict) -> dict:
         frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
     truth = [{"class": cls, "text": join_text_all(texts), "start_s": 0.0, "end_s": float(n)}]
     return {"size": [w, h], "times": [float(i) for i in range(n)], "duration_s": float(n),
+            "frames": ocr_frames(frames, 1.0), "truth": truth}
+
+
+def _materials(size: tuple[int, int]):
+    from factorline.synth.materials import Materials
+
+    global _MATERIALS
+    if _MATERIALS is None:
+        _MATERIALS = Materials(size)
+    return _MATERIALS
+
+
+def render_counter(spec: dict) -> dict:
+    """Digits without letters (a clock, timestamp, score, price or calendar row) anywhere in the
+    lower part of the frame, bottom centre included, over real footage, in an item of 1-10 s
+    sampled as the operator samples it (``min_frames`` on short items): the text may change every
+    frame, drift with the camera or show for part of the item, as subtitles do; it is
+    ``scene_text``. On real clips such lines (a calendar's "25262") were read as subtitles."""
+    from factorline.contract.items import Sampling
+    from factorline.media.decode import target_times
+    from factorline.synth.layers import Style, place, text_block
+
+    rng = np.random.default_rng([spec["seed"], spec["index"], 11])
+    w, h = 640, 360
+    m = _materials((w, h))
+    sampling = Sampling(fps=FPS)
+    duration = float(rng.choice([1.0, 1.5, 2.0, 3.0, 6.0, 10.0]))
+    times = target_times(duration, sampling.fps, sampling.max_frames, 25.0, sampling.min_frames)
+    texts = counter_texts(rng, len(times))
+    bg = m.background(rng, int(duration * 25) + 2, moving=bool(rng.random() < 0.6))
+    px = int(rng.integers(12, 30))
+    font = m.font("en", int(rng.integers(m.font_count("en"))), px)
+    boxed = rng.random() < 0.4
+    style = Style(fill=tuple(int(v) for v in rng.choice([(255, 255, 255), (250, 230, 60), (20, 20, 20)])),
+                  stroke=int(rng.integers(0, 3)) if not boxed else 0, box=(20, 20, 20) if boxed else None,
+                  box_alpha=int(rng.integers(140, 256)), pad=int(rng.integers(2, 8)))
+    layers = [text_block([(t, font)], style, gap=0) for t in texts]
+    lw, lh = max(layer.size[0] for layer in layers), max(layer.size[1] for layer in layers)
+    y0 = int(rng.integers(int(h * 0.55), max(int(h * 0.55) + 1, h - lh - 4)))
+    x0 = (w - lw) // 2 if rng.random() < 0.4 else int(rng.integers(4, max(5, w - lw - 4)))
+    drift = rng.integers(-25, 26, 2) if rng.random() < 0.35 else np.zeros(2, int)  # a pan: px per second
+    visible = np.ones(len(times), bool)
+    if len(times) > 2 and rng.random() < 0.3:  # shows for part of the item
+        visible[: int(rng.integers(1, len(times) - 1))] = False
+    frames, truth = [], []
+    for k, (t, layer) in enumerate(zip(times, layers)):
+        frame = bg.frame(int(t * 25)).copy()
+        if visible[k]:
+            x = int(np.clip(x0 + drift[0] * t, 0, w - layer.size[0]))
+            y = int(np.clip(y0 + drift[1] * t, 0, h - layer.size[1]))
+            frame = place(frame, layer, x, y, 1.0)
+            end = times[k + 1] if k + 1 < len(times) else duration
+            truth.append({"class": "scene_text", "text": texts[k], "start_s": float(t), "end_s": float(end)})
+        frames.append(np.clip(frame + rng.normal(0, 1.5, frame.shape), 0, 255).astype(np.uint8))
+    return {"size": [w, h], "times": [round(float(t), 3) for t in times], "duration_s": duration,
             "frames": ocr_frames(frames, 1.0), "truth": truth}
 
 

@@ -203,7 +203,7 @@ def test_given_classifier_without_a_class_then_resource_error():
 
 def test_operator_is_declared_with_its_fields_limits_and_resource():
     spec = get_operator("onscreen_text@2")
-    assert spec.group == "text" and spec.resources == ("ocr",) and len(spec.limits) >= 4
+    assert spec.group == "text" and spec.resources == ("ocr", "text_line_classifier") and len(spec.limits) >= 4
     assert list(spec.fields) == ["has_text", "lines", "has_title_card", "has_lower_third", "has_scene_text",
                                  "has_watermark", "title_text", "lower_third_text", "scene_text", "watermark_text",
                                  "subtitle_lines"]
@@ -285,7 +285,7 @@ def test_given_rendered_watermark_and_subtitles_when_run_with_real_ocr_then_clas
     spec = get_operator("onscreen_text")
     ocr = Counting(GLOBAL_POOL.get(("ocr",))["ocr"])
     item = MediaInfo(id="sha256:" + "0" * 64, path="x.mp4", kind="video", duration_s=8.0, width=W, height=H, fps=1.0)
-    out = spec.run({"frames": rendered_frames()}, spec.params(), item=item, resources={"ocr": ocr})
+    out = spec.run({"frames": rendered_frames()}, spec.params(), item=item, resources={"ocr": ocr, **GLOBAL_POOL.get(("text_line_classifier",))})
     assert spec.check_output(out) == []
     assert ocr.calls == 4  # the picture changes only when the subtitle does
     assert out["has_watermark"] and similarity(out["watermark_text"], MARK) >= 0.9, out["lines"]

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from factorline.contract.errors import ResourceError
 from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.engine.pool import GLOBAL_POOL
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.logo_model import (
@@ -59,7 +60,7 @@ def run_op(images: np.ndarray, times=None, scale: float = 1.0, **params) -> dict
         height=frames.source_height,
         fps=25.0,
     )
-    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={})
+    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources=GLOBAL_POOL.get(spec.resources))
     assert spec.check_output(out) == []
     return out
 

@@ -102,7 +102,7 @@ def run_op(frames: FrameBatch, ocr, **params) -> dict:
     spec = get_operator("subtitles@4")
     item = MediaInfo(id="sha256:" + "0" * 64, path="x.mp4", kind="video", duration_s=float(len(frames)) / 2,
                      width=frames.source_width, height=frames.source_height, fps=2.0)
-    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr})
+    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr, **GLOBAL_POOL.get(("text_line_classifier",))})
     assert spec.check_output(out) == []
     return out
 
@@ -359,7 +359,7 @@ def test_given_real_clip_encoded_and_decoded_when_run_then_lines_and_times(tmp_p
 
 def test_operator_is_declared_with_the_design_fields():
     spec = get_operator("subtitles@4")
-    assert spec.group == "text" and spec.resources == ("ocr",)
+    assert spec.group == "text" and spec.resources == ("ocr", "text_line_classifier")
     assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "scripts", "rejected", "confidence"]
     json.dumps(spec.schema())
 

@@ -135,6 +135,29 @@ def test_classifier_keeps_the_subtitle_and_rejects_document_and_sign():
     assert model.label(subs)[0] == "subtitle" and model.label(doc)[0] != "subtitle"
 
 
+def short_clip_number_readings() -> tuple[list[FrameText | None], np.ndarray]:
+    """A 1.3-s clip sampled at 4 frames (min_frames): a calendar's number read on one of them,
+    small and right of centre in the bottom band (the shared set's mobile-calendar clip)."""
+    readings = [None, None, None, FrameText("25262", 0.99, [197, 224, 44, 11], rows=1, contrast=0.6)]
+    return readings, np.array([0.0, 0.322, 0.644, 0.967])
+
+
+def clock_readings() -> list[FrameText | None]:
+    """10 frames at 1 fps: a timer at the bottom centre that changes every second, like subtitles."""
+    return [FrameText(f"00:{12 + i:02d}", 0.95, [296, 300, 48, 18], rows=1, contrast=0.8) for i in range(10)]
+
+
+def test_classifier_rejects_digit_only_counters_that_come_and_go_like_subtitles():
+    """Trained on rendered clocks, timestamps, scores, prices and calendar rows (counter kind)."""
+    model = load_classifier()
+    readings, times = short_clip_number_readings()
+    lines = track_lines(readings)
+    brief = line_features(lines, readings, times, (352, 288), 1.3)
+    _, clock = features(clock_readings())
+    assert model.subtitle_proba(brief)[0] < 0.5, model.subtitle_proba(brief)
+    assert (model.subtitle_proba(clock) < 0.5).all(), model.subtitle_proba(clock)
+
+
 def test_given_bad_weights_when_loaded_then_resource_error():
     doc = load_classifier().to_dict()
     with pytest.raises(ResourceError, match="format must be"):
@@ -192,7 +215,7 @@ def _run(info, frames, ocr, **params) -> dict:
     spec = get_operator("subtitles@4")
     item = MediaInfo(id="sha256:" + "1" * 64, path=str(info.path) if hasattr(info, "path") else "x.mp4", kind="video",
                      duration_s=info.duration_s, width=frames.source_width, height=frames.source_height, fps=4.0)
-    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr})
+    out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr, **GLOBAL_POOL.get(("text_line_classifier",))})
     assert spec.check_output(out) == []
     return out
 

@@ -47,6 +47,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from ..contract.errors import ResourceError
+from ..contract.registry import resource
 
 MODEL_PATH = Path(__file__).with_name("logo_model.json")
 MODEL_FORMAT = "factorline.logo_model/1"
@@ -210,6 +211,14 @@ def load_model(path: str | None = None) -> LogoModel:
         return LogoModel(json.loads(target.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResourceError(f"logo appearance model: cannot read {target}: {exc}", cause=exc) from exc
+
+
+@resource("logo_model", description="the logo appearance model behind logo@3 (logo_model.json)",
+          files=(str(MODEL_PATH),))
+def _model_resource() -> LogoModel:
+    """Its weights file is in the cache key of the logo operator: retrained weights never serve
+    results computed with the old ones."""
+    return load_model()
 
 
 def cell_box(cells: np.ndarray, corner: str, side: int, width: int, height: int) -> list[int] | None:

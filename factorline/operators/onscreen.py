@@ -241,9 +241,9 @@ def onscreen_factor(
     title="On-screen text, classified",
     group="text",
     params=OnscreenTextParams,
-    resources=("ocr",),
+    resources=("ocr", "text_line_classifier"),
     limits=(
-        "Classes come from the small layout-and-timing classifier behind subtitles@4, trained on synthetic clips with one drawn text each (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents and number signs, and a few real negatives: real graphics styles it never saw (tickers, scoreboards, animated titles, captions set mid-frame) can get the wrong class, and it reads no meaning (a sign saying 'www.example.com' is scene text if it sits in the scene).",
+        "Classes come from the small layout-and-timing classifier behind subtitles@4, trained on synthetic clips with one drawn text each (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents, number signs and digit-only counters, and a few real negatives: real graphics styles it never saw (tickers, scoreboards, animated titles, captions set mid-frame) can get the wrong class, and it reads no meaning (a sign saying 'www.example.com' is scene text if it sits in the scene).",
         "Full-frame OCR costs several times the subtitle band per sampled frame (unchanged frames are skipped): a moving picture pays it on every sample.",
         "Texts that touch or stack closely (a caption over a sign, a watermark beside a lower third) are read as one block and get one class; text that moves across the frame (credits, tickers) opens a new place per position.",
         "On a single image there is no timing, so the class rests on position, size and rows alone; faint, tiny, rotated or stylised text (translucent watermarks, handwriting) is often missed by OCR at analysis resolution.",
@@ -271,10 +271,8 @@ def onscreen_text(inputs: dict, params: OnscreenTextParams, *, item: MediaInfo, 
     Evidence gives, per line, the time and box (source px) of its best frame, its class and text,
     and the class probability as score.
     """
-    from .text_lines import load_classifier
-
     frames: FrameBatch = inputs["frames"]
     blocks = read_bands(frames, resources["ocr"], params, read=block_readings)
-    return onscreen_factor(blocks, np.asarray(frames.times), load_classifier(),
+    return onscreen_factor(blocks, np.asarray(frames.times), resources["text_line_classifier"],
                            size=(frames.source_width, frames.source_height), duration_s=item.duration_s,
                            min_similarity=params.merge_similarity, min_confidence=params.min_confidence)

@@ -91,9 +91,9 @@ from ..contract.operator import Output, operator
 from .layout import Bars, detect_bars
 from .logo_model import (
     CORNERS,
+    LogoModel,
     appearance_answer,
     appearance_frames,
-    load_model,
     persistence_confidence,
     score_frames,
 )
@@ -534,6 +534,7 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
     title="Logo / watermark",
     group="overlay",
     params=LogoParams,
+    resources=("logo_model",),
     fields={
         "has_logo": Output("bool", "whether a static overlay (station logo, watermark) sits in a corner"),
         "box": Output("list[int]", "the logo's box [x, y, w, h] in source px; empty when none", unit="px"),
@@ -577,7 +578,7 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
         scale=scale,
         source_size=source,
     )
-    model = load_model()
+    model: LogoModel = resources["logo_model"]
     times = np.asarray(frames.times, np.float64)
     if result.box:  # found by persistence: its measured precision is the confidence
         return _persistence_answer(result, times, persistence_confidence(model, True, None))

@@ -564,7 +564,7 @@ def reading_rows(reading: FrameText, text: str) -> list[str]:
 @operator(
     name="subtitles",
     limits=(
-        "Which text is a subtitle is decided per line by a small classifier trained on synthetic clips (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents and number signs, and real negatives only: centred one- or two-row captions that change (ad captions, karaoke, quotes) are still called subtitles, and unusual subtitle styles (tiny, left-aligned, scrolling) may be rejected.",
+        "Which text is a subtitle is decided per line by a small classifier trained on synthetic clips (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents, number signs and digit-only counters (clocks, timestamps, scores, prices, calendar rows), and real negatives only: centred one- or two-row captions that change (ad captions, karaoke, quotes) are still called subtitles, and unusual subtitle styles (tiny, left-aligned, scrolling) may be rejected.",
         "A sign, screen or document sharing a frame's band with a subtitle is read into the same line and can make the classifier reject it.",
         "Stacked rows are classified together as one caption and reported as one line each; scripts are named by Unicode script (Han, Latin, Cyrillic...), not by language (Chinese and Japanese kanji are both Han).",
         "Stylised or small fonts give OCR slips; lines are read once at analysis resolution.",
@@ -573,7 +573,7 @@ def reading_rows(reading: FrameText, text: str) -> list[str]:
     title="Burned-in subtitles",
     group="text",
     params=SubtitlesParams,
-    resources=("ocr",),
+    resources=("ocr", "text_line_classifier"),
     fields={
         "has_subtitles": Output("bool", "whether any subtitle line was read"),
         "coverage": Output("float", "share of sampled frames showing subtitle text (0..1)"),
@@ -594,11 +594,7 @@ def subtitles(inputs: dict, params: SubtitlesParams, *, item: MediaInfo, resourc
     """
     frames: FrameBatch = inputs["frames"]
     readings = read_bands(frames, resources["ocr"], params)
-    classifier = None
-    if params.classify:
-        from .text_lines import load_classifier
-
-        classifier = load_classifier()
+    classifier = resources["text_line_classifier"] if params.classify else None
     return subtitle_factor(readings, np.asarray(frames.times), params.merge_similarity, classifier=classifier,
                            threshold=params.threshold, size=(frames.source_width, frames.source_height),
                            duration_s=item.duration_s)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..contract.errors import ResourceError
+from ..contract.registry import resource
 
 if TYPE_CHECKING:
     from .text import FrameText, Line
@@ -235,3 +236,11 @@ def load_classifier(path: str | None = None) -> LineClassifier:
     except (OSError, ValueError) as exc:
         raise ResourceError(f"text line classifier: cannot read {target}", cause=exc) from exc
     return LineClassifier.from_dict(doc)
+
+
+@resource("text_line_classifier", description="the text-line classifier behind subtitles and onscreen_text "
+          "(text_lines.json)", files=(str(MODEL_PATH),))
+def _classifier_resource() -> LineClassifier:
+    """Its weights file is in the cache key of every operator using it: a retrained classifier
+    never serves results computed with the old one."""
+    return load_classifier()
