@@ -33,6 +33,7 @@ from factorline.operators.overlay import (
     detect_logo,
     distinct_frames,
     edge_persistence,
+    part_windows,
     shrink_box,
 )
 from factorline.operators.temporal import thumbnails
@@ -185,6 +186,28 @@ def test_given_logo_in_half_the_frames_then_persistence_decides(bikes):
     assert not run_op(images)["has_logo"]
     out = run_op(images, min_persistence=0.4)
     assert out["has_logo"] and out["persistence"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_part_windows_are_halves_and_thirds_of_the_distinct_frames():
+    assert part_windows(np.arange(11), 11) == []  # fewer than 2 x 6 distinct frames: no parts
+    assert part_windows(np.arange(12), 12) == [(0, 6), (6, 12)]
+    assert part_windows(np.arange(0, 36, 2), 36) == [(0, 18), (18, 36), (0, 12), (12, 24), (24, 36)]
+
+
+def test_given_logo_for_the_first_half_of_a_panning_shot_then_found_with_its_frames():
+    images = moving_frames(24)
+    box = [270, 16, 64, 40]
+    images[:12] = with_logo(images[:12], box)
+    assert not detect_logo(images, thumbs=thumbnails(images)).box  # over the whole item it is too rare
+    out = run_op(images)
+    assert out["has_logo"] and out["corner"] == "top_right" and close(out["box"], box)
+    assert out["persistence"] == pytest.approx(0.5, abs=0.05)
+    assert max(e["t"] for e in out["evidence"]) < 12
+
+
+def test_given_panning_shot_without_logo_then_no_part_finds_one():
+    images = moving_frames(24)
+    assert not run_op(images)["has_logo"]
 
 
 # ------------------------------------------------------------------ not found

@@ -52,6 +52,13 @@ How the persistence path decides, in short (the pure functions below carry the d
    the static groups inside or overlapping it, shrunk by the 1 px reach of the central
    differences and converted to source px. ``persistence`` is the share of *all* sampled
    frames in which at least :data:`PRESENT_SHARE` of the logo's static pixels are edges.
+6. **A logo for part of the item** (:func:`detect_logo_in_parts`). When the whole item gives
+   none and it has at least 2 x :data:`PART_MIN_DISTINCT` distinct frames, steps 2-5 run on the
+   halves and then the thirds of its distinct frames (:func:`part_windows`), at the strict
+   level only; a find counts when it shows on at least :data:`PART_MIN_DISTINCT` frames and on
+   under :data:`MAX_OUTSIDE_SHARE` of the frames outside its part (what shows all along was the
+   whole item's to judge). Measured in ``benchmarks/logo_parts.py`` (logos composited for 30-60 %
+   of real development clips, against the whole-item pass alone).
 
 logo@1 -> logo@2 (causes found on real clips and ``factorline synth --kind logo``): a small
 text logo flush with the frame's top edge (SIEMENS, 352x288) failed the inset, the 4 %-of-height
@@ -71,8 +78,8 @@ about 40 %) over busy or dark content, and thin outline marks whose ring breaks 
 are missed. A logo over
 static, textured background can merge with it and be missed or mis-boxed; a static object of
 the scene with a logo's shape (a framed sign in a corner of a static shot) is taken for one;
-a logo that moves, or shows in fewer than ``min_persistence`` of the frames, is not a static
-overlay; centre watermarks are not looked for. Box accuracy is about 1 working px (2 source
+a logo that moves is not a static overlay, and one shown in fewer than ``min_persistence``
+of the frames is found only through a half or a third of them (step 6); centre watermarks are not looked for. Box accuracy is about 1 working px (2 source
 px at 1280 px analysis width), less for a logo flush with the frame edge (EDGE_MARGIN).
 """
 
@@ -140,6 +147,11 @@ MIN_AXIS_SHARE = 0.5
 AXIS_COS = 0.8
 # A frame shows the logo when this share of its static pixels are edges in it.
 PRESENT_SHARE = 0.5
+# A logo shown for part of the item is looked for in halves and thirds of its distinct frames,
+# each holding at least this many (fewer prove too little against slow camera moves).
+PART_MIN_DISTINCT = 6
+# ...and must be missing from more than half of the frames outside that part.
+MAX_OUTSIDE_SHARE = 0.5
 MAX_EVIDENCE = 5
 
 
@@ -438,10 +450,13 @@ def detect_logo(
     scale: float = 1.0,
     source_size: tuple[int, int] | None = None,
     trace: list | None = None,
+    window: tuple[int, int] | None = None,
 ) -> LogoResult:
     """A static overlay in a corner of (N, H, W, 3) uint8 frames; box in source px.
 
     ``scale`` is source px per analysis px and ``source_size`` the source (width, height).
+    ``window`` (first, end) searches only the distinct frames in that range (a logo shown for
+    part of the item); its presence is still measured on every frame.
     """
     n, h, w, _ = images.shape
     width, height = source_size or (round(w * scale), round(h * scale))
@@ -452,7 +467,11 @@ def detect_logo(
         thumbs = thumbnails(images)
     kept = distinct_frames(thumbs)
     none = LogoResult([], 0.0, np.zeros(n, bool), "", len(kept))
-    distinct = len(kept)
+    distinct = none.distinct
+    if window is not None:
+        kept = kept[(kept >= window[0]) & (kept < window[1])]
+        if len(kept) < max(min_frames, 2):
+            return none
     # A static shot (few distinct frames): every frame is used, and a shape only counts when
     # the picture around it changes (below): persistence is judged against the picture's own
     # temporal variation. Copies of one picture never make a logo.
@@ -512,6 +531,39 @@ def detect_logo(
     return LogoResult(box, float(present.mean()), present, found.corner, distinct)
 
 
+def part_windows(kept: np.ndarray, n: int, min_distinct: int = PART_MIN_DISTINCT) -> list[tuple[int, int]]:
+    """Frame ranges (first, end) holding the halves and thirds of the ``kept`` distinct frames,
+    each with at least ``min_distinct`` of them: where a logo shown for part of the item (an
+    ad's brand marks before its end card, a channel bug over one programme) is looked for."""
+    out = []
+    for parts in (2, 3):
+        if len(kept) < parts * min_distinct:
+            break
+        groups = np.array_split(kept, parts)
+        for k, group in enumerate(groups):
+            out.append((int(group[0]), int(groups[k + 1][0]) if k + 1 < parts else n))
+    return out
+
+
+def detect_logo_in_parts(images: np.ndarray, *, thumbs: np.ndarray, min_frames: int = 4, **kwargs) -> LogoResult:
+    """:func:`detect_logo` over the whole item, then, when it finds none and the picture moves
+    enough, over each of :func:`part_windows` with edges required in every distinct frame of the
+    part (a shorter span proves less, so the strict level is the only level). The logo must show
+    on at least :data:`PART_MIN_DISTINCT` sampled frames of the whole item, and be missing from
+    most frames outside its part: a shape shown all along is the whole-item pass's to judge
+    (scenery that pass rejected must not come back through a part)."""
+    whole = detect_logo(images, thumbs=thumbs, min_frames=min_frames, **kwargs)
+    if whole.box:
+        return whole
+    for first, end in part_windows(distinct_frames(thumbs), len(images)):
+        found = detect_logo(images, thumbs=thumbs, min_frames=max(min_frames, PART_MIN_DISTINCT),
+                            **{**kwargs, "min_persistence": 1.0}, window=(first, end))
+        outside = np.concatenate([found.present[:first], found.present[end:]])
+        if found.box and int(found.present.sum()) >= PART_MIN_DISTINCT and outside.mean() < MAX_OUTSIDE_SHARE:
+            return found
+    return whole
+
+
 def persistence_path(result: LogoResult, params: LogoParams) -> bool:
     """Whether persistence decides the item: it found a logo, or it had motion to work with
     (at least ``min_frames`` distinct frames). Otherwise (a still, a static shot, a slideshow of
@@ -527,6 +579,7 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
     limits=(
         "Where the picture moves, a static overlay is found by the persistence of its edges in the corners: translucent logos (under about 40 %) over busy or dark content and thin outline marks can be missed there; the appearance model only sets the confidence.",
         "On stills, static shots and slideshows of a few slides the answer comes from what the corners look like (appearance model trained on synthetic logos and text watermarks over a few real clips and photos): lower recall on translucent and small marks, coarse boxes (cells of about 4 % of the shorter side), and corner graphics of the picture itself (a sign, a screen's title bar) can be taken for a logo.",
+        "A logo shown for part of the item (an advert's marks before its end card) is looked for in the halves and thirds of the distinct frames when there are at least 12 (about 12 s of moving picture at 1 fps), with edges required in every frame of the part and missing from most frames outside it: shorter appearances, or a logo over a part where the picture stands still, are missed.",
         "Only corners are searched (the centre of the logo in a corner region): logos elsewhere and centre watermarks are not looked for.",
         "The confidence is calibrated on synthetic data (about half the items with a logo); on real collections, where logos are rarer or commoner, it is a ranking more than a frequency.",
     ),
@@ -568,7 +621,7 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
     images = frames.images
     scale = float(frames.scale) or 1.0
     source = (frames.source_width, frames.source_height)
-    result = detect_logo(
+    result = detect_logo_in_parts(
         images,
         thumbs=batch_thumbnails(frames),
         luma=frames.gray,
