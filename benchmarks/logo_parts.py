@@ -34,16 +34,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import update_readme_row, write_result  # noqa: E402
+from _common import update_readme_row, write_result
 
-from factorline.contract.items import Limits, Sampling  # noqa: E402
-from factorline.media import decode_frames, probe  # noqa: E402
-from factorline.operators.overlay import detect_logo, detect_logo_in_parts  # noqa: E402
-from factorline.operators.temporal import thumbnails  # noqa: E402
-from factorline.synth.kinds_video import _logo_layer  # noqa: E402
-from factorline.synth.layers import place  # noqa: E402
-from factorline.synth.materials import Materials  # noqa: E402
-from factorline.synth.truth import Spec  # noqa: E402
+from factorline.contract.items import Limits, Sampling
+from factorline.media import decode_frames, probe
+from factorline.operators.overlay import detect_logo, detect_logo_in_parts
+from factorline.operators.temporal import thumbnails
+from factorline.synth.kinds_video import _logo_layer
+from factorline.synth.layers import place
+from factorline.synth.materials import Materials
+from factorline.synth.truth import Spec
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 STARTS = ("start", "middle", "end")
@@ -72,7 +72,7 @@ def composite(images: np.ndarray, rng: np.random.Generator, materials: Materials
     margin = max(2, int(rng.integers(8, 33) * h / 360))
     x = margin if corner.endswith("left") else w - lw - margin
     y = margin if corner.startswith("top") else h - lh - margin
-    span = max(2, int(round(n * rng.uniform(0.3, 0.6))))
+    span = max(2, round(n * rng.uniform(0.3, 0.6)))
     first = {"start": 0, "middle": (n - span) // 2, "end": n - span}[where]
     opacity = float(rng.uniform(0.6, 1.0))
     out = images.copy()
