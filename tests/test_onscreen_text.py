@@ -281,6 +281,28 @@ def rendered_frames() -> FrameBatch:
     return FrameBatch(np.stack(images), np.arange(8, dtype=float), W, H, 1.0)
 
 
+def test_given_a_long_changing_item_then_whole_frame_ocr_reads_at_most_max_ocr_frames_spread_over_it():
+    """A text-dense screen costs seconds of OCR per frame: a 40-frame item that changes on every
+    frame gets max_ocr_frames reads, evenly spread, and the other frames repeat the last one."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 90, 160, 3), dtype=np.uint8)  # every frame differs
+    frames = FrameBatch(images, np.arange(40, dtype=float), 160, 90, 1.0)
+    seen: list[int] = []
+
+    def engine(rgb):
+        seen.append(int(np.flatnonzero((images[:, : rgb.shape[0], : rgb.shape[1]] == rgb).all(axis=(1, 2, 3)))[0]))
+        return []
+
+    spec = get_operator("onscreen_text")
+    item = MediaInfo(id="sha256:" + "2" * 64, path="x.mp4", kind="video", duration_s=40.0, width=160, height=90, fps=1.0)
+    resources = {"ocr": engine, **GLOBAL_POOL.get(("text_line_classifier",))}
+    out = spec.run({"frames": frames}, spec.params(max_ocr_frames=5), item=item, resources=resources)
+    assert not out["has_text"] and seen == [0, 10, 20, 29, 39]
+    seen.clear()
+    spec.run({"frames": frames}, spec.params(), item=item, resources=resources)
+    assert len(seen) == 16 and seen[0] == 0 and seen[-1] == 39  # the default budget
+
+
 def test_given_rendered_watermark_and_subtitles_when_run_with_real_ocr_then_classed_and_ruled():
     spec = get_operator("onscreen_text")
     ocr = Counting(GLOBAL_POOL.get(("ocr",))["ocr"])

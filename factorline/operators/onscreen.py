@@ -89,6 +89,15 @@ class OnscreenTextParams(BaseModel):
         "classifier gives that class at least this probability; every line stays in lines with its label "
         "and confidence (0: the most likely class always counts).",
     )
+    max_ocr_frames: int = P(
+        16,
+        ge=1,
+        le=10_000,
+        title="OCR frames at most",
+        description="Whole-frame OCR runs on at most this many sampled frames per item (the frames whose "
+        "picture changed, evenly spread when more did); the others repeat the last reading. A text-dense "
+        "screen takes seconds per frame: this bounds an item's cost, at the price of coarser line times.",
+    )
 
 
 def _extent(boxes: Sequence[OcrBox]) -> tuple[float, float, float, float, float]:
@@ -244,7 +253,7 @@ def onscreen_factor(
     resources=("ocr", "text_line_classifier"),
     limits=(
         "Classes come from the small layout-and-timing classifier behind subtitles@4, trained on synthetic clips with one drawn text each (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents, number signs and digit-only counters, and a few real negatives: real graphics styles it never saw (tickers, scoreboards, animated titles, captions set mid-frame) can get the wrong class, and it reads no meaning (a sign saying 'www.example.com' is scene text if it sits in the scene).",
-        "Full-frame OCR costs several times the subtitle band per sampled frame (unchanged frames are skipped): a moving picture pays it on every sample.",
+        "Full-frame OCR costs several times the subtitle band per sampled frame (unchanged frames are skipped) and seconds on a text-dense screen: at most max_ocr_frames frames (16) are read per item, so on a longer item that keeps changing, lines are timed to the frames read and a short text between them can be missed.",
         "Texts that touch or stack closely (a caption over a sign, a watermark beside a lower third) are read as one block and get one class; text that moves across the frame (credits, tickers) opens a new place per position.",
         "On a single image there is no timing, so the class rests on position, size and rows alone; faint, tiny, rotated or stylised text (translucent watermarks, handwriting) is often missed by OCR at analysis resolution.",
         "OCR reads Chinese and Latin script only: other scripts (Cyrillic, Arabic, ...) come out as garbled Latin, so their text fields cannot be matched and their lines are often classed other.",
@@ -272,7 +281,7 @@ def onscreen_text(inputs: dict, params: OnscreenTextParams, *, item: MediaInfo, 
     and the class probability as score.
     """
     frames: FrameBatch = inputs["frames"]
-    blocks = read_bands(frames, resources["ocr"], params, read=block_readings)
+    blocks = read_bands(frames, resources["ocr"], params, read=block_readings, max_reads=params.max_ocr_frames)
     return onscreen_factor(blocks, np.asarray(frames.times), resources["text_line_classifier"],
                            size=(frames.source_width, frames.source_height), duration_s=item.duration_s,
                            min_similarity=params.merge_similarity, min_confidence=params.min_confidence)

@@ -449,18 +449,25 @@ def band_reading(boxes: Sequence[OcrBox], crop: BandCrop, params: Any, frames: F
     return FrameText(found.text, found.score, box, found.rows, contrast, found.row_texts)
 
 
-def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_reading) -> list:
+def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_reading, max_reads: int = 0) -> list:
     """Per-frame readings: crop the band, skip unchanged bands, OCR, turn the boxes into a reading.
 
     ``engine`` is any callable ``(rgb crop) -> list[OcrBox]`` (the ``ocr`` resource); ``params``
     carries ``band``, ``max_width``, ``change_threshold``, ``min_score`` and ``min_chars``;
     ``read(boxes, crop, params, frames)`` makes a frame's reading (default :func:`band_reading`:
     one :class:`FrameText` or None). An unchanged band repeats the last OCR'd frame's reading.
+    ``max_reads`` (0: no limit) caps the OCR calls: when more bands changed, that many of them,
+    evenly spread, are read and the others repeat the last reading (OCR of a text-dense screen
+    costs seconds per frame: a long screen recording must not cost minutes).
     """
     readings: list = []
     last_thumb: np.ndarray | None = None
     last_reading: Any = None
-    for image in frames.images:
+    budget = set(range(len(frames.images))) if not max_reads else _spread_reads(frames, params, max_reads)
+    for i, image in enumerate(frames.images):
+        if i not in budget:
+            readings.append(last_reading)
+            continue
         crop = crop_band(image, params.band, params.max_width)
         thumb = band_thumbnail(crop.pixels)
         if not band_unchanged(last_thumb, thumb, params.change_threshold):
@@ -468,6 +475,22 @@ def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_re
             last_thumb = thumb
         readings.append(last_reading)
     return readings
+
+
+def _spread_reads(frames: FrameBatch, params: Any, max_reads: int) -> set[int]:
+    """The frames :func:`read_bands` may OCR: every frame whose band changed against the previous
+    changed one, or ``max_reads`` of them evenly spread when there are more."""
+    changed: list[int] = []
+    last: np.ndarray | None = None
+    for i, image in enumerate(frames.images):
+        thumb = band_thumbnail(crop_band(image, params.band, params.max_width).pixels)
+        if not band_unchanged(last, thumb, params.change_threshold):
+            changed.append(i)
+            last = thumb
+    if len(changed) <= max_reads:
+        return set(changed)
+    picks = np.unique(np.linspace(0, len(changed) - 1, max_reads).round().astype(int))
+    return {changed[k] for k in picks.tolist()}
 
 
 def subtitle_factor(
