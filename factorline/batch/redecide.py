@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import orjson
@@ -28,7 +29,6 @@ from ..rules.vectorized import ERROR_COLUMN, decide_frame
 from .lines import LineBlock
 
 KEEP, DEFAULT, PER_ITEM = 0, 1, 2
-SWAP_LINES = 256  # lines copied with their fingerprint swapped at a time: ~1 MB, well under mmap size
 
 
 @dataclass
@@ -192,17 +192,31 @@ class Redecider:
         records: dict[int, dict] = {}
         edges = np.flatnonzero(np.diff(keep.astype(np.int8))) + 1
         for start, end in zip([0, *edges.tolist()], [*edges.tolist(), len(block)]):
-            if keep[start]:
+            if keep[start] and self._swap_in_place(block, start, end):
                 first, last = block.span(start, end)
-                if data.count(self.swap[0], first, last) == end - start:  # type: ignore[index]
-                    for at in range(start, end, SWAP_LINES):
-                        first, last = block.span(at, min(at + SWAP_LINES, end))
-                        sink.write(data[first:last].replace(*self.swap))  # type: ignore[misc]
-                    continue
+                sink.write(memoryview(data)[first:last])
+                continue
             for row in range(start, end):  # parsed one by one (or a line without the stored fingerprint)
                 line, records[row] = self.line(block[row], row, verdicts, fresh)
                 sink.write(line)
         return records
+
+    def _swap_in_place(self, block: LineBlock, start: int, end: int) -> bool:
+        """Swap the stored fingerprint for the new one in lines ``start`` to ``end`` of the block's
+        buffer (same length: nothing moves), when each holds it exactly once; False (nothing
+        changed) otherwise. Writing the buffer itself then costs no copy of the lines."""
+        old, new = self.swap  # type: ignore[misc]
+        data = block.data
+        first, last = block.span(start, end)
+        if data.count(old, first, last) != end - start:
+            return False
+        bounds = block.bounds[start:end + 1].tolist()
+        at = [data.find(old, a, b) for a, b in pairwise(bounds)]
+        if min(at) < 0:
+            return False
+        for k in at:
+            data[k:k + len(old)] = new
+        return True
 
     def line(self, raw: bytes, row: int, verdicts: Verdicts, fresh: dict[str, list]) -> tuple[bytes, dict]:
         """One parsed and re-decided line, and its record."""

@@ -38,7 +38,6 @@ median of its neighbours, in percent of the frame width per frame.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from .quality import area_resize, clarity_scores, noise_sigma
 
@@ -116,6 +115,8 @@ def colour(rgb: np.ndarray, luma: np.ndarray) -> tuple[float, float, float, floa
 
 def _scharr(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Derivatives (gy, gx) in levels per px (Scharr kernels, normalised; reflected borders)."""
+    from scipy import ndimage  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     smooth = np.array([3.0, 10.0, 3.0]) / 16.0
     diff = np.array([-1.0, 0.0, 1.0]) / 2.0
     gx = ndimage.correlate1d(ndimage.correlate1d(x, smooth, axis=0, mode="reflect"), diff, axis=1, mode="reflect")
@@ -137,6 +138,8 @@ def edge_coverage(edges: np.ndarray) -> float:
 
 def tilt_and_clutter(luma: np.ndarray) -> tuple[float, float, float]:
     """(tilt degrees, tilt confidence 0..1, clutter share) of a working-size luma frame."""
+    from scipy import ndimage  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     x = ndimage.gaussian_filter(luma.astype(np.float64), 1.0, mode="reflect")
     gy, gx = _scharr(x)
     if min(x.shape) > 6:  # the filters' reflected border is not measured
@@ -153,6 +156,8 @@ def tilt_and_clutter(luma: np.ndarray) -> tuple[float, float, float]:
 
 def saliency_centroid(luma: np.ndarray) -> tuple[float, float]:
     """(x, y) 0..1 centroid of the spectral-residual saliency of a luma frame (centre when flat)."""
+    from scipy import ndimage  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     h, w = luma.shape
     factor = min(1.0, SALIENCY_SIDE / float(max(h, w)))
     small = luma if factor >= 1.0 else area_resize(luma[None].astype(np.float32), max(4, round(h * factor)),
@@ -228,6 +233,8 @@ def shake(thumbs: np.ndarray, times: np.ndarray) -> float | None:
     """Unsteadiness of (M, h, w, 3) uint8 thumbnails taken at ``times``: RMS of each step's motion
     minus the median motion of its five neighbours, in percent of the width per frame. None when
     fewer than four consecutive steps (at most :data:`MAX_STEP_S` apart, not a cut) are usable."""
+    from scipy import ndimage  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     if len(thumbs) < 3:
         return None
     shifts, peaks = frame_shifts(luma_of(thumbs))

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage as ndi
 
 from ..contract.errors import ResourceError
 from ..contract.registry import resource
@@ -224,6 +223,8 @@ def _model_resource() -> LogoModel:
 def cell_box(cells: np.ndarray, corner: str, side: int, width: int, height: int) -> list[int] | None:
     """Frame px box [x, y, w, h] of the connected cells (probability >= :data:`CELL_LEVEL`)
     around the strongest cell of a (G, G) map in crop-canonical orientation, or None."""
+    from scipy import ndimage as ndi  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     g = cells.shape[0]
     on = cells >= CELL_LEVEL
     if not on.any():

@@ -91,7 +91,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
-from scipy import ndimage as ndi
 
 from ..contract.items import FrameBatch, MediaInfo
 from ..contract.operator import Output, operator
@@ -289,6 +288,8 @@ def find_logo(
     (gradient index + 1). ``trace``, when a list, receives every shape judged in a corner
     (box, pixels, busy, solidity, axis share) for diagnostics.
     """
+    from scipy import ndimage as ndi  # lazily: scipy.ndimage costs ~1 s of every command's start
+
     if not static.any():
         return None
     y0, y1, x0, x1 = content
