@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from review_support import RULES, candidate, make_run
+from review_support import PIPELINE, RULES, candidate, make_run
 from test_editor_e2e import _built_editor, chromium_browser
 from test_serve_support import ROOT, LiveServer
 
+from factorline.batch.fabricate import fabricate_run
 from factorline.report import evaluate_run
 
 try:
@@ -26,6 +27,9 @@ pytestmark = pytest.mark.slow
 
 ARTIFACTS = ROOT / "test-artifacts" / "review"
 RUN = "sample"
+BIG = "big"  # fabricated: enough items for many pages of the grid
+BIG_ITEMS = 1000
+PAGE = 60  # ui/src/review/usePagedList.ts PAGE_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,7 @@ def runs_root(tmp_path_factory, sample_set):
     root = tmp_path_factory.mktemp("e2e-runs")
     # Rules that miss logos: the logo clip is accepted, which is what the reviewer corrects.
     make_run(sample_set, root / RUN, candidate([RULES[0], RULES[2]], name="misses_logos"))
+    fabricate_run(PIPELINE, BIG_ITEMS, root / BIG, seed=7, part_records=250)
     return root
 
 
@@ -75,13 +80,13 @@ def _thumbnails_loaded(page) -> None:
 
 def test_filter_open_play_to_the_evidence_review_by_keyboard_and_evaluate(page, server, runs_root):
     page.get_by_test_id(f"rv-run-link-{RUN}").click()
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–5 of 5")
+    expect(page.get_by_test_id("rv-total")).to_have_text("5 of 5 loaded")
     _thumbnails_loaded(page)
     shot(page, "1-grid")
 
     page.get_by_test_id("rv-filter").fill("logo.has_logo is true and moderation is accept")
     page.get_by_test_id("rv-filter").press("Enter")
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–1 of 1")
+    expect(page.get_by_test_id("rv-total")).to_have_text("1 of 1 loaded")
     card = page.locator(".rv-card")
     expect(card).to_have_count(1)
     expect(card.first).to_contain_text("logo.mp4")
@@ -90,12 +95,12 @@ def test_filter_open_play_to_the_evidence_review_by_keyboard_and_evaluate(page, 
     page.get_by_test_id("rv-save-filter").click()  # ... and kept in the browser's list
     page.goto(server.url + "/#/runs")
     page.goto(saved)
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–1 of 1")
+    expect(page.get_by_test_id("rv-total")).to_have_text("1 of 1 loaded")
     page.get_by_test_id("rv-filter").fill("")
     page.get_by_test_id("rv-filter").press("Enter")
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–5 of 5")
+    expect(page.get_by_test_id("rv-total")).to_have_text("5 of 5 loaded")
     page.get_by_test_id("rv-saved-filters").select_option(label="logo.has_logo is true and moderation is accept")
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–1 of 1")
+    expect(page.get_by_test_id("rv-total")).to_have_text("1 of 1 loaded")
     _thumbnails_loaded(page)
     shot(page, "2-filtered")
 
@@ -140,7 +145,7 @@ def test_filter_open_play_to_the_evidence_review_by_keyboard_and_evaluate(page, 
 
 def test_j_and_k_walk_the_filtered_list(page):
     page.goto(page.url.split("#")[0] + f"#/runs/{RUN}?filter=border.area_ratio%20%3C%200.2&sort=-path")
-    expect(page.get_by_test_id("rv-total")).to_have_text("1–4 of 4")  # all but the letterboxed clip, z to a
+    expect(page.get_by_test_id("rv-total")).to_have_text("4 of 4 loaded")  # all but the letterboxed clip, z to a
     page.keyboard.press("j")
     expect(page.locator("[data-selected=true]")).to_contain_text("logo.mp4")
     page.keyboard.press("k")
@@ -190,3 +195,129 @@ def test_the_editor_and_the_run_browser_share_the_page(page):
     expect(page.get_by_test_id("palette")).to_be_hidden()  # kept mounted, hidden: unsaved edits survive the visit
     page.go_back()
     expect(page.get_by_test_id("palette")).to_be_visible()
+
+
+def _item_offsets(requests: list[str]) -> list[int]:
+    """The offsets of the grid's page requests, in order."""
+    from urllib.parse import parse_qs, urlparse
+
+    return [int(parse_qs(urlparse(url).query).get("offset", ["0"])[0]) for url in requests]
+
+
+def test_the_grid_scrolls_loading_only_the_pages_reached(page):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if f"/api/runs/{BIG}/items?" in r.url else None)
+    total = page.get_by_test_id("rv-total")
+    grid = page.get_by_test_id("rv-grid")
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
+    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
+    expect(page.locator(".rv-card")).to_have_count(PAGE)
+
+    # Scrolled to its end, the grid fetches the next page and appends it: the cards above stay.
+    for pages in (2, 3):
+        grid.evaluate("g => { g.scrollTop = g.scrollHeight; }")
+        expect(total).to_have_text(f"{pages * PAGE} of {BIG_ITEMS} loaded")
+        expect(page.locator(".rv-card")).to_have_count(pages * PAGE)
+    expect(page.get_by_test_id("rv-loading")).to_have_count(0)
+    page.wait_for_timeout(500)  # nothing more is fetched while the grid stands still
+    assert _item_offsets(requests) == [0, PAGE, 2 * PAGE], requests  # the pages reached, once each: never the run
+    expect(page.get_by_test_id("rv-card-0")).to_have_count(1)
+    shot(page, "8-scrolled")
+
+    # j walks the loaded cards, and on past the last one into the next page.
+    for _ in range(3 * PAGE - 1):
+        page.keyboard.press("j")
+    expect(page.locator("[data-selected=true]")).to_have_attribute("data-testid", f"rv-card-{3 * PAGE - 1}")
+    page.keyboard.press("j")
+    selected = page.locator("[data-selected=true]")
+    expect(selected).to_have_attribute("data-testid", f"rv-card-{3 * PAGE}")
+    expect(selected).to_be_in_viewport()
+    expect(page.get_by_test_id("rv-loading")).to_have_count(0)
+    loaded = page.locator(".rv-card").count()
+    assert loaded % PAGE == 0 and 4 * PAGE <= loaded < BIG_ITEMS
+    assert _item_offsets(requests) == list(range(0, loaded, PAGE)), requests
+
+    # The item view's j past the last loaded item loads the next page too, k walks back over it.
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("rv-item-view")).to_contain_text(f"{3 * PAGE + 1} of {BIG_ITEMS} in this list")
+    page.evaluate(f"() => {{ window.location.hash = '#/runs/{BIG}/items/{loaded - 1}'; }}")
+    expect(page.get_by_test_id("rv-item-view")).to_contain_text(f"{loaded} of {BIG_ITEMS} in this list")
+    page.keyboard.press("j")
+    expect(page.get_by_test_id("rv-item-view")).to_contain_text(f"{loaded + 1} of {BIG_ITEMS} in this list")
+    assert page.url.endswith(f"/items/{loaded}")
+    assert _item_offsets(requests) == list(range(0, loaded + PAGE, PAGE)), requests
+    page.keyboard.press("k")
+    expect(page.get_by_test_id("rv-item-view")).to_contain_text(f"{loaded} of {BIG_ITEMS} in this list")
+    page.keyboard.press("Escape")  # back to the grid: the item last shown is selected, in view
+    selected = page.locator("[data-selected=true]")
+    expect(selected).to_have_attribute("data-testid", f"rv-card-{loaded - 1}")
+    expect(selected).to_be_in_viewport()
+    assert len(requests) == loaded // PAGE + 1  # the list was kept, not fetched again
+
+    # A saved link with an offset opens the list there; the items above load on demand.
+    requests.clear()
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}?offset=500")
+    expect(total).to_have_text(f"501–560 of {BIG_ITEMS} loaded")
+    page.get_by_test_id("rv-load-earlier").click()
+    expect(total).to_have_text(f"441–560 of {BIG_ITEMS} loaded")
+    expect(page.get_by_test_id("rv-card-500")).to_be_in_viewport()  # the view stays where it was
+    assert _item_offsets(requests)[:2] == [500, 440], requests
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}?offset=900")  # k at the top of it loads the page above
+    expect(total).to_have_text(f"901–960 of {BIG_ITEMS} loaded")
+    expect(page.locator("[data-selected=true]")).to_have_attribute("data-testid", "rv-card-900")
+    page.keyboard.press("k")
+    expect(total).to_have_text(f"841–960 of {BIG_ITEMS} loaded")
+    expect(page.locator("[data-selected=true]")).to_have_attribute("data-testid", "rv-card-899")
+    expect(page.locator("[data-selected=true]")).to_be_in_viewport()
+
+
+def test_a_failed_page_keeps_the_loaded_items_and_retries(page):
+    fail = {"on": True}
+
+    def maybe_fail(route):
+        if fail["on"] and "offset=60" in route.request.url:
+            route.fulfill(status=500, content_type="application/json",
+                          body=json.dumps({"error": {"type": "Injected", "message": "page lost"}}))
+        else:
+            route.continue_()
+
+    page.route(f"**/api/runs/{BIG}/items?**", maybe_fail)
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
+    total = page.get_by_test_id("rv-total")
+    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
+    page.get_by_test_id("rv-grid").evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    expect(page.get_by_test_id("rv-grid-error")).to_contain_text("page lost")
+    expect(page.locator(".rv-card")).to_have_count(PAGE)  # the loaded items stay
+    fail["on"] = False
+    page.get_by_test_id("rv-retry").click()
+    expect(total).to_have_text(f"{2 * PAGE} of {BIG_ITEMS} loaded")
+    expect(page.get_by_test_id("rv-grid-error")).to_have_count(0)
+
+
+def test_a_late_page_of_the_previous_list_is_never_appended(page):
+    held = []  # the second page of the unfiltered list, answered only after the filter changed
+
+    def hold(route):
+        if "offset=60" in route.request.url and "filter=" not in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(f"**/api/runs/{BIG}/items?**", hold)
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
+    total = page.get_by_test_id("rv-total")
+    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
+    page.get_by_test_id("rv-grid").evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    page.wait_for_function("() => document.querySelector('[data-testid=rv-loading]') !== null")
+    assert len(held) == 1
+    page.get_by_test_id("rv-filter").fill("moderation is accept")
+    page.get_by_test_id("rv-filter").press("Enter")
+    expect(total).to_have_text(f"{PAGE} of 144 loaded")
+    with page.expect_response(lambda r: "offset=60" in r.url and "filter=" not in r.url):
+        held[0].continue_()
+    expect(page.get_by_test_id("rv-loading")).to_have_count(0)
+    page.wait_for_timeout(300)
+    expect(total).to_have_text(f"{PAGE} of 144 loaded")
+    cards = page.locator(".rv-card")
+    expect(cards).to_have_count(PAGE)
+    assert all(text.count("accept") for text in cards.all_text_contents())

@@ -1,26 +1,30 @@
-// A run's items as a grid of thumbnails: filter text, sort, queues, paging. Every control
-// writes the URL (a saved filter is a link); j/k move the selection, Enter opens the item.
+// A run's items as a grid of thumbnails: filter text, sort, queues. Every control writes the URL
+// (a saved filter is a link); the grid loads a page more as it is scrolled to its end; j/k move
+// the selection (loading the next page past the last card), Enter opens the item.
 
 import { useEffect, useMemo, useState } from "react";
 import { reviewApi } from "./api";
-import { PAGE_SIZE } from "./RunBrowser";
 import { go } from "./route";
-import type { GridItem, ItemPage, RunDetail, Value } from "./types";
-import { isTyping, show } from "./util";
+import type { GridItem, RunDetail, Value } from "./types";
+import { isDone, PAGE_SIZE, type Paged } from "./usePagedList";
+import { useGridScroll } from "./useGridScroll";
+import { show } from "./util";
 
 interface Props {
   run: RunDetail;
   params: URLSearchParams;
-  page: ItemPage | null;
-  /** The list the page belongs to: the selection starts over when it changes, not on a reload. */
-  listKey: string;
-  error: string | null;
+  /** The loaded part of the list (a page more as the grid is scrolled to its end). */
+  paged: Paged;
+  /** The selected card's item (row index); null: the first card. */
+  selected: number | null;
+  onSelect: (index: number) => void;
 }
 
-export function Grid({ run, params, page, listKey, error }: Props) {
+export function Grid({ run, params, paged, selected, onSelect }: Props) {
   const [filter, setFilter] = useState(params.get("filter") ?? "");
-  const [selected, setSelected] = useState(0);
   const sort = params.get("sort") ?? "";
+  const { list, loading, error } = paged;
+  const done = isDone(list);
 
   useEffect(() => {
     setFilter(params.get("filter") ?? "");
@@ -28,7 +32,6 @@ export function Grid({ run, params, page, listKey, error }: Props) {
     const active = document.activeElement as HTMLElement | null;
     if (active?.tagName === "SELECT") active.blur();
   }, [params]);
-  useEffect(() => setSelected(0), [listKey]);
 
   const update = (changes: Record<string, string | null>) => {
     const next = new URLSearchParams(params);
@@ -47,24 +50,8 @@ export function Grid({ run, params, page, listKey, error }: Props) {
     return [...new Set(words.filter((w) => names.has(w) && !run.decision_tables.some((t) => t.column === w)))];
   }, [params, sort, run]);
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e) || !page || !page.items.length) return;
-      if (e.key === "j") setSelected((s) => Math.min(s + 1, page.items.length - 1));
-      else if (e.key === "k") setSelected((s) => Math.max(s - 1, 0));
-      else if (e.key === "Enter") go(run.name, page.items[Math.min(selected, page.items.length - 1)].index, params);
-      else return;
-      e.preventDefault();
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [page, selected, params, run.name]);
+  const { gridRef, sentinelRef, position, loadEarlier } = useGridScroll(paged, selected, onSelect, (index) => go(run.name, index, params));
 
-  useEffect(() => {
-    document.querySelector(`[data-selected="true"]`)?.scrollIntoView({ block: "nearest" });
-  }, [selected]);
-
-  const offset = page?.offset ?? 0;
   return (
     <div className="rv-grid-page">
       <div className="rv-controls">
@@ -116,29 +103,38 @@ export function Grid({ run, params, page, listKey, error }: Props) {
             ))}
           </span>
         ))}
-        {page?.queue && <span className="rv-muted" data-testid="rv-queue-info">{queueText(page.queue)}</span>}
+        {list.queue && <span className="rv-muted" data-testid="rv-queue-info">{queueText(list.queue)}</span>}
       </div>
-      {error && <p className="rv-error" data-testid="rv-grid-error">{error}</p>}
-      {page && (
-        <>
-          <div className="rv-pager">
-            <button disabled={offset === 0} onClick={() => update({ offset: String(Math.max(0, offset - PAGE_SIZE)) })}>◂ prev</button>
-            <span data-testid="rv-total">
-              {page.total ? `${offset + 1}–${offset + page.items.length} of ${page.total}` : "no items match"}
+      <div className="rv-pager">
+        <span data-testid="rv-total">
+          {list.total === null ? "loading…" : !list.total ? "no items match"
+            : `${list.start ? `${list.start + 1}–${list.start + list.items.length}` : list.items.length} of ${list.total} loaded`}
+        </span>
+        <span className="rv-muted">scroll for more · j/k select · Enter open</span>
+      </div>
+      <div className="rv-grid" data-testid="rv-grid" ref={gridRef}>
+        {list.start > 0 && list.total !== null && (
+          <button type="button" className="rv-grid-row" data-testid="rv-load-earlier" disabled={loading} onClick={loadEarlier}>
+            ▴ load the {Math.min(list.start, PAGE_SIZE)} items above
+          </button>
+        )}
+        {list.items.map((item, n) => (
+          <Card key={item.index} item={item} shown={shown} selected={n === position}
+                href={`#/runs/${encodeURIComponent(run.name)}/items/${item.index}${window.location.hash.includes("?") ? "?" + window.location.hash.split("?")[1] : ""}`} />
+        ))}
+        <div className="rv-grid-row" ref={sentinelRef} data-testid="rv-grid-end">
+          {error ? (
+            <span className="rv-error" data-testid="rv-grid-error">
+              {error}{" "}
+              <button type="button" data-testid="rv-retry" onClick={paged.retry}>Retry</button>
             </span>
-            <button disabled={offset + page.items.length >= page.total} onClick={() => update({ offset: String(offset + PAGE_SIZE) })}>
-              next ▸
-            </button>
-            <span className="rv-muted">j/k select · Enter open</span>
-          </div>
-          <div className="rv-grid" data-testid="rv-grid">
-            {page.items.map((item, n) => (
-              <Card key={item.index} item={item} shown={shown} selected={n === selected}
-                    href={`#/runs/${encodeURIComponent(run.name)}/items/${item.index}${window.location.hash.includes("?") ? "?" + window.location.hash.split("?")[1] : ""}`} />
-            ))}
-          </div>
-        </>
-      )}
+          ) : loading ? (
+            <span className="rv-muted" data-testid="rv-loading">loading…</span>
+          ) : done && list.items.length ? (
+            <span className="rv-muted">end of the list</span>
+          ) : null}
+        </div>
+      </div>
     </div>
   );
 }

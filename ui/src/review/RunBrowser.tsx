@@ -1,15 +1,14 @@
-// The run browser: the runs under --runs, a run's grid (filters, sort, queues, paging, all in the
-// URL), one item with its evidence and the reviewer's verdicts. The page of the grid is held
-// here, so j/k in the item view walk the same filtered list.
+// The run browser: the runs under --runs, a run's grid (filters, sort, queues, all in the URL;
+// scrolled a page at a time), one item with its evidence and the reviewer's verdicts. The loaded
+// part of the list is held here, so j/k in the item view walk the same filtered list.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { describeError, reviewApi } from "./api";
 import { Grid } from "./Grid";
 import { ItemView } from "./ItemView";
-import { go, type Route } from "./route";
-import type { ItemPage, RunDetail, RunSummary } from "./types";
-
-export const PAGE_SIZE = 60;
+import { go, GRID_KEYS, type Route } from "./route";
+import type { GridItem, RunDetail, RunSummary } from "./types";
+import { asPage, usePagedList } from "./usePagedList";
 const REVIEWER_KEY = "factorline.reviewer";
 
 function storedReviewer(): string {
@@ -106,81 +105,62 @@ function RunList() {
 
 function RunPages({ run, route, reviewer }: { run: string; route: Route; reviewer: string }) {
   const [detail, setDetail] = useState<RunDetail | null>(null);
-  // The page with the list it was loaded for: a page of another list (the filter just changed,
-  // its answer not in yet) is never shown, so keys never walk a list that is about to go.
-  const [loaded, setLoaded] = useState<{ key: string; page: ItemPage } | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const listKey = ["filter", "sort", "offset", "queue", "pipeline", "field", "band", "table", "outcome", "margin", "seed"]
-    .map((k) => route.params.get(k) ?? "")
-    .join("\u0001");
+  const listKey = GRID_KEYS.map((k) => route.params.get(k) ?? "").join("\u0001");
+  // The loaded part of the list, for this listKey only: a page of another list (the filter just
+  // changed, its answer not in yet) is never shown, so keys never walk a list that is about to go.
+  const paged = usePagedList(run, route.params, listKey);
+  // The selected card, as an item's row index in its list: the item last opened when back from it.
+  const [selected, setSelected] = useState<{ key: string; index: number } | null>(null);
+  const select = useCallback((index: number) => setSelected({ key: listKey, index }), [listKey]);
+  useEffect(() => {
+    if (route.item !== null) select(route.item);
+  }, [route.item, select]);
 
   useEffect(() => {
     reviewApi.run(run).then(setDetail, (exc) => setError(describeError(exc)));
   }, [run]);
 
-  const loadPage = useCallback(async () => {
-    const p = route.params;
-    const offset = Number(p.get("offset") ?? 0) || 0;
-    const queue = p.get("queue");
-    try {
-      const next = queue
-        ? await reviewApi.queue(run, queue, {
-            offset, limit: PAGE_SIZE, pipeline: p.get("pipeline") ?? undefined, field: p.get("field") ?? undefined,
-            band: p.get("band") ?? undefined, table: p.get("table") ?? undefined, outcome: p.get("outcome") ?? undefined,
-            margin: p.get("margin") ?? undefined, seed: p.get("seed") ?? undefined,
-          })
-        : await reviewApi.items(run, { filter: p.get("filter") ?? "", sort: p.get("sort") ?? "", offset, limit: PAGE_SIZE });
-      setLoaded({ key: listKey, page: next });
-      setError(null);
-    } catch (exc) {
-      setError(describeError(exc));
-      setLoaded(null);
-    }
-    // listKey stands for route.params' list fields
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [run, listKey]);
-
-  useEffect(() => {
-    void loadPage();
-  }, [loadPage]);
-  const page = loaded && loaded.key === listKey ? loaded.page : null;
-
   // Keys pressed faster than the page re-renders: walk on from where the last press went.
   const pending = useRef<{ from: number; to: number } | null>(null);
+  const { current, more, earlier, refresh } = paged;
 
-  /** Go to the item ``step`` places away in the list (across pages); stay at either end. */
+  /** Go to the item ``step`` places away in the list, loading the next (or previous) page at
+   * the edge of the loaded items; stay at either end of the list. */
   const neighbour = useCallback(
     async (shown: number, step: 1 | -1): Promise<void> => {
-      if (!page) return;
+      let list = current();
+      if (!list || list.total === null) return;
       const index = pending.current && pending.current.from === shown ? pending.current.to : shown;
-      const at = page.items.findIndex((i) => i.index === index);
-      const target = page.items[at + step];
-      const params = new URLSearchParams(route.params);
-      if (at >= 0 && target) {
-        pending.current = { from: shown, to: target.index };
-        go(run, target.index, params);
-        return;
+      let at = list.items.findIndex((i) => i.index === index);
+      if (at < 0 && step === -1) return; // an item opened outside the list: j goes to its start
+      let target: GridItem | undefined = list.items[at + step];
+      if (!target && step === 1) {
+        list = await more();
+        target = list?.items[at + 1];
+      } else if (!target && step === -1) {
+        list = await earlier();
+        at = list ? list.items.findIndex((i) => i.index === index) : -1;
+        target = at > 0 ? list?.items[at - 1] : undefined;
       }
-      const offset = page.offset + step * page.limit;
-      if (offset < 0 || offset >= page.total) return;
-      params.set("offset", String(offset));
-      const p = route.params;
-      const queue = p.get("queue");
-      const next = queue
-        ? await reviewApi.queue(run, queue, { ...Object.fromEntries(p), offset, limit: PAGE_SIZE })
-        : await reviewApi.items(run, { filter: p.get("filter") ?? "", sort: p.get("sort") ?? "", offset, limit: PAGE_SIZE });
-      const landed = step === 1 ? next.items[0] : next.items[next.items.length - 1];
-      if (landed) go(run, landed.index, params);
+      if (!target) return;
+      pending.current = { from: shown, to: target.index };
+      go(run, target.index, route.params);
     },
-    [page, route.params, run],
+    [current, more, earlier, route.params, run],
   );
+  const item = route.item;
+  const onReviewed = useCallback(() => (item === null ? Promise.resolve() : refresh(item)), [item, refresh]);
 
   if (error && !detail) return <p className="rv-error">{error}</p>;
   if (!detail) return <p className="rv-muted">loading {run}…</p>;
-  if (route.item !== null)
+  if (item !== null)
     return (
-      <ItemView run={detail} index={route.item} params={route.params} page={page} reviewer={reviewer}
-                onNeighbour={neighbour} onReviewed={loadPage} />
+      <ItemView run={detail} index={item} params={route.params} page={asPage(paged.list)} reviewer={reviewer}
+                onNeighbour={neighbour} onReviewed={onReviewed} />
     );
-  return <Grid run={detail} params={route.params} page={page} listKey={listKey} error={error} />;
+  return (
+    <Grid run={detail} params={route.params} paged={paged}
+          selected={selected && selected.key === listKey ? selected.index : null} onSelect={select} />
+  );
 }
