@@ -271,6 +271,17 @@ def test_the_grid_scrolls_loading_only_the_pages_reached(page):
     expect(page.locator("[data-selected=true]")).to_be_in_viewport()
 
 
+def open_big_run_and_scroll(page, handler):
+    """Open the 1,000-item run with its item requests going through ``handler``, wait for the
+    first page, scroll to the bottom (which asks for the second); the "N of TOTAL" locator."""
+    page.route(f"**/api/runs/{BIG}/items?**", handler)
+    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
+    total = page.get_by_test_id("rv-total")
+    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
+    page.get_by_test_id("rv-grid").evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    return total
+
+
 def test_a_failed_page_keeps_the_loaded_items_and_retries(page):
     fail = {"on": True}
 
@@ -281,11 +292,7 @@ def test_a_failed_page_keeps_the_loaded_items_and_retries(page):
         else:
             route.continue_()
 
-    page.route(f"**/api/runs/{BIG}/items?**", maybe_fail)
-    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
-    total = page.get_by_test_id("rv-total")
-    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
-    page.get_by_test_id("rv-grid").evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    total = open_big_run_and_scroll(page, maybe_fail)
     expect(page.get_by_test_id("rv-grid-error")).to_contain_text("page lost")
     expect(page.locator(".rv-card")).to_have_count(PAGE)  # the loaded items stay
     fail["on"] = False
@@ -303,11 +310,7 @@ def test_a_late_page_of_the_previous_list_is_never_appended(page):
         else:
             route.continue_()
 
-    page.route(f"**/api/runs/{BIG}/items?**", hold)
-    page.goto(page.url.split("#")[0] + f"#/runs/{BIG}")
-    total = page.get_by_test_id("rv-total")
-    expect(total).to_have_text(f"{PAGE} of {BIG_ITEMS} loaded")
-    page.get_by_test_id("rv-grid").evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    total = open_big_run_and_scroll(page, hold)
     page.wait_for_function("() => document.querySelector('[data-testid=rv-loading]') !== null")
     assert len(held) == 1
     page.get_by_test_id("rv-filter").fill("moderation is accept")
