@@ -312,6 +312,12 @@ def test_a_late_page_of_the_previous_list_is_never_appended(page):
 
     total = open_big_run_and_scroll(page, hold)
     page.wait_for_function("() => document.querySelector('[data-testid=rv-loading]') !== null")
+    # The page shows "loading" as soon as it asks; the route handler runs when Playwright next
+    # dispatches events on this thread (the wait below), possibly after the check above.
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert len(held) == 1
     page.get_by_test_id("rv-filter").fill("moderation is accept")
     page.get_by_test_id("rv-filter").press("Enter")
