@@ -1,18 +1,12 @@
-// What the run browser's API answers (factorline/serve/review.py); kept to the fields shown.
+// What the run browser's API answers (factorline/serve/review.py). The shapes come from the
+// server's response models (api.gen.ts, generated); here they are only narrowed where the
+// models are looser than what the UI relies on (JSON values, decision cells).
+
+import type * as Api from "../api.gen";
 
 export type Value = string | number | boolean | null;
 
-export interface RunSummary {
-  name: string;
-  pipeline: string | null;
-  status: string | null;
-  items: number | null;
-  failed: number | null;
-  finished_at: string | null;
-  tables: string[];
-  reviews: boolean;
-  problem?: string | null;
-}
+export type RunSummary = Api.RunSummary & { tables: string[]; reviews: boolean };
 
 export interface GridColumn {
   name: string;
@@ -45,41 +39,15 @@ export interface RunDetail extends RunSummary {
   review_count: number;
 }
 
-export interface GridItem {
-  index: number;
-  id: string | null;
-  path: string | null;
-  name: string;
-  kind: string | null;
-  error: string | null;
+export type GridItem = Omit<Api.GridItem, "decisions" | "values" | "queue"> & {
   decisions: Record<string, { outcome: string | null; rule: string | null }>;
   values: Record<string, Value>;
-  reviewed: Record<string, string>;
-  thumb_url: string;
   queue?: Record<string, Value> | null;
-}
+};
 
-export interface ItemPage {
-  items: GridItem[];
-  total: number;
-  offset: number;
-  limit: number;
-  queue?: Record<string, unknown> | null;
-}
+export type ItemPage = Omit<Api.ItemPage, "items"> & { items: GridItem[] };
 
-export interface Review {
-  review: string;
-  time: string;
-  index: number;
-  table?: string | null;
-  factor?: string | null;
-  verdict: "confirm" | "override";
-  value: Value;
-  was: Value;
-  rule?: string | null;
-  reviewer: string;
-  note: string;
-}
+export type Review = Omit<Api.Review, "value" | "was"> & { value: Value; was: Value };
 
 export interface Decision {
   outcome: string | null;
