@@ -553,6 +553,9 @@ def detect_logo_in_parts(images: np.ndarray, *, thumbs: np.ndarray, min_frames: 
     on at least :data:`PART_MIN_DISTINCT` sampled frames of the whole item, and be missing from
     most frames outside its part: a shape shown all along is the whole-item pass's to judge
     (scenery that pass rejected must not come back through a part)."""
+    if kwargs.get("bars") is None and len(images):  # found once, not once per part
+        luma = kwargs.get("luma")
+        kwargs["bars"] = detect_bars(luma if luma is not None else images.astype(np.float32) @ LUMA)
     whole = detect_logo(images, thumbs=thumbs, min_frames=min_frames, **kwargs)
     if whole.box:
         return whole

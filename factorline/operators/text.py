@@ -461,25 +461,19 @@ def read_bands(frames: FrameBatch, engine: Any, params: Any, read: Any = band_re
     costs seconds per frame: a long screen recording must not cost minutes).
     """
     readings: list = []
-    last_thumb: np.ndarray | None = None
     last_reading: Any = None
-    budget = set(range(len(frames.images))) if not max_reads else _spread_reads(frames, params, max_reads)
+    chosen = frames_to_read(frames, params, max_reads)
     for i, image in enumerate(frames.images):
-        if i not in budget:
-            readings.append(last_reading)
-            continue
-        crop = crop_band(image, params.band, params.max_width)
-        thumb = band_thumbnail(crop.pixels)
-        if not band_unchanged(last_thumb, thumb, params.change_threshold):
+        if i in chosen:
+            crop = crop_band(image, params.band, params.max_width)
             last_reading = read(engine(crop.pixels), crop, params, frames)
-            last_thumb = thumb
         readings.append(last_reading)
     return readings
 
 
-def _spread_reads(frames: FrameBatch, params: Any, max_reads: int) -> set[int]:
-    """The frames :func:`read_bands` may OCR: every frame whose band changed against the previous
-    changed one, or ``max_reads`` of them evenly spread when there are more."""
+def frames_to_read(frames: FrameBatch, params: Any, max_reads: int = 0) -> set[int]:
+    """The frames :func:`read_bands` OCRs: every frame whose band changed against the last one
+    kept, or ``max_reads`` of them evenly spread when more did (0: no limit)."""
     changed: list[int] = []
     last: np.ndarray | None = None
     for i, image in enumerate(frames.images):
@@ -487,7 +481,7 @@ def _spread_reads(frames: FrameBatch, params: Any, max_reads: int) -> set[int]:
         if not band_unchanged(last, thumb, params.change_threshold):
             changed.append(i)
             last = thumb
-    if len(changed) <= max_reads:
+    if not max_reads or len(changed) <= max_reads:
         return set(changed)
     picks = np.unique(np.linspace(0, len(changed) - 1, max_reads).round().astype(int))
     return {changed[k] for k in picks.tolist()}
