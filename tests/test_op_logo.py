@@ -1,4 +1,4 @@
-"""logo@3: a static overlay in a corner, by the persistence of its edges over distinct frames where
+"""logo@4: a static overlay in a corner, by the persistence of its edges over distinct frames where
 the picture moves, and by the corners' appearance (logo_model) on stills and static shots."""
 
 import base64
@@ -19,11 +19,15 @@ from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.logo_model import (
     MODEL_PATH,
+    SURE_LEVEL,
+    SURE_SHARE,
+    CornerScores,
     appearance_frames,
     cell_box,
     corner_crops,
     corner_region,
     load_model,
+    sure_on_motion,
 )
 from factorline.operators.overlay import (
     LogoParams,
@@ -293,7 +297,7 @@ def test_detect_logo_accepts_luma_free_call(bikes):
 
 
 def test_operator_declared_serializable_and_deterministic(bikes):
-    spec = get_operator("logo@3")
+    spec = get_operator("logo@4")
     assert spec.group == "overlay"
     assert list(spec.fields) == ["has_logo", "box", "persistence", "corner", "confidence", "method"]
     json.dumps(spec.schema())
@@ -498,3 +502,46 @@ def test_given_moving_real_clip_with_logo_then_persistence_decides_and_appearanc
     assert out["method"] == "persistence" and out["has_logo"] and close(out["box"], box)
     assert out["confidence"] > 0.8
     assert run_op(bbb.images, bbb.times)["confidence"] < 0.5  # the same clip without the logo
+
+
+# ------------------------------------------------------------------ appearance on moving pictures (logo@4)
+
+
+def scores_with(probs: np.ndarray, model) -> CornerScores:
+    """Corner scores whose best corner (top_right) has these calibrated per-frame probabilities."""
+    a, b = model.platt
+    logits = np.full((len(probs), 4), -8.0)
+    logits[:, 1] = (np.log(probs / (1.0 - probs)) - b) / a
+    mean = logits.mean(axis=0)
+    return CornerScores(mean, logits, np.zeros((4, 2, 2)), 1, float(model.calibrated(mean[1])), [0, 0, 8, 8])
+
+
+def test_sure_on_motion_needs_a_high_mean_and_most_frames_over_the_threshold():
+    model = load_model()
+    assert sure_on_motion(scores_with(np.full(8, 0.99), model), model)
+    # sure on average, but only 5 of 8 frames pass the threshold on their own: a passing graphic
+    mixed = np.array([0.9999] * 5 + [0.5] * 3)
+    assert scores_with(mixed, model).probability >= SURE_LEVEL and 5 / 8 < SURE_SHARE
+    assert not sure_on_motion(scores_with(mixed, model), model)
+    assert not sure_on_motion(scores_with(np.full(8, 0.9), model), model)  # every frame passes, mean under the level
+    assert not sure_on_motion(None, model)
+
+
+def test_given_translucent_mark_persistence_misses_on_moving_clip_then_appearance_decides(bikes):
+    from factorline.synth.kinds_video import _logo_layer
+    from factorline.synth.layers import place
+    from factorline.synth.materials import Materials
+    from factorline.synth.truth import Spec
+
+    n, h, w = bikes.images.shape[:3]
+    layer, kind, _ = _logo_layer(np.random.default_rng(2), Materials((640, 360)), Spec((w, h), n, 1.0))
+    truth = [w - layer.size[0] - 16, 16, *layer.size]
+    images = np.stack([place(f, layer, truth[0], truth[1], 0.3) for f in bikes.images])  # 30 % opaque
+    assert kind == "mark" and not detect_logo(images, scale=1.0).box  # persistence alone misses it
+    out = run_op(images, bikes.times)
+    assert out["has_logo"] and out["method"] == "appearance" and out["corner"] == "top_right", out
+    assert iou(out["box"], truth) > 0.5 and out["confidence"] > 0.9
+    assert out["evidence"] and all(e["score"] >= load_model().threshold for e in out["evidence"])
+    off = run_op(images, bikes.times, sure_appearance=False)  # logo@3's answer: the model only sets the confidence
+    assert not off["has_logo"] and off["method"] == "persistence" and off["confidence"] == out["confidence"]
+    assert not run_op(bikes.images, bikes.times)["has_logo"]  # the clip itself

@@ -1,6 +1,6 @@
 """Logos and watermarks on a single frame, by appearance: a tiny CNN over the four corners.
 
-``logo@3`` (:mod:`factorline.operators.overlay`) finds a static overlay by the persistence of
+``logo`` (:mod:`factorline.operators.overlay`) finds a static overlay by the persistence of
 its edges where the picture moves; a still, a static shot or a slideshow of a few slides gives
 persistence nothing to work with. There this model answers instead, from what each corner
 looks like:
@@ -212,7 +212,7 @@ def load_model(path: str | None = None) -> LogoModel:
         raise ResourceError(f"logo appearance model: cannot read {target}: {exc}", cause=exc) from exc
 
 
-@resource("logo_model", description="the logo appearance model behind logo@3 (logo_model.json)",
+@resource("logo_model", description="the logo appearance model behind logo (logo_model.json)",
           files=(str(MODEL_PATH),))
 def _model_resource() -> LogoModel:
     """Its weights file is in the cache key of the logo operator: retrained weights never serve
@@ -295,6 +295,26 @@ def persistence_confidence(model: LogoModel, found: bool, scores: CornerScores |
         return float(cal["not_found_rate"])
     z = cal["not_found"]["a"] * float(scores.logits.max()) + cal["not_found"]["b"]
     return float(1.0 / (1.0 + np.exp(-z)))
+
+
+# On a moving picture where persistence found no logo, the appearance model decides only when it
+# is sure of one corner in most frames: a mean calibrated probability of at least
+# SURE_LEVEL and SURE_SHARE of the scored frames at the model's threshold on their own.
+# Persistence misses translucent logos over busy footage and short clips; the appearance
+# model sees them (measured in benchmarks/logo_motion.py: logos composited over whole real
+# clips, and the real clips without them).
+SURE_LEVEL = 0.95
+SURE_SHARE = 0.75
+
+
+def sure_on_motion(scores: CornerScores | None, model: LogoModel) -> bool:
+    """Whether the appearance answer is strong enough to decide on a moving picture:
+    ``scores.probability >= SURE_LEVEL`` and at least ``SURE_SHARE`` of its frames pass the
+    model's threshold in the best corner."""
+    if scores is None or scores.probability < SURE_LEVEL:
+        return False
+    probs = np.asarray(model.calibrated(scores.frame_logits[:, scores.best]))
+    return bool(float((probs >= model.threshold).mean()) >= SURE_SHARE)
 
 
 def appearance_answer(scores: CornerScores, model: LogoModel, times: np.ndarray, max_evidence: int = 5) -> dict:

@@ -1,9 +1,10 @@
 """Overlay operators: graphics laid over the picture (station logos, watermarks).
 
-``logo@3`` has two paths (:func:`persistence_path` picks one per item, the ``method`` field says
+``logo@4`` has two paths (:func:`persistence_path` picks one per item, the ``method`` field says
 which): where the picture moves (at least ``min_frames`` distinct frames, or persistence found a
-logo) the persistence of edges below decides, as in ``logo@2``, and the appearance model only
-sets the calibrated ``confidence``; on stills, static shots and slideshows of a few slides,
+logo) the persistence of edges below decides, as in ``logo@2``; where it finds none, the
+appearance model decides only when it is sure of one corner in most frames
+(:func:`~.logo_model.sure_on_motion`), and otherwise only sets the calibrated ``confidence``; on stills, static shots and slideshows of a few slides,
 where persistence has nothing to work with, the corners' appearance answers
 (:mod:`.logo_model`: a tiny CNN over the four corner crops, logits averaged over up to 8 evenly
 spread frames, Platt-calibrated; ``has_logo`` when the confidence reaches the model's threshold,
@@ -72,6 +73,14 @@ they showed; now the appearance model answers there (``method: appearance``), an
 carries a calibrated ``confidence``. Measured in ``benchmarks/logo_eval.py`` next to the
 persistence-only baseline (held-out synth seeds 301-303 stills and static videos, seed 7 clips).
 
+logo@3 -> logo@4: on a moving picture where persistence finds no logo, the appearance model
+decides when it is sure of one corner in most frames (:func:`~.logo_model.sure_on_motion`:
+mean calibrated probability >= 0.95 and 75 % of the scored frames over the model's threshold);
+before, it only set the confidence there. The confidence stays the persistence path's
+calibration (Platt scaling of the appearance logit on synth clips persistence found nothing in).
+Measured in ``benchmarks/logo_motion.py`` (logos composited over whole real development clips
+and those clips without them, against logo@3's answer in the same run).
+
 Limits of the persistence path: a still picture (or a static shot where nothing around the logo
 moves) gives it no evidence (the appearance path answers instead). Translucent logos (under
 about 40 %) over busy or dark content, and thin outline marks whose ring breaks in some frames,
@@ -102,6 +111,7 @@ from .logo_model import (
     appearance_frames,
     persistence_confidence,
     score_frames,
+    sure_on_motion,
 )
 from .temporal import LUMA, batch_thumbnails, thumbnails
 
@@ -179,6 +189,13 @@ class LogoParams(BaseModel):
         title="Minimum frames",
         description="Distinct sampled frames (near-duplicates counted once) needed to judge persistence; with "
         "fewer there is no logo.",
+    )
+    sure_appearance: bool = P(
+        True,
+        title="Appearance on moving pictures",
+        description="Where the picture moves and persistence finds no logo, let the appearance model decide when "
+        "it is sure of one corner in most frames (translucent logos over busy footage, short clips); off: "
+        "persistence alone decides moving pictures.",
     )
 
 
@@ -581,13 +598,13 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
 @operator(
     name="logo",
     limits=(
-        "Where the picture moves, a static overlay is found by the persistence of its edges in the corners: translucent logos (under about 40 %) over busy or dark content and thin outline marks can be missed there; the appearance model only sets the confidence.",
+        "Where the picture moves, a static overlay is found by the persistence of its edges in the corners; where that finds none, the appearance model decides only when it is sure of one corner in most frames (sure_appearance): translucent logos over busy or dark content and thin outline marks the model is unsure of are missed, and a corner graphic of the footage itself that the model takes for a logo in most frames is reported.",
         "On stills, static shots and slideshows of a few slides the answer comes from what the corners look like (appearance model trained on synthetic logos and text watermarks over a few real clips and photos): lower recall on translucent and small marks, coarse boxes (cells of about 4 % of the shorter side), and corner graphics of the picture itself (a sign, a screen's title bar) can be taken for a logo.",
         "A logo shown for part of the item (an advert's marks before its end card) is looked for in the halves and thirds of the distinct frames when there are at least 12 (about 12 s of moving picture at 1 fps), with edges required in every frame of the part and missing from most frames outside it: shorter appearances, or a logo over a part where the picture stands still, are missed.",
         "Only corners are searched (the centre of the logo in a corner region): logos elsewhere and centre watermarks are not looked for.",
         "The confidence is calibrated on synthetic data (about half the items with a logo); on real collections, where logos are rarer or commoner, it is a ranking more than a frequency.",
     ),
-    version=3,
+    version=4,
     title="Logo / watermark",
     group="overlay",
     params=LogoParams,
@@ -607,7 +624,8 @@ def persistence_path(result: LogoResult, params: LogoParams) -> bool:
         "method": Output(
             "str",
             "what decided: persistence (edges kept while the picture moves), appearance (the corner "
-            "model: stills, static shots, slideshows of a few slides) or none (frames too small to judge)",
+            "model: stills, static shots, slideshows of a few slides, and moving pictures where it is sure and "
+            "persistence found none) or none (frames too small to judge)",
             values=("persistence", "appearance", "none"),
         ),
     },
@@ -641,8 +659,11 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
         return _persistence_answer(result, times, persistence_confidence(model, True, None))
     picked = appearance_frames(len(images))
     scores = score_frames(images[picked], model, scale=scale, source_size=source)
-    if persistence_path(result, params):  # motion, and no logo: the appearance only sets the confidence
-        return _persistence_answer(result, times, persistence_confidence(model, False, scores))
+    if persistence_path(result, params):  # motion, and no logo by persistence
+        confidence = persistence_confidence(model, False, scores)
+        if params.sure_appearance and sure_on_motion(scores, model):
+            return appearance_answer(scores, model, times[picked]) | {"confidence": round(confidence, 4)}
+        return _persistence_answer(result, times, confidence)
     if scores is None:  # a static shot too small for the appearance model
         return _persistence_answer(result, times, 0.0) | {"method": "none"}
     return appearance_answer(scores, model, times[picked])
