@@ -1,4 +1,4 @@
-"""slideshow@1: slide decks and photo slideshows from static spans, distinct pictures and text."""
+"""slideshow@2: slide decks and photo slideshows from static spans, distinct pictures and text; a calibrated confidence."""
 
 import json
 
@@ -8,13 +8,20 @@ import pytest
 import skimage.data
 from pydantic import ValidationError
 
+from factorline.contract.errors import ResourceError
 from factorline.contract.items import FrameBatch, Limits, MediaInfo, Sampling
+from factorline.contract.registry import known_resources, resource_fingerprint
+from factorline.engine.pool import GLOBAL_POOL
 from factorline.media import decode_frames, probe
 from factorline.media.encode import write_video
 from factorline.operators.temporal import (
+    CALIBRATION_FORMAT,
+    CALIBRATION_PATH,
     STILL_FACTOR,
+    SlideshowCalibration,
     SlideshowParams,
     frame_ends,
+    load_calibration,
     runs,
     slideshow_score,
     stillness,
@@ -50,7 +57,7 @@ def run_op(images: np.ndarray, times=None, text=None, duration=None, **params) -
         fps=25.0,
     )
     inputs = {"frames": frames} if text is None else {"frames": frames, "text": text}
-    out = spec.run(inputs, spec.params(**params), item=item, resources={})
+    out = spec.run(inputs, spec.params(**params), item=item, resources=GLOBAL_POOL.get(spec.resources))
     assert spec.check_output(out) == []
     return out
 
@@ -123,6 +130,7 @@ def test_given_single_still_image_then_not_a_slideshow():
     assert out == {
         "is_slideshow": False,
         "score": 0.0,
+        "confidence": round(load_calibration().probability(0.0, 0.0, 0), 4),
         "static_ratio": 0.0,
         "pictures": 0,
         "segments": [],
@@ -166,7 +174,7 @@ def test_given_grey_and_tiny_frames_then_handled():
 
 
 def test_operator_declared_serializable_and_deterministic():
-    spec = get_operator("slideshow@1")
+    spec = get_operator("slideshow@2")
     assert spec.group == "temporal"
     assert list(spec.fields)[:2] == ["is_slideshow", "score"]
     assert spec.inputs["text"].optional
@@ -187,3 +195,71 @@ def test_operator_declared_serializable_and_deterministic():
 def test_given_bad_params_then_validation_error(params, match):
     with pytest.raises(ValidationError, match=match):
         SlideshowParams(**params)
+
+
+# ------------------------------------------------------------------ calibrated confidence
+
+
+def test_calibration_maps_the_score_monotonically_into_0_1():
+    cal = load_calibration()
+    scores = np.linspace(0.0, 1.0, 101)
+    for static_ratio, pictures in ((0.0, 0), (0.5, 1), (1.0, 1), (0.7, 3)):
+        probs = cal.probability(scores, static_ratio, pictures)
+        assert np.all((probs > 0) & (probs < 1)) and np.all(np.diff(probs) > 0)
+    assert cal.probability(0.0) < 0.5 < cal.probability(1.0, 1.0, 4)
+    # a still video (one picture, static throughout: score 0.4) is less likely a slideshow than a
+    # deck seen as static half of the time (score 0.5)
+    assert cal.probability(STILL_FACTOR, 1.0, 1) < 0.5 < cal.probability(0.5, 0.5, 3)
+    doc = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+    assert doc["format"] == CALIBRATION_FORMAT and doc["provenance"]["features_sha256"].startswith("sha256:")
+    assert doc["provenance"]["synth"]["labels_sha256"].startswith("sha256:")
+    assert {"brier", "ece", "accuracy"} <= set(doc["metrics"]["held_out"]["calibrated"])
+
+
+def test_calibration_json_round_trip_and_malformed_files(tmp_path):
+    doc = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(doc))
+    assert load_calibration(str(again)).probability(0.7) == load_calibration().probability(0.7)
+    platt = doc["platt"]
+    bad = [
+        ({**doc, "format": "other/1"}, "format 'other/1'"),
+        ({**doc, "platt": {**platt, "weights": [-2.0] + platt["weights"][1:]}}, "weight of the score must be positive"),
+        ({**doc, "platt": {**platt, "bias": "x"}}, "finite numbers"),
+        ({**doc, "platt": {**platt, "bias": float("nan")}}, "finite numbers"),
+        ({**doc, "platt": {**platt, "weights": platt["weights"] + [1.0]}}, "one per input"),
+        ({**doc, "platt": {**platt, "inputs": ["static_ratio"]}}, "must start with 'score'"),
+        ({**doc, "platt": {**platt, "inputs": ["score", "motion"], "weights": [1.0, 1.0]}}, "among score, still_ratio"),
+        ({k: v for k, v in doc.items() if k != "platt"}, "platt must be an object"),
+    ]
+    for i, (content, match) in enumerate(bad):
+        path = tmp_path / f"bad{i}.json"
+        path.write_text(json.dumps(content))
+        with pytest.raises(ResourceError, match=match):
+            load_calibration(str(path))
+    torn = tmp_path / "torn.json"
+    torn.write_text('{"format": ')
+    with pytest.raises(ResourceError, match="slideshow calibration: cannot read .*torn.json.*train_slideshow.py"):
+        load_calibration(str(torn))
+    with pytest.raises(TypeError, match="expected a JSON object"):
+        SlideshowCalibration.from_dict([1, 2])
+
+
+def test_calibration_file_is_a_resource_in_the_cache_key():
+    spec = get_operator("slideshow")
+    assert spec.resources == ("slideshow_calibration",)
+    assert str(CALIBRATION_PATH) in known_resources()["slideshow_calibration"].files
+    assert resource_fingerprint("slideshow_calibration") != "unregistered"
+
+
+def test_given_encoded_slideshow_and_moving_clip_then_confidence_follows_is_slideshow(tmp_path, bbb):
+    frames = [photo(n, (640, 360)) for n in PHOTOS for _ in range(75)]  # 4 photos, 3 s each
+    path = write_video(tmp_path / "deck.mp4", frames, fps=25.0)
+    batch = decode_frames(path, probe(path), Sampling(fps=1.0), Limits())
+    deck = run_op(batch.images, batch.times, duration=12.0)
+    moving = run_op(bbb.images, bbb.times)
+    assert deck["is_slideshow"] and deck["confidence"] > 0.5
+    assert not moving["is_slideshow"] and moving["confidence"] < 0.5
+    assert deck["confidence"] == round(load_calibration().probability(deck["score"], 1.0, 4), 4)
+    still = run_op(np.stack([photo("coffee")] * 8))  # a still video: not a slideshow, low confidence
+    assert not still["is_slideshow"] and still["confidence"] < 0.5

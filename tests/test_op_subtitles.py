@@ -1,4 +1,4 @@
-"""subtitles@4: burned-in subtitles read by OCR in the bottom band of the sampled frames.
+"""subtitles@5: burned-in subtitles read by OCR in the bottom band of the sampled frames.
 
 (The line classifier that version 2 adds is tested in test_text_lines.py; here it runs with its
 defaults, so every rendered subtitle below must also pass it.)
@@ -99,7 +99,7 @@ def batch(images, step: float = 0.5, scale: float = 1.0) -> FrameBatch:
 
 
 def run_op(frames: FrameBatch, ocr, **params) -> dict:
-    spec = get_operator("subtitles@4")
+    spec = get_operator("subtitles@5")
     item = MediaInfo(id="sha256:" + "0" * 64, path="x.mp4", kind="video", duration_s=float(len(frames)) / 2,
                      width=frames.source_width, height=frames.source_height, fps=2.0)
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr, **GLOBAL_POOL.get(("text_line_classifier",))})
@@ -358,7 +358,7 @@ def test_given_real_clip_encoded_and_decoded_when_run_then_lines_and_times(tmp_p
 
 
 def test_operator_is_declared_with_the_design_fields():
-    spec = get_operator("subtitles@4")
+    spec = get_operator("subtitles@5")
     assert spec.group == "text" and spec.resources == ("ocr", "text_line_classifier")
     assert list(spec.fields) == ["has_subtitles", "coverage", "text", "lines", "scripts", "rejected", "confidence"]
     json.dumps(spec.schema())

@@ -281,3 +281,34 @@ def test_train_and_compress_readers_take_a_synth_folder(tmp_path):
     shutil.copytree(out / "media", plain)
     with pytest.raises(DataError, match="applies to a `factorline synth` folder"):
         read_items(plain, task="media", label_field="logo.has_logo")
+
+
+def test_slideshow_kind_truth_params_and_determinism(materials):
+    seen = set()
+    spec = Spec(SMALL, 100, 25.0)  # 4 s: two or more slides of at least 1.5 s
+    for index in range(12):
+        sample = KINDS["slideshow"](sample_rng(11, index), materials, spec)
+        frames = list(sample.frames)
+        truth, params = sample.truth, sample.params
+        assert len(frames) == 100 and frames[0].shape == (180, 320, 3)
+        assert set(truth["slideshow"]) == {"is_slideshow"} and truth["slideshow"]["is_slideshow"] == params["slideshow"]
+        if params["slideshow"]:
+            seen.add("slideshow")
+            assert 2 <= len(params["slides"]) <= 8 and sum(s["frames"] for s in params["slides"]) == 100
+            if params["transition"] == "cut" and not params["ken_burns"]:  # each slide is still
+                first = params["slides"][0]["frames"]
+                assert np.array_equal(frames[first // 2], frames[first - 1])
+            for text in truth["onscreen_text"]:
+                x, y, w, h = text["box"]
+                assert text["class"] in {"title_card", "logo", "watermark"} and x + w <= 320 and y + h <= 180
+        else:
+            seen.add(params["mode"])
+            if params["mode"] in ("moving", "screen"):  # the picture moves
+                assert np.abs(frames[10].astype(int) - frames[60].astype(int)).mean() > 1.0
+        # the same seed and index give the same sample
+        again = KINDS["slideshow"](sample_rng(11, index), materials, spec)
+        assert again.params == params and again.truth == truth
+        assert all(np.array_equal(a, b) for a, b in zip(frames[::33], list(again.frames)[::33]))
+    assert "slideshow" in seen and len(seen) >= 3
+    # other kinds' truth is unchanged: only the slideshow kind decides is_slideshow
+    assert "slideshow" not in KINDS["cuts"](sample_rng(11, 0), materials, spec).truth

@@ -1,4 +1,4 @@
-"""The OCR engine behind ``subtitles@4``: PP-OCRv4 (Chinese + Latin) as shipped, in ONNX form,
+"""The OCR engine behind ``subtitles@5``: PP-OCRv4 (Chinese + Latin) as shipped, in ONNX form,
 by the ``rapidocr_onnxruntime`` package. Nothing is downloaded.
 
 The engine is a resource named ``ocr`` (loaded once per process by the resource pool). An
@@ -7,7 +7,13 @@ operator only relies on the call signature of :class:`OcrEngine`::
     engine(rgb: np.ndarray) -> list[OcrBox]   # (H, W, 3) uint8 RGB, boxes in its pixels
 
 so tests and other back-ends can inject any callable with that signature (a counting wrapper,
-a fake that returns fixed boxes, another OCR library).
+a fake that returns fixed boxes, another OCR library). One method is optional::
+
+    engine.recognize(rgb: np.ndarray) -> Recognition   # the whole image is one text row
+
+(recognition only, no detection): ``subtitles`` uses it for its second reading of each line at
+full analysis resolution (:func:`~factorline.operators.text.refine_lines`) and skips that pass
+for an engine without it, so a plain callable keeps working.
 """
 
 from __future__ import annotations
@@ -49,6 +55,14 @@ class OcrBox:
         return (self.y0 + self.y1) / 2.0
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """What recognition alone read in an image holding one text row: its text and score (0..1)."""
+
+    text: str
+    score: float
+
+
 def default_threads() -> int:
     """ONNX Runtime intra-op threads: $FACTORLINE_OCR_THREADS (1..16) or 1."""
     raw = os.environ.get(THREADS_ENV, "").strip()
@@ -87,9 +101,7 @@ class OcrEngine:
         self._lock = threading.Lock()
 
     def __call__(self, rgb: np.ndarray) -> list[OcrBox]:
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"OCR input must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
-        bgr = np.ascontiguousarray(rgb[..., ::-1])  # RapidOCR reads arrays as BGR (OpenCV order)
+        bgr = _bgr(rgb)
         with self._lock:
             result, _elapsed = self._ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         boxes = []
@@ -102,6 +114,26 @@ class OcrEngine:
                 )
             )
         return boxes
+
+    def recognize(self, rgb: np.ndarray) -> Recognition:
+        """Recognition only (no detection, no angle classifier) of an image that is one text row,
+        e.g. a line's crop: the recogniser resizes it to its 48 px input height. An empty image
+        or no text gives ``Recognition("", 0.0)``."""
+        bgr = _bgr(rgb)
+        if 0 in bgr.shape[:2]:
+            return Recognition("", 0.0)
+        with self._lock:
+            result, _elapsed = self._ocr(bgr, use_det=False, use_cls=False, use_rec=True)
+        if not result:
+            return Recognition("", 0.0)
+        text, score = result[0][0], result[0][1]
+        return Recognition(str(text), float(score))
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"OCR input must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    return np.ascontiguousarray(rgb[..., ::-1])  # RapidOCR reads arrays as BGR (OpenCV order)
 
 
 @resource("ocr")

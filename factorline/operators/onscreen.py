@@ -1,6 +1,6 @@
 """All on-screen text, classified: ``onscreen_text@2``.
 
-``subtitles@4`` (:mod:`.text`) reads the bottom band and keeps the subtitle lines; this operator
+``subtitles@5`` (:mod:`.text`) reads the bottom band and keeps the subtitle lines; this operator
 reads the whole frame and reports every text line with the class the text-line classifier
 (:mod:`.text_lines`, trained on readings of the whole frame and of the band) gives it:
 subtitle, title_card, lower_third, scene_text, watermark or other.
@@ -252,7 +252,7 @@ def onscreen_factor(
     params=OnscreenTextParams,
     resources=("ocr", "text_line_classifier"),
     limits=(
-        "Classes come from the small layout-and-timing classifier behind subtitles@4, trained on synthetic clips with one drawn text each (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents, number signs and digit-only counters, and a few real negatives: real graphics styles it never saw (tickers, scoreboards, animated titles, captions set mid-frame) can get the wrong class, and it reads no meaning (a sign saying 'www.example.com' is scene text if it sits in the scene).",
+        "Classes come from the small layout-and-timing classifier behind subtitles@5, trained on synthetic clips with one drawn text each (subtitles, title cards, lower thirds, scene text, watermarks), rendered documents, number signs and digit-only counters, and a few real negatives: real graphics styles it never saw (tickers, scoreboards, animated titles, captions set mid-frame) can get the wrong class, and it reads no meaning (a sign saying 'www.example.com' is scene text if it sits in the scene).",
         "Full-frame OCR costs several times the subtitle band per sampled frame (unchanged frames are skipped) and seconds on a text-dense screen: at most max_ocr_frames frames (16) are read per item, so on a longer item that keeps changing, lines are timed to the frames read and a short text between them can be missed.",
         "Texts that touch or stack closely (a caption over a sign, a watermark beside a lower third) are read as one block and get one class; text that moves across the frame (credits, tickers) opens a new place per position.",
         "On a single image there is no timing, so the class rests on position, size and rows alone; faint, tiny, rotated or stylised text (translucent watermarks, handwriting) is often missed by OCR at analysis resolution.",

@@ -4,8 +4,11 @@ They work on the sampled frames the pipeline decoded once (``sampling.fps``, 1 f
 default). ``shot_cuts`` lives in :mod:`.shot_cuts` (detection in :mod:`.cuts`, frame-exact
 timing in :mod:`.frame_cuts`); it shares this module's thumbnails.
 
-- ``slideshow@1`` tells slide decks and photo slideshows from ordinary video by their long
-  static spans, the number of distinct pictures and (optionally) the amount of text.
+- ``slideshow@2`` tells slide decks and photo slideshows from ordinary video by their long
+  static spans, the number of distinct pictures and (optionally) the amount of text; its
+  ``confidence`` is a logistic (Platt) calibration of the score (and of the static ratio of
+  a still video) fitted on synth ``slideshow`` clips (``slideshow_calibration.json`` next to
+  this module, written by ``benchmarks/train_slideshow.py``).
 - ``black_frames@3`` measures which frames are black, bars left out: runs timed on every decoded frame.
 
 1. **Thumbnails.** Every frame is reduced to a colour thumbnail about
@@ -23,15 +26,21 @@ one sampling step at each end.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as P
 
+from ..contract.errors import ResourceError
 from ..contract.items import FrameBatch, MediaInfo
-from ..contract.operator import Output, Input, operator
 from ..contract.kinds import Kind
+from ..contract.operator import Input, Output, operator
+from ..contract.registry import resource
 from .layout import DARK_TOLERANCE as DARK_LINE
 from .layout import detect_bars, frame_chunks, stable_extent
 
@@ -350,6 +359,84 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
     return out
 
 
+# --------------------------------------------------------------------------- slideshow calibration
+
+CALIBRATION_PATH = Path(__file__).with_name("slideshow_calibration.json")
+CALIBRATION_FORMAT = "factorline.slideshow_calibration/1"
+CALIBRATION_INPUTS = ("score", "still_ratio")
+
+
+def calibration_inputs(score, static_ratio, pictures) -> dict[str, np.ndarray]:
+    """What the calibration may read (scalars or arrays): the ``score``, and ``still_ratio``, the
+    static ratio when the static spans show one picture only (a still video, whose score of 0.4
+    would otherwise read like a slideshow missed at 1 fps), else 0."""
+    score, static_ratio, pictures = np.broadcast_arrays(np.asarray(score, np.float64),
+                                                        np.asarray(static_ratio, np.float64), np.asarray(pictures))
+    return {"score": score, "still_ratio": np.where(pictures == 1, static_ratio, 0.0)}
+
+
+@dataclass(frozen=True)
+class SlideshowCalibration:
+    """Platt scaling of the slideshow score: ``P(slideshow) = sigmoid(sum(w_k * input_k) + bias)``
+    over ``inputs`` (:data:`CALIBRATION_INPUTS`, ``score`` first, its weight positive, so the
+    confidence rises with the score). ``doc`` is the whole JSON (provenance, metrics)."""
+
+    inputs: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    doc: dict
+
+    @classmethod
+    def from_dict(cls, doc: object) -> SlideshowCalibration:
+        if not isinstance(doc, dict):
+            raise TypeError(f"expected a JSON object, found {type(doc).__name__}")
+        if doc.get("format") != CALIBRATION_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {CALIBRATION_FORMAT!r}")
+        platt = doc.get("platt")
+        if not isinstance(platt, dict):
+            raise TypeError("platt must be an object with inputs, weights and bias")
+        inputs, weights, bias = platt.get("inputs"), platt.get("weights"), platt.get("bias")
+        if (not isinstance(inputs, list) or not inputs or inputs[0] != "score" or len(set(inputs)) != len(inputs)
+                or any(i not in CALIBRATION_INPUTS for i in inputs)):
+            raise ValueError(f"platt.inputs must start with 'score' and name distinct inputs among "
+                             f"{', '.join(CALIBRATION_INPUTS)}, found {inputs!r}")
+        numbers = [*weights, bias] if isinstance(weights, list) else [None]
+        if len(numbers) != len(inputs) + 1 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+            raise ValueError(f"platt.weights must be {len(inputs)} finite numbers (one per input) and platt.bias one, "
+                             f"found {weights!r} and {bias!r}")
+        if weights[0] <= 0:
+            raise ValueError(f"the weight of the score must be positive (the confidence rises with the score), found {weights[0]}")
+        return cls(tuple(inputs), tuple(float(w) for w in weights), float(bias), doc)
+
+    def probability(self, score: float | np.ndarray, static_ratio: float | np.ndarray = 0.0,
+                    pictures: int | np.ndarray = 0) -> float | np.ndarray:
+        """The calibrated P(slideshow) of a score (and the stillness it came from)."""
+        values = calibration_inputs(score, static_ratio, pictures)
+        z = self.bias + sum(w * values[name] for name, w in zip(self.inputs, self.weights))
+        p = 1.0 / (1.0 + np.exp(-z))
+        return float(p) if np.ndim(p) == 0 else p
+
+
+@lru_cache(maxsize=4)
+def load_calibration(path: str | None = None) -> SlideshowCalibration:
+    """The calibration stored at ``path`` (default: ``slideshow_calibration.json`` next to this module)."""
+    target = Path(path) if path else CALIBRATION_PATH
+    try:
+        return SlideshowCalibration.from_dict(json.loads(target.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ResourceError(f"slideshow calibration: cannot read {target}: {exc}; rebuild it with "
+                            f"benchmarks/train_slideshow.py", cause=exc) from exc
+
+
+@resource("slideshow_calibration", description="the Platt calibration of slideshow@2's score (slideshow_calibration.json)",
+          files=(str(CALIBRATION_PATH),))
+def _calibration_resource() -> SlideshowCalibration:
+    """Its file is in the cache key of the slideshow operator: a recalibration never serves
+    confidences computed with the old constants."""
+    return load_calibration()
+
+
 # --------------------------------------------------------------------------- operators
 
 
@@ -357,11 +444,14 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
     name="slideshow",
     limits=(
         "Static spans, distinct pictures and text drive the score: a film shot of a computer screen or static nature footage with a watermark can be called a slideshow.",
+        "At 1 fps a slide must stay about 2 s to be seen as still: decks of short slides, and photos under a slow pan or zoom (Ken Burns), look like motion and score low.",
+        "The confidence is the score (and a still video's static ratio) calibrated on synthetic clips, about half of them slideshows and none with wired text: on real collections, where slideshows are rarer, it is a ranking more than a frequency; several still pictures over a third of the item read as a deck whose slides went by fast (a filmed talk cutting to its slides got 0.71), and a still video full of wired text stays low although is_slideshow says yes.",
     ),
-    version=1,
+    version=2,
     title="Slideshow",
     group="temporal",
     params=SlideshowParams,
+    resources=("slideshow_calibration",),
     inputs={
         "frames": Input(Kind.FRAMES, "sampled frames of the item"),
         "text": Input(
@@ -371,6 +461,9 @@ def black_shares(luma: np.ndarray, *, threshold: float = 32, bar_threshold: floa
     fields={
         "is_slideshow": Output("bool", "whether the item is a slide deck or photo slideshow"),
         "score": Output("float", "how slideshow-like the item is, 0..1"),
+        "confidence": Output(
+            "float", "calibrated probability (0..1) that the item is a slide deck or photo slideshow, whatever is_slideshow says"
+        ),
         "static_ratio": Output("float", "share of sampled frames inside static spans (still pictures), 0..1"),
         "pictures": Output("int", "number of distinct still pictures"),
         "segments": Output("segments", "the static spans"),
@@ -385,8 +478,12 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
     one either unless enough text is wired; pictures with hard cuts between them are.
     Pictures must stay at least ``min_static_s`` and two sampled frames to be seen: at 1 fps,
     slides shorter than 2 s may be missed, and pans/zooms over photos (Ken Burns) are motion.
+    ``confidence`` is the score (and, for one still picture, its static ratio) through the Platt
+    calibration of ``slideshow_calibration.json`` (resource ``slideshow_calibration``), whatever
+    ``min_score`` says: a still video scores 0.4 but is rarely a slideshow.
     """
     frames: FrameBatch = inputs["frames"]
+    calibration: SlideshowCalibration = resources.get("slideshow_calibration") or load_calibration()
     times = np.asarray(frames.times, np.float64)
     thumbs = batch_thumbnails(frames)
     still = stillness(thumbs, times, static_diff=params.static_diff, min_static_s=params.min_static_s)
@@ -407,6 +504,7 @@ def slideshow(inputs: dict, params: SlideshowParams, *, item: MediaInfo, resourc
     return {
         "is_slideshow": bool(score >= params.min_score),
         "score": round(score, 4),
+        "confidence": round(calibration.probability(score, still.static_ratio, still.pictures), 4),
         "static_ratio": round(float(still.static_ratio), 4),
         "pictures": int(still.pictures),
         "segments": segments,

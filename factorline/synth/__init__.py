@@ -1,7 +1,7 @@
 """``factorline synth``: labelled training media composited onto real footage and photos.
 
 Kinds: subtitles, title_card, lower_third, scene_text, watermark (text, :mod:`.kinds_text`);
-logo, bars, cuts, fades, flashes (picture, :mod:`.kinds_video`). Each sample draws its
+logo, bars, cuts, fades, flashes, slideshow (picture, :mod:`.kinds_video`). Each sample draws its
 parameters from its own seeded generator and carries its exact truth with DESIGN.md's factor
 field names (:mod:`.truth`); :mod:`.engine` runs the plan over worker processes, atomically and
 resumably; :mod:`.dataset` lets `factorline train` and `compress --data` read the output (and is

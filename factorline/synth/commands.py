@@ -23,13 +23,13 @@ def mount(parent: typer.Typer) -> None:
 def synth_command(
     out: Path = typer.Argument(..., help="Output folder: media/<kind>/<id>.mp4|.png, labels.jsonl, synth.json."),
     kind: str = typer.Option(..., "--kind", help="Comma-separated kinds: subtitles, title_card, lower_third, scene_text, "
-                             "watermark, logo, bars, cuts, fades, flashes."),
+                             "watermark, logo, bars, cuts, fades, flashes, slideshow."),
     count: int = typer.Option(..., "--count", help="Number of samples (kinds take turns)."),
     seed: int = typer.Option(0, "--seed", help="Same seed + same sources = identical labels.jsonl."),
     size: str = typer.Option("640x360", "--size", help="WxH in px (even)."),
     clip_s: float = typer.Option(4.0, "--clip-s", help="Clip length in seconds (1-30)."),
     workers: int = typer.Option(2, "--workers", help="Worker processes (the output does not depend on it)."),
-    stills: bool = typer.Option(False, "--stills", help="Write one PNG frame per sample (not for cuts, fades, flashes)."),
+    stills: bool = typer.Option(False, "--stills", help="Write one PNG frame per sample (not for cuts, fades, flashes, slideshow)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Make labelled training media: effects composited onto real clips and photos, exact truth per sample."""

@@ -40,7 +40,7 @@ from factorline.synth.truth import Spec
 
 SYNTH_VERSION = 1
 KINDS = {**TEXT_KINDS, **VIDEO_KINDS}
-TEMPORAL_KINDS = ("cuts", "fades", "flashes")  # no meaning as single frames
+TEMPORAL_KINDS = ("cuts", "fades", "flashes", "slideshow")  # no meaning as single frames
 PARTS = ".parts"
 MAX_SIDE, MAX_CLIP_S = 3840, 30.0
 # H.264 as uploads carry it; superfast encodes ~2x faster than the sample set's veryfast for files

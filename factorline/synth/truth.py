@@ -69,6 +69,7 @@ class Facts:
     flashes: list[tuple[int, int]] = field(default_factory=list)  # (first, end) frame spans
     fades: list[dict] = field(default_factory=list)  # {type: in|out, first, end}
     texts: list[dict] = field(default_factory=list)
+    slideshow: bool | None = None  # recorded (``slideshow.is_slideshow``) only by kinds that decide it
 
     def text(self, cls: str, text: str, box: Sequence[int], span: tuple[int, int], language: str) -> None:
         self.texts.append(facts.onscreen_text(cls, text, box, self.spec.t(span[0]), self.spec.t(span[1]), language))
@@ -88,6 +89,8 @@ class Facts:
             "logo": facts.logo(self.logo_box),
             "onscreen_text": self.texts,
         }
+        if self.slideshow is not None:
+            out["slideshow"] = {"is_slideshow": bool(self.slideshow)}
         if not spec.still:
             out["shot_cuts"] = facts.shot_cuts([spec.t(i) for i in sorted(set(self.cuts))])
             out["black_frames"] = facts.black_frames(
