@@ -1,4 +1,4 @@
-"""Train the text-line classifier behind ``subtitles@4`` (factorline/operators/text_lines.json).
+"""Train the text-line classifier behind ``subtitles@5`` (factorline/operators/text_lines.json).
 
     python benchmarks/train_text_lines.py --synth /tmp/tl/synth-s11 --heldout /tmp/tl/synth-s12 \\
         --real data/realset-own --workers 2
@@ -15,8 +15,12 @@ Data (every OCR result is cached by content digest under ``--cache``, so a rerun
   are ``other``.
 - rendered negatives (``--render N``, seed ``--seed``): documents / screens of 3-8 text rows and
   number signs ("999", "3190 3490 3998") low in the frame, static for the whole item, over the
-  same footage the synth engine uses (``other`` and ``scene_text``). The synth kinds have no
-  document, and these two are the false positives seen on real clips.
+  same footage the synth engine uses (``other`` and ``scene_text``), and digit-only counters
+  (clocks, timestamps, scores, prices, calendar rows, :func:`render_counter`, ``scene_text``)
+  that change like subtitles. The synth kinds have no document, and these are the false
+  positives seen on real clips. The ``digits_only`` feature gives the model the step that sets
+  the counters apart (no letter at all), rather than leaving it to the letter / digit shares
+  and the layout / timing weights.
 - ``--real``: a real set in the shared format (``labels.json`` + ``media/``); only clips with
   ``"split": "dev"`` and a ``subtitles`` label are used (bottom band, as the operator reads
   them): a clip labelled ``subtitles: false`` gives ``other`` lines. Never the lead's

@@ -77,9 +77,9 @@ def test_schema_carries_the_card_and_limits():
 
 def test_operators_command_shows_cards():
     listing = runner.invoke(app, ["operators"], catch_exceptions=False, env={"COLUMNS": "400"})
-    assert listing.exit_code == 0 and "measured" in listing.stdout and "black_border@3" in listing.stdout
+    assert listing.exit_code == 0 and "measured" in listing.stdout and "black_border@4" in listing.stdout
     one = runner.invoke(app, ["operators", "--card", "black_border"], catch_exceptions=False)
-    assert one.exit_code == 0 and "## black_border@3" in one.stdout and "Known limits" in one.stdout
+    assert one.exit_code == 0 and "## black_border@4" in one.stdout and "Known limits" in one.stdout
     bad = runner.invoke(app, ["operators", "--card", "blak_border"])
     assert bad.exit_code == 2 and "no operator named 'blak_border'" in bad.stderr and "black_border" in bad.stderr
 

@@ -25,13 +25,13 @@ def test_operators_json_is_the_full_catalogue():
     result = invoke("operators", "--json")
     assert result.exit_code == 0
     catalogue = {op["id"]: op for op in json.loads(result.stdout)}
-    assert catalogue["black_border@3"]["params"]["properties"]["threshold"]["default"] == 24
-    assert set(catalogue["black_border@3"]["output"]["fields"]) >= {"top", "bottom", "left", "right", "area_ratio", "fill", "evidence"}
+    assert catalogue["black_border@4"]["params"]["properties"]["threshold"]["default"] == 24
+    assert set(catalogue["black_border@4"]["output"]["fields"]) >= {"top", "bottom", "left", "right", "area_ratio", "fill", "evidence"}
 
 
 def test_operators_table_lists_every_operator():
     result = invoke("operators")
-    assert result.exit_code == 0 and "black_border@3" in result.stdout and "clarity@1" in result.stdout
+    assert result.exit_code == 0 and "black_border@4" in result.stdout and "clarity@1" in result.stdout
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)

@@ -78,7 +78,7 @@ def test_unknown_input_and_bad_wires():
     doc["steps"]["border"]["inputs"] = {"nope": "clarity.score"}
     doc["steps"]["clarity"]["inputs"] = {"frames": "border"}
     found = issues_of(doc)
-    assert "black_border@3 has no input 'nope'; inputs: frames" == found["steps.border.inputs.nope"]
+    assert "black_border@4 has no input 'nope'; inputs: frames" == found["steps.border.inputs.nope"]
     assert "expected 'step.field', found 'border'" == found["steps.clarity.inputs.frames"]
 
 

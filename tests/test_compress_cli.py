@@ -54,7 +54,7 @@ def test_force_publishes_beyond_tolerance_and_the_report_says_so(data, tmp_path)
     assert stored.card["gate"]["verdict"] == "forced"
     assert "PUBLISHED BY --force (beyond tolerance)" in (stored.path / "report.md").read_text()
     listed = invoke("models", "list", "--store", str(store), "--json")
-    assert json.loads(listed.output)[0]["parent"] == "op:black_border@3.fill"
+    assert json.loads(listed.output)[0]["parent"] == "op:black_border@4.fill"
     shown = invoke("models", "show", "forced", "--store", str(store))
     assert shown.exit_code == 0 and "Lineage" in shown.output
     again = invoke("eval", "forced", "--store", str(store))
@@ -62,7 +62,7 @@ def test_force_publishes_beyond_tolerance_and_the_report_says_so(data, tmp_path)
 
 
 def test_the_library_raises_gate_error_naming_the_drop(data, tmp_path):
-    with pytest.raises(GateError, match=r"distill child 'x' lost \d+\.\d\d points \(agreement\b.* vs parent; parent op:black_border@3\.fill\) .* not published; kept at"):
+    with pytest.raises(GateError, match=r"distill child 'x' lost \d+\.\d\d points \(agreement\b.* vs parent; parent op:black_border@4\.fill\) .* not published; kept at"):
         compress("op:black_border.fill", data=data, store=ModelStore(tmp_path / "m"), cache=StepCache(tmp_path / "c"),
                  options=fast(distill="tiny-cnn", epochs=1, lr=1e-7, tolerance=0.0, name="x"))
 

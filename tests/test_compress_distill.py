@@ -35,7 +35,7 @@ def test_a_student_learns_the_operator_and_agrees_on_held_out_frames(distilled):
     (result,) = results
     assert result.step == "distill" and result.verdict == "published" and result.ref == "black_border.fill-tiny-cnn@1"
     report = result.report
-    assert report["parent"]["ref"] == "op:black_border@3.fill" and report["classes"] == ["black", "none"]
+    assert report["parent"]["ref"] == "op:black_border@4.fill" and report["classes"] == ["black", "none"]
     assert report["held_out"]["items"] == 10 and report["held_out"]["frames"] == 10
     assert report["agreement"]["frame"]["agreement"] >= 0.9  # an easy task for 12 epochs
     per_class = report["agreement"]["frame"]["per_class"]
@@ -58,9 +58,9 @@ def test_the_child_is_stored_with_checksums_reports_and_lineage(distilled):
     card = stored.card
     assert card["kind"] == "compressed" and card["task"] == "image"
     assert set(card["checksums"]) == {"model.safetensors", "report.json", "report.md", "card.md"}
-    assert card["parent"]["ref"] == "op:black_border@3.fill" and card["parent"]["kind"] == "operator"
+    assert card["parent"]["ref"] == "op:black_border@4.fill" and card["parent"]["kind"] == "operator"
     assert card["parent"]["fingerprint"].startswith("sha256:")
-    assert card["root"]["ref"] == "op:black_border@3.fill"
+    assert card["root"]["ref"] == "op:black_border@4.fill"
     (step,) = card["steps"]
     assert step["step"] == "distill" and step["student"] == "tiny-cnn" and step["fit"]["temperature"] == 4.0
     assert card["model"]["format"] == "torch" and card["model"]["arch"]["features"]["name"] == "tiny-cnn"
@@ -75,7 +75,7 @@ def test_the_child_is_stored_with_checksums_reports_and_lineage(distilled):
     assert "**PUBLISHED**" in md and "Per class of the parent" in md and "size on disk" in md
     assert "distill" in (stored.path / "card.md").read_text()
     row = next(r for r in store.list() if r["name"] == "black_border.fill-tiny-cnn")
-    assert row["parent"] == "op:black_border@3.fill" and row["head"] == "network"
+    assert row["parent"] == "op:black_border@4.fill" and row["head"] == "network"
 
 
 def test_teacher_outputs_are_cached_by_content_digest(distilled, monkeypatch):
@@ -98,7 +98,7 @@ def test_a_child_keeps_its_parents_split(distilled):
     assert card["data"]["splits"]["test"]["digest"] == parent_card["data"]["splits"]["test"]["digest"]
     assert card["data"]["source"] == parent_card["data"]["source"]  # no --data: the parent's
     assert [s["step"] for s in card["steps"]] == ["distill", "export"]
-    assert card["parent"]["ref"] == results[0].ref and card["root"]["ref"] == "op:black_border@3.fill"  # the first teacher
+    assert card["parent"]["ref"] == results[0].ref and card["root"]["ref"] == "op:black_border@4.fill"  # the first teacher
     assert "root" not in child.report  # the parent is this command's MODEL: nothing further up to compare with
 
 

@@ -38,7 +38,7 @@ def test_quantize_implies_an_onnx_export_and_names_the_last_child(chain):
     _, _, store, results = chain
     assert [(r.step, r.ref) for r in results] == [("distill", "bars-tiny-cnn@1"), ("export", "bars-tiny-cnn-onnx@1"),
                                                   ("quantize", "bars@1")]
-    assert [store.read_card(r.ref)["parent"]["ref"] for r in results] == ["op:black_border@3.fill", "bars-tiny-cnn@1",
+    assert [store.read_card(r.ref)["parent"]["ref"] for r in results] == ["op:black_border@4.fill", "bars-tiny-cnn@1",
                                                                           "bars-tiny-cnn-onnx@1"]
     assert [s["step"] for s in store.read_card("bars")["steps"]] == ["distill", "export", "quantize"]
 

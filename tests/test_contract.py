@@ -19,7 +19,7 @@ SPECS = list_operators()
 
 def test_catalogue_is_not_empty_and_ids_are_unique():
     ids = [s.id for s in SPECS]
-    assert {"black_border@3", "clarity@1"} <= set(ids)
+    assert {"black_border@4", "clarity@1"} <= set(ids)
     assert len(ids) == len(set(ids))
 
 

@@ -1,4 +1,4 @@
-"""black_border@3: letterbox / pillarbox / windowbox bars, black or blurred."""
+"""black_border@4: letterbox / pillarbox / windowbox bars, black or blurred."""
 
 import importlib.util
 import json
@@ -176,6 +176,29 @@ def test_given_flat_bars_around_a_dark_film_then_kept(clip):
     g[:, -90:] = 0
     bars = detect_bars(g)
     assert (bars.top, bars.bottom) == (90, 90)
+
+
+@pytest.mark.parametrize("radius, centre_x", [(0.3, 0.5), (0.45, 0.5), (0.6, 0.5), (0.4, 0.35)])
+def test_given_object_on_black_then_not_bars(clip, radius, centre_x):
+    # a moving textured disc on pure black (a planet in space, a spotlit subject, a round logo):
+    # flat black on both sides and symmetric, but the picture reaches the "bar" edge only where
+    # the disc is widest; black_border@3 reported 105-231 px pillarboxes here
+    n, h, w = clip.shape[:3]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = (xx - centre_x * w) ** 2 + (yy - h / 2) ** 2 <= (radius * h) ** 2
+    g = luma(clip) * inside
+    assert detect_bars(g).any is False
+    out = run_op("black_border", clip * inside[None, :, :, None].astype(np.uint8))
+    assert (out["top"], out["bottom"], out["left"], out["right"], out["fill"]) == (0, 0, 0, 0, "none")
+
+
+def test_given_letterboxed_film_then_its_picture_reaches_the_bars_and_they_are_kept(clip):
+    # a real letterbox is reached along its whole edge by the film's picture over the item
+    g = luma(clip)
+    g[:, :80] = 0
+    g[:, -80:] = 0
+    bars = detect_bars(g)
+    assert (bars.top, bars.bottom, bars.left, bars.right) == (80, 80, 0, 0)
 
 
 def test_given_dark_top_in_few_frames_when_detected_then_not_a_bar(clip):
@@ -365,7 +388,7 @@ def test_given_real_clip_letterboxed_when_run_through_spec_then_source_px_and_ev
 
 
 def test_operator_is_declared_serializable_and_deterministic(clip):
-    spec = get_operator("black_border@3")
+    spec = get_operator("black_border@4")
     assert spec.group == "layout"
     assert list(spec.fields) == ["top", "bottom", "left", "right", "area_ratio", "fill"]
     json.dumps(spec.schema())

@@ -45,7 +45,7 @@ def test_health_ready_and_docs(server):
 def test_operators_are_the_palette(server):
     ops = server.client.get("/api/operators").json()
     by_id = {o["id"]: o for o in ops}
-    border = by_id["black_border@3"]
+    border = by_id["black_border@4"]
     assert border["params"]["properties"]["threshold"]["type"] == "integer"
     assert "area_ratio" in border["output"]["fields"]
     assert {"id", "name", "version", "title", "group", "inputs", "output", "resources", "item_kinds"} <= set(border)
@@ -56,7 +56,7 @@ def test_pipelines_list_and_document(server):
     assert [p["name"] for p in listed] == ["image_audit"]
     entry = listed[0]
     assert entry["input"] == "image" and entry["fingerprint"].startswith("sha256:")
-    assert [s["name"] for s in entry["steps"]] == ["border", "clarity"] and entry["steps"][0]["op"] == "black_border@3"
+    assert [s["name"] for s in entry["steps"]] == ["border", "clarity"] and entry["steps"][0]["op"] == "black_border@4"
     doc = server.client.get("/api/pipelines/image_audit").json()
     assert doc["name"] == "image_audit" and set(doc["steps"]) == {"border", "clarity"}
     err = error_of(server.client.get("/api/pipelines/nope"))

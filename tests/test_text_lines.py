@@ -1,4 +1,4 @@
-"""subtitles@4's text-line classifier: features of tracked lines, the stored weights, the operator.
+"""subtitles@5's text-line classifier: features of tracked lines, the stored weights, the operator.
 
 Features run on hand-made readings (a centred two-row subtitle that changes, a static document of
 many rows, a digits-only sign); the classifier is the one stored in text_lines.json; the operator
@@ -99,8 +99,18 @@ def test_given_static_document_when_featurised_then_many_rows_whole_item_and_jit
 
 def test_given_number_sign_when_featurised_then_digits_only():
     _, x = features(sign_readings())
-    assert x[0, f("digits")] == 1.0 and x[0, f("letters")] == 0.0
+    assert x[0, f("digits")] == 1.0 and x[0, f("letters")] == 0.0 and x[0, f("digits_only")] == 1.0
     assert char_shares("") == (0.0, 0.0) and char_shares("ab 12") == (0.5, 0.5)
+    _, clock = features(clock_readings())
+    assert (clock[:, f("digits_only")] == 1.0).all()  # "00:12": digits and a colon, no letter
+
+
+def test_given_lettered_text_when_featurised_then_not_digits_only():
+    """A sign with a digit among letters ("Route 66") or a word without digits is not digits-only."""
+    _, x = features(subtitle_readings())
+    assert (x[:, f("digits_only")] == 0.0).all()
+    _, x = features([FrameText("Route 66", 0.95, [200, 300, 120, 20], rows=1, contrast=0.7)] * 3)
+    assert x[0, f("digits")] > 0 and x[0, f("digits_only")] == 0.0
 
 
 def test_box_contrast_is_luma_spread_inside_the_box():
@@ -212,7 +222,7 @@ def _clip(tmp_path, name, frames):
 
 
 def _run(info, frames, ocr, **params) -> dict:
-    spec = get_operator("subtitles@4")
+    spec = get_operator("subtitles@5")
     item = MediaInfo(id="sha256:" + "1" * 64, path=str(info.path) if hasattr(info, "path") else "x.mp4", kind="video",
                      duration_s=info.duration_s, width=frames.source_width, height=frames.source_height, fps=4.0)
     out = spec.run({"frames": frames}, spec.params(**params), item=item, resources={"ocr": ocr, **GLOBAL_POOL.get(("text_line_classifier",))})
@@ -233,7 +243,7 @@ def test_given_encoded_clip_with_changing_subtitles_when_run_then_lines_kept(tmp
     font = _font(24)
     frames = [tf.draw_subtitle(bg, SUBS[i // 12], font) for i, bg in enumerate(_backgrounds(48))]
     info, decoded = _clip(tmp_path, "subs.mp4", frames)
-    # when subtitles@4 runs with its classifier (the default)
+    # when subtitles@5 runs with its classifier (the default)
     out = _run(info, decoded, engine)
     # then the subtitles are kept
     assert out["has_subtitles"] and out["rejected"] == 0, out
@@ -253,7 +263,7 @@ def test_given_encoded_clip_with_static_document_when_run_then_dropped_but_read_
         image.paste(panel, (30, 256))
         frames.append(np.asarray(image))
     info, decoded = _clip(tmp_path, "doc.mp4", frames)
-    # when subtitles@4 runs: the document is read but rejected
+    # when subtitles@5 runs: the document is read but rejected
     out = _run(info, decoded, engine)
     assert not out["has_subtitles"] and out["rejected"] >= 1 and out["lines"] == [] and out["coverage"] == 0.0, out
     # and with classify off it is called a subtitle, as version 1 did

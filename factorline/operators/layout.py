@@ -1,7 +1,7 @@
 """Layout operators: bars around the picture (letterbox, pillarbox, windowbox), black or
 blurred.
 
-How ``black_border@3`` decides, in short (the pure functions below carry the details):
+How ``black_border@4`` decides, in short (the pure functions below carry the details):
 
 1. **Black bars.** In every frame, a row is *dark* when at most 2 % of its pixels are brighter
    than ``threshold`` (a few noisy or watermark pixels are tolerated); rows that are mostly
@@ -14,6 +14,11 @@ How ``black_border@3`` decides, in short (the pure functions below carry the det
    (half of the lines with picture start within 2 px of its edge). A bar on one side only, or
    of very unequal sides, needs both. The dark, textured edge of a night scene fails both.
    (Version 2; version 1 reported 82-195 px bars on dark real film and anime scenes.)
+   Either way the picture must reach the band's inner edge (a bright pixel within
+   :data:`EDGE_REACH_PX`) on at least :data:`MIN_EDGE_REACH` of its lines in some frame: an
+   object on black (a planet in space, a spotlit subject, a title on black) touches it only
+   where it is widest. (Version 4; version 3 reported 105-231 px pillarboxes around a moving
+   disc on black.)
 3. **Judged over many frames.** Frames that are dark everywhere (fades, black frames) carry no
    information about bars and are left out. A side's bar is the largest extent that at least
    ``min_frame_share`` of the remaining frames reach, so a dark scene in a few frames, or a
@@ -75,6 +80,13 @@ SYMMETRY_TOLERANCE = 0.05
 # Blurred fill: share of rows starting detail at the boundary (+-2 px), among rows starting
 # detail near it, for the boundary to count as a straight edge.
 MIN_STRAIGHT_EDGE = 0.5
+# A bar runs along the whole picture: over the item, the picture must reach the bar's inner edge
+# (a bright pixel within EDGE_REACH_PX of it) on at least this share of the edge's lines. An
+# object on black (a planet in space, a spotlit subject, a round logo, a title on black) only
+# reaches it where the object is widest (measured: 0.09-0.36 of the lines for discs of 30-60 %
+# of the height; real pillar- and letterboxes 0.76-1.0, a dark terminal screencast included).
+MIN_EDGE_REACH = 0.5
+EDGE_REACH_PX = 3
 # ...judged on at most this many frames (evenly spread over those showing the bands).
 EDGE_CHECK_FRAMES = 8
 # Blurred detection works on frames whose larger side is at most this (block-mean reduced).
@@ -210,15 +222,18 @@ def flat_colour_margin(luma: np.ndarray, blurred: tuple[int, int, int, int], bla
 
 
 def bar_evidence(luma: np.ndarray, bright: np.ndarray, side: str, extent: int, span: tuple[int, int],
-                 threshold: float) -> tuple[float, float]:
-    """How much a dark band of ``extent`` px on ``side`` looks like an added bar: (flat, straight).
+                 threshold: float) -> tuple[float, float, float]:
+    """How much a dark band of ``extent`` px on ``side`` looks like an added bar: (flat, straight, reach).
 
     ``flat``: the share of the band's pixels (its inner 2 px left out: codec ringing) within 4
     levels of the band's median, 0 when that median is not black (over half ``threshold``).
     ``straight``: among lines (rows for side bars, columns for top/bottom, within ``span``)
     that have a bright pixel, the share whose first bright pixel is within 2 px of ``extent``.
-    A bar added around a picture is digitally flat and the picture starts on a straight line;
-    the dark edge of a scene is textured and ends at a different place on every line.
+    ``reach``: the share of those lines (all of them, bright or not) on which, in at least one
+    frame, the picture has a bright pixel within :data:`EDGE_REACH_PX` of ``extent``.
+    A bar added around a picture is digitally flat and the picture starts on a straight line
+    that it fills over the item; the dark edge of a scene is textured and ends at a different
+    place on every line, and an object on black touches the line only where it is widest.
     """
     n, h, w = luma.shape
     lo, hi = span
@@ -231,22 +246,24 @@ def bar_evidence(luma: np.ndarray, bright: np.ndarray, side: str, extent: int, s
         cols = np.swapaxes(bright[:, :, lo:hi], 1, 2)
         lines = cols if side == "top" else cols[:, :, ::-1]
     if strip_luma.size == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     flat, median = flat_share(strip_luma)
     flat = flat if median <= threshold / 2 else 0.0
+    reach = float(lines[:, :, extent : extent + EDGE_REACH_PX].any(axis=2).any(axis=0).mean()) if lines.shape[1] else 0.0
     window = lines[:, :, : min(lines.shape[2], extent + max(8, extent // 2))]
     has = window.any(axis=2)
     if not has.any():
-        return flat, 0.0
+        return flat, 0.0, reach
     first = np.argmax(window, axis=2)
     straight = float((np.abs(first - extent) <= 2)[has].mean())
-    return flat, straight
+    return flat, straight, reach
 
 
 def _confirmed(luma: np.ndarray, bright: np.ndarray, pair: tuple[str, str], extents: tuple[int, int],
                span: tuple[int, int], threshold: float) -> tuple[int, int]:
     """The bars of one axis that the evidence holds: flat (>= MIN_FLAT_BAR) or straight-edged
-    (>= MIN_STRAIGHT_EDGE); a bar on one side only (or of very unequal sides) needs both."""
+    (>= MIN_STRAIGHT_EDGE); a bar on one side only (or of very unequal sides) needs both; and
+    the picture reaches its inner edge along most of it (>= MIN_EDGE_REACH) either way."""
     a, b = extents
     lopsided = min(a, b) == 0 or abs(a - b) > max(4, 0.5 * max(a, b))
     kept = []
@@ -254,9 +271,10 @@ def _confirmed(luma: np.ndarray, bright: np.ndarray, pair: tuple[str, str], exte
         if not extent:
             kept.append(0)
             continue
-        flat, straight = bar_evidence(luma, bright, side, extent, span, threshold)
+        flat, straight, reach = bar_evidence(luma, bright, side, extent, span, threshold)
         good = (flat >= MIN_FLAT_BAR and straight >= MIN_STRAIGHT_EDGE) if lopsided else \
             (flat >= MIN_FLAT_BAR or straight >= MIN_STRAIGHT_EDGE)
+        good = good and reach >= MIN_EDGE_REACH
         kept.append(extent if good else 0)
     return kept[0], kept[1]
 
@@ -568,10 +586,11 @@ def evidence_times(times: np.ndarray, seen: np.ndarray, limit: int = MAX_EVIDENC
     name="black_border",
     limits=(
         "A black bar must be flat or end on a straight line (one-sided bars both): a bar filled with grain or a noisy analogue capture, bordering a picture that is dark on most lines, can be missed.",
+        "The picture must reach a bar's inner edge along at least half of it at some point of the item: an object on black (a planet in space, a title on black) is not framed by bars, and a letterboxed film that stays dark along most of the bar's edge for the whole item loses that bar.",
         "Bars are measured on the sampled frames (1 per second by default), not on every frame.",
         "Only black and blurred fills are reported: a flat bright margin (a white page around a diagram, a coloured pillarbox) is taken as part of the picture, not a bar.",
     ),
-    version=3,
+    version=4,
     title="Black borders",
     group="layout",
     params=BlackBorderParams,

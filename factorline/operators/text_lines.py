@@ -1,6 +1,6 @@
 """What kind of on-screen text a tracked line is: features and a small trained classifier.
 
-``subtitles@4`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
+``subtitles@5`` (:mod:`factorline.operators.text`) reads text over time; not all of it is
 subtitles. Real subtitles are one or two centred rows of a consistent size that change every
 few seconds; a document on a screen has many rows, a sign persists for the whole shot, a street
 number is digits only. :func:`line_features` turns each tracked line (the per-frame readings it
@@ -8,7 +8,11 @@ merged carry their boxes, row counts and ink contrast) into :data:`FEATURES`, no
 frame size and the item's duration; :class:`LineClassifier` is a multinomial logistic
 regression over them (weights in ``text_lines.json`` next to this module, trained by
 ``benchmarks/train_text_lines.py`` on ``factorline synth`` clips, rendered documents / number
-signs and real negatives; the JSON records its data digests, seeds and held-out metrics).
+signs, digit-only counters and real negatives; the JSON records its data digests, seeds and
+held-out metrics). ``digits_only`` marks text with digits and no letter at all (a clock, score,
+price or number sign) as a step, which a linear model cannot draw from the letter / digit shares
+alone: digit-only counters that change like subtitles are told apart by it, not only by layout
+and timing weights that lettered signs and lower thirds share.
 
 Everything here is pure numpy: no OCR, no I/O except :func:`load_classifier`.
 """
@@ -59,6 +63,7 @@ FEATURES = (
     "log_chars",      # log(1 + letters and digits in the line's text)
     "letters",        # share of letters among the text's non-space characters
     "digits",         # share of digits among them
+    "digits_only",    # 1 when the text has digits and no letters (a clock, score, price, number sign)
     "log_frames",     # log(1 + sampled frames the line spans)
     "log_seconds",    # log(1 + the line's duration in s)
     "time_share",     # the line's duration / the item's duration
@@ -150,6 +155,7 @@ def line_features(
             math.log1p(len(normalize_for_compare(line.text))),
             letters,
             digits,
+            float(digits > 0 and letters == 0),
             math.log1p(span_frames),
             math.log1p(max(0.0, end - start)),
             min(1.0, max(0.0, end - start) / duration),
