@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import update_readme_row, write_result
-from logo_parts import CORNERS, sources
+from logo_parts import composite, sources
 
 from factorline.contract.items import FrameBatch, Limits, Sampling
 from factorline.engine.pool import GLOBAL_POOL
@@ -44,26 +44,9 @@ from factorline.media import decode_frames, probe
 from factorline.operators.overlay import distinct_frames
 from factorline.operators.temporal import thumbnails
 from factorline.plugins import get_operator
-from factorline.synth.kinds_video import _logo_layer
-from factorline.synth.layers import place
 from factorline.synth.materials import Materials
-from factorline.synth.truth import Spec
 
 METHODS = ("logo@4", "logo@3")
-
-
-def composite(images: np.ndarray, rng: np.random.Generator, materials: Materials) -> tuple[np.ndarray, dict]:
-    """The frames with a logo over all of them, and what was drawn."""
-    n, h, w = images.shape[:3]
-    layer, kind, _ = _logo_layer(rng, materials, Spec((w, h), n, 1.0))
-    lw, lh = layer.size
-    corner = CORNERS[int(rng.integers(4))]
-    margin = max(2, int(rng.integers(8, 33) * h / 360))
-    x = margin if corner.endswith("left") else w - lw - margin
-    y = margin if corner.startswith("top") else h - lh - margin
-    opacity = float(rng.uniform(0.3, 1.0))
-    out = np.stack([place(f, layer, x, y, opacity) for f in images])
-    return out, {"kind": kind, "corner": corner, "box": [x, y, lw, lh], "opacity": round(opacity, 2)}
 
 
 def main(argv=None) -> int:
@@ -83,8 +66,9 @@ def main(argv=None) -> int:
         batch = decode_frames(path, info, Sampling(fps=1.0, max_frames=64), Limits())
         images = np.ascontiguousarray(batch.images)
         rng = np.random.default_rng([args.seed, index])
-        cases = [("negative", images, None)] + [("positive", *composite(images, rng, materials))
-                                                for _ in range(args.variants)]
+        cases = [("negative", images, None)] + [
+            ("positive", *composite(images, rng, materials, "start", span_share=None, opacity_range=(0.3, 1.0)))
+            for _ in range(args.variants)]
         for label, frames, drawn in cases:
             fb = FrameBatch(frames, batch.times, batch.source_width, batch.source_height, scale=batch.scale)
             distinct = len(distinct_frames(thumbnails(frames)))

@@ -63,8 +63,11 @@ def sources(args) -> list[tuple[str, Path]]:
     return out
 
 
-def composite(images: np.ndarray, rng: np.random.Generator, materials: Materials, where: str) -> tuple[np.ndarray, dict]:
-    """The frames with a logo over a contiguous 30-60 % of them, and what was drawn."""
+def composite(images: np.ndarray, rng: np.random.Generator, materials: Materials, where: str,
+              span_share: tuple[float, float] | None = (0.3, 0.6),
+              opacity_range: tuple[float, float] = (0.6, 1.0)) -> tuple[np.ndarray, dict]:
+    """The frames with a logo over a contiguous ``span_share`` (drawn in that range; None: all
+    of them) starting at ``where`` (start, middle or end), and what was drawn."""
     n, h, w = images.shape[:3]
     layer, kind, _ = _logo_layer(rng, materials, Spec((w, h), n, 1.0))
     lw, lh = layer.size
@@ -72,13 +75,14 @@ def composite(images: np.ndarray, rng: np.random.Generator, materials: Materials
     margin = max(2, int(rng.integers(8, 33) * h / 360))
     x = margin if corner.endswith("left") else w - lw - margin
     y = margin if corner.startswith("top") else h - lh - margin
-    span = max(2, round(n * rng.uniform(0.3, 0.6)))
+    span = n if span_share is None else max(2, round(n * rng.uniform(*span_share)))
     first = {"start": 0, "middle": (n - span) // 2, "end": n - span}[where]
-    opacity = float(rng.uniform(0.6, 1.0))
+    opacity = float(rng.uniform(*opacity_range))
     out = images.copy()
     for i in range(first, first + span):
         out[i] = place(out[i], layer, x, y, opacity)
-    return out, {"kind": kind, "corner": corner, "first": first, "frames": span, "of": n, "opacity": round(opacity, 2)}
+    return out, {"kind": kind, "corner": corner, "box": [x, y, lw, lh], "first": first, "frames": span, "of": n,
+                 "opacity": round(opacity, 2)}
 
 
 def found(result) -> bool:
