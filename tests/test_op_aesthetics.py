@@ -162,6 +162,10 @@ def test_the_held_out_benchmark_beats_each_single_measure():
     agreement = result["agreement"]
     assert all(agreement["aesthetics"] > v for k, v in agreement.items() if k != "aesthetics")
     assert result["pairs"] >= 400 and result["head"]["trained"] == HEAD.trained["date"]  # measured on the stored head
+    a = result["held_out_a"]  # the first held-out list, measured in the same run
+    assert a["pairs"] >= 400 and set(a["agreement"]) == set(agreement)
+    trained = set(HEAD.trained["sources"])
+    assert trained.isdisjoint(result["sources"]) and trained.isdisjoint(a["sources"])
 
 
 def test_a_broken_head_says_what_was_expected_and_how_to_fix_it(tmp_path):
@@ -171,9 +175,12 @@ def test_a_broken_head_says_what_was_expected_and_how_to_fix_it(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(ResourceError, match="not readable JSON"):
         load_head(bad)
-    with pytest.raises(ResourceError, match="expected features"):
-        parse_head({"features": ["brightness"], "weights": [1.0]})
     good = HEAD.to_json()
+    with pytest.raises(ResourceError, match="expected features"):
+        parse_head({"features": ["brightness"], "weights": [1.0], "feature_set": good["feature_set"]})
+    assert parse_head({k: v for k, v in good.items() if k != "feature_set"}).features == HEAD_FEATURES  # set 1
+    with pytest.raises(ResourceError, match=r"trained for feature set 7, this code computes feature set 1"):
+        parse_head({**good, "feature_set": 7})
     with pytest.raises(ResourceError, match=rf"expected {len(HEAD_FEATURES)} finite numbers .* scale \(> 0\)"):
         parse_head({**good, "scale": [0.0] * len(HEAD_FEATURES)})
 

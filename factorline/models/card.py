@@ -127,10 +127,37 @@ def render_compressed(card: dict) -> str:
     return "\n".join(lines)
 
 
+def render_aesthetics(card: dict) -> str:
+    """card.md of an aesthetics head (``factorline train PAIRS.jsonl --task aesthetics``)."""
+    data, m = card["data"], card["metrics"]
+    prov = card["provenance"]
+    lines = [f"# {card['name']} v{card['version']}", "",
+             (f"aesthetics head: a sign-constrained linear head over {len(card['head']['features'])} measured parts "
+              f"(`{card['head']['file']}`, the format of factorline/operators/aesthetics.json); use it with "
+              f"`op: aesthetics` and `head: {card['name']}@{card['version']}`."), "", "## Data", "",
+             (f"Source `{data['source']}` (pairs: better, worse), {data['pairs']} pairs used of {data['rows']} rows; "
+              f"{data['media']} media measured; skipped bad rows: {len(data['skipped'])}.")]
+    lines += [f"- {b}" for b in data["skipped"][:20]]
+    lines += ["", "## Metrics", "", "| what | value |", "|---|---|",
+              f"| training pairwise agreement | {_fmt(m['train_agreement'])} |"]
+    if m.get("cv_agreement") is not None:
+        lines.append(f"| leave-one-group-out agreement ({m['cv_groups']} groups) | {_fmt(m['cv_agreement'])} |")
+    for kind, value in (m.get("train_agreement_by_kind") or {}).items():
+        lines.append(f"| training agreement, kind {kind} | {_fmt(value)} |")
+    lines += ["", "## Weights", "", "| part | weight |", "|---|---|"]
+    lines += [f"| {f} | {w:+.4f} |" for f, w in zip(card["head"]["features"], card["head"]["weights"])]
+    lines += ["", "## Lineage", "", f"- created {card['created']}, git commit `{prov['git_commit']}`",
+              f"- parameters: `{json.dumps(card['training'], sort_keys=True)}`",
+              f"- reproduce: `{card['training']['command']}`", ""]
+    return "\n".join(lines)
+
+
 def render_markdown(card: dict) -> str:
     """The human side of the card: identity, data, headline metrics, baselines, lineage."""
     if card.get("kind") == "compressed":
         return render_compressed(card)
+    if card.get("kind") == "aesthetics":
+        return render_aesthetics(card)
     head, bb, data, metrics = card["head"], card["backbone"], card["data"], card["metrics"]
     test = metrics["test"]
     lines = [f"# {card['name']} v{card['version']}", "",

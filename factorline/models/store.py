@@ -1,5 +1,7 @@
 """A versioned model store on disk: ``<root>/<name>/v<N>/{head.safetensors, card.json, card.md}``.
 
+Aesthetics heads (``factorline train PAIRS.jsonl --task aesthetics``, card ``"kind": "aesthetics"``)
+hold ``head.json`` (the format of ``factorline/operators/aesthetics.json``) instead of a safetensors head.
 Compressed models (``factorline compress``) hold ``model.safetensors`` (a torch network) or
 ``model.onnx`` instead of a head, plus their gate report (``report.json``, ``report.md``); their
 card has ``"kind": "compressed"`` and lists every file under ``checksums`` like any other.
@@ -81,7 +83,8 @@ def check_name(name: str) -> str:
 class StoredModel:
     path: Path
     card: dict
-    head: Head | None  # None for compressed models (a whole network in model.onnx / model.safetensors)
+    head: Head | None  # None for compressed models (a whole network in model.onnx / model.safetensors) and
+    # aesthetics heads (head.json, read by factorline.operators.aesthetics.load_stored_head)
 
     @property
     def ref(self) -> str:
@@ -174,7 +177,7 @@ class ModelStore:
         folder = self.resolve(ref)
         card = self._card(folder, ref)
         verify(folder, card, label=f"model {ref!r}" if is_confined() else None)
-        if card.get("kind") == "compressed":
+        if card.get("kind") in ("compressed", "aesthetics"):  # their own files, read by their own loaders
             return StoredModel(folder, card, None)
         return StoredModel(folder, card, Head.load(folder / card["head"]["file"]))
 

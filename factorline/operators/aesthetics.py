@@ -12,12 +12,20 @@ weight held to the sign :data:`DIRECTIONS` gives its term (a fault can only lowe
     score = 1 / (1 + exp(-(bias + sum_i w_i * (f_i - mean_i) / scale_i)))
 
 whose numbers live in ``aesthetics.json`` beside this module (plain JSON, no pickle), written by
-``benchmarks/train_aesthetics.py`` from pairs of real photos and sample-clip frames, each next to
+``benchmarks/train_aesthetics.py`` (through the library fit of ``factorline train --task aesthetics``,
+:mod:`factorline.train.aesthetics`) from pairs of real photos and sample-clip frames, each next to
 a copy degraded in exposure, contrast, colour, tilt, clutter, noise, blur or steadiness (the
 weights rank the pairs; the bias and scale are then fitted so that the score reads as the
 probability that a picture looks like an undegraded original). The item's parts are the median
 over frames; ``weakest`` names the part that pulls the item score down the most, so a low score
 always says why. Evidence: the best- and the worst-looking frame.
+
+The ``head`` parameter swaps in a head trained on your own pairs (``factorline train PAIRS.jsonl
+--name NAME --task aesthetics``, stored in the model store; pinned to ``NAME@N`` when a pipeline
+is compiled, so the cache key changes with each new version).
+
+A head records the :data:`FEATURE_SET` it was trained on (a head without one is set 1); a head
+made for other feature code is refused.
 """
 
 from __future__ import annotations
@@ -28,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as P
 
-from ..contract.errors import ResourceError
+from ..contract.errors import FactorlineError, ResourceError
 from ..contract.items import FrameBatch, MediaInfo
 from ..contract.operator import Field, operator
 from ..contract.registry import resource
@@ -39,6 +47,8 @@ from . import _aesthetic_features as af
 
 HEAD_PATH = Path(__file__).with_name("aesthetics.json")
 TRAIN_COMMAND = ".venv/bin/python benchmarks/train_aesthetics.py"
+TASK = "aesthetics"  # the card task of heads that `factorline train PAIRS.jsonl --task aesthetics` stores
+STORED_HEAD_FILE = "head.json"  # a stored head's file: the same JSON as aesthetics.json
 HEAD_FEATURES = ("exposure_error", "clipped", "black_level", "white_gap", "contrast", "colourfulness", "colour_cast",
                  "saturation_clipped", "noise", "sharpness", "placement", "tilt", "clutter", "shake")
 # Which way each head feature may move the score: +1 more is better, -1 more is worse. The head
@@ -55,6 +65,7 @@ ENOUGH_CONTRAST = 0.2
 MAX_TILT = 20.0  # degrees; a dominant orientation further off is more likely the subject's own diagonal
 LINES_ENOUGH = 0.3  # tilt_confidence from which a tilt counts fully (below, in proportion)
 MAX_COLOURFULNESS = 60.0  # colourfulness counts up to here (more is over-saturation's sign, judged by its clipping)
+FEATURE_SET = 1  # version of head_features(): bump it with any change there; a head records the one it was trained on
 
 
 def head_features(m: dict[str, float | None]) -> np.ndarray:
@@ -107,7 +118,7 @@ class Head:
     def to_json(self) -> dict:
         return {"features": list(self.features), "mean": [round(float(v), 8) for v in self.mean],
                 "scale": [round(float(v), 8) for v in self.scale], "weights": [round(float(v), 8) for v in self.weights],
-                "bias": round(float(self.bias), 8), "trained": self.trained}
+                "bias": round(float(self.bias), 8), "feature_set": FEATURE_SET, "trained": self.trained}
 
 
 def parse_head(data: object, where: str = str(HEAD_PATH)) -> Head:
@@ -115,6 +126,10 @@ def parse_head(data: object, where: str = str(HEAD_PATH)) -> Head:
     fix = f"regenerate it with {TRAIN_COMMAND}"
     if not isinstance(data, dict):
         raise ResourceError(f"aesthetics head {where}: expected a JSON object, found {type(data).__name__}; {fix}", path=where)
+    if data.get("feature_set", 1) != FEATURE_SET:
+        raise ResourceError(f"aesthetics head {where}: trained for feature set {data.get('feature_set', 1)}, this code "
+                            f"computes feature set {FEATURE_SET}; {fix} "
+                            "or train a stored head again with `factorline train PAIRS.jsonl --task aesthetics`", path=where)
     if tuple(data.get("features") or ()) != HEAD_FEATURES:
         raise ResourceError(f"aesthetics head {where}: expected features {list(HEAD_FEATURES)}, found "
                             f"{data.get('features')!r:.200}; it was trained for other code, {fix}", path=where)
@@ -143,6 +158,47 @@ def load_head(path: str | Path = HEAD_PATH) -> Head:
     return parse_head(data, str(path))
 
 
+def load_stored_head(ref: str) -> Head:
+    """The head of a model-store reference (``name``, ``name@N`` or a version folder) written by
+    ``factorline train PAIRS.jsonl --task aesthetics``; every file is checked against the card's
+    checksums first. A model of another task raises ResourceError."""
+    from ..models.store import ModelStore
+
+    store = ModelStore()
+    folder = store.resolve(ref)
+    key = str(folder.resolve())
+    head = _STORED.get(key)
+    if head is None:
+        stored = store.load(ref)
+        if stored.card.get("task") != TASK:
+            raise ResourceError(f"model {ref!r} is a {stored.card.get('task')!r} model; expected an aesthetics head "
+                                f"(trained with `factorline train PAIRS.jsonl --task aesthetics`)", path=ref)
+        file = stored.path / stored.card["head"]["file"]
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ResourceError(f"aesthetics head of {ref!r} is not readable JSON ({exc})", path=ref) from exc
+        head = _STORED[key] = parse_head(data, ref)
+    return head
+
+
+_STORED: dict[str, Head] = {}  # version folders are never rewritten: a loaded head stays valid
+
+
+def pin_head(ref: str) -> str:
+    """A stored head's reference pinned to ``name@N`` (a folder stays a folder), after loading it,
+    so a pipeline naming a missing or foreign model fails validation, and the cache key (which
+    holds the parameters) changes with every new version."""
+    from ..models.store import ModelStore
+
+    try:
+        pinned = ModelStore().pin(ref)
+        load_stored_head(pinned)
+    except FactorlineError as exc:
+        raise ValueError(exc.message) from exc
+    return pinned
+
+
 @resource("aesthetics_head", description="the aesthetics@1 linear head (aesthetics.json)", files=(str(HEAD_PATH),))
 def _head_resource() -> Head:
     return load_head()
@@ -169,6 +225,14 @@ def item_shake(frames: FrameBatch, kind: str) -> float | None:
     return None
 
 
+def measure(frames: FrameBatch, kind: str, working_height: int = 256) -> tuple[list[dict[str, float]], float | None, dict]:
+    """(per-frame measures, shake, item measures) of an item's sampled frames: what the head
+    scores, the same in the operator and in training (``factorline train --task aesthetics``)."""
+    per_frame = [af.frame_measures(img, working_height) for img in frames.images]
+    shake = item_shake(frames, kind)
+    return per_frame, shake, item_measures(per_frame, shake)
+
+
 def weakest(head: Head, x: np.ndarray) -> str:
     """The head feature whose term lowers the score the most (its most negative contribution)."""
     return head.features[int(np.argmin(head.contributions(x)))]
@@ -183,6 +247,16 @@ class AestheticsParams(BaseModel):
     working_height: int = P(256, ge=32, le=2160, title="Working height",
                             description="Frames are area-averaged so that their shorter side has this many px before "
                             "measuring (smaller frames are not upscaled); the head was trained at 256.")
+    head: str | None = P(None, title="Head",
+                         description="A trained aesthetics head from the model store (name, name@version or a version "
+                         "folder), made by `factorline train PAIRS.jsonl --task aesthetics`; default: the shipped head "
+                         "(aesthetics.json). A store name is pinned to name@version, so new versions never reuse old "
+                         "cached outputs.")
+
+    @field_validator("head")
+    @classmethod
+    def _pin(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else pin_head(value)
 
 
 FIELDS = {
@@ -233,12 +307,10 @@ def aesthetics(inputs: dict, params: AestheticsParams, *, item: MediaInfo, resou
     best- and worst-looking sampled frames.
     """
     frames: FrameBatch = inputs["frames"]
-    head: Head = resources["aesthetics_head"]
+    head: Head = resources["aesthetics_head"] if params.head is None else load_stored_head(params.head)
     if len(frames) == 0:
         return {**{k: None for k in FIELDS}, "frame_scores": [], "evidence": []}
-    per_frame = [af.frame_measures(img, params.working_height) for img in frames.images]
-    shake = item_shake(frames, item.kind)
-    measures = item_measures(per_frame, shake)
+    per_frame, shake, measures = measure(frames, item.kind, params.working_height)
     x = head_features(measures)
     frame_scores = head.score(np.stack([head_features({**m, "shake": shake}) for m in per_frame]))
     times = np.asarray(frames.times, dtype=np.float64)

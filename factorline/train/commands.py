@@ -79,7 +79,8 @@ def train_command(
     name: str = typer.Option(..., "--name", "-n", help="Model name in the store (a new version is added)."),
     backbone: str = typer.Option(None, help="Backbone id (default effnet-lite0 for media, minilm for text; hf:<ref>, onnx:<file>)."),
     head: str = typer.Option("logreg", help="Head: logreg or mlp."),
-    c: float = typer.Option(1000.0, "--C", help="Inverse L2 regularisation of logreg (on unit-norm embeddings)."),
+    c: float = typer.Option(None, "--C", help="Inverse L2 regularisation: of logreg on unit-norm embeddings (default 1000), "
+                            "of the aesthetics head (default 10)."),
     labels: str = typer.Option(None, help="Comma-separated allowed labels; rows with others are bad rows."),
     positive: str = typer.Option(None, help="Binary tasks: the class the score is about (default: the second label)."),
     target: str = typer.Option(None, help="Calibrate the threshold: precision=0.9 or recall=0.9 (binary tasks)."),
@@ -98,13 +99,26 @@ def train_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Compute every embedding again."),
     mlflow: str = typer.Option(None, "--mlflow", help="Also log the run to this MLflow tracking URI (e.g. file:./mlruns)."),
     as_json: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
+    task: str = typer.Option("classify", "--task", help="classify: a classifier head on embeddings (DATA: labelled items); "
+                             "aesthetics: the aesthetics operator's head from a pair set (DATA: a .jsonl of "
+                             '{"better": path, "worse": path} rows; use it with the aesthetics param head).'),
 ) -> None:
-    """Fit a head on frozen embeddings, score it against baselines, and store it with its card."""
+    """Fit a head on frozen embeddings, score it against baselines, and store it with its card
+    (--task aesthetics: the aesthetics head from better/worse pairs)."""
     from ..contract.items import Sampling
     from .fit import HEADS, HeadParams
     from .protocol import Protocol
     from .trainer import train
 
+    if task == "aesthetics":
+        given = {"--backbone": backbone, "--labels": labels, "--positive": positive, "--target": target,
+                 "--label-field": label_field, "--mlflow": mlflow, "--head": None if head == "logreg" else head}
+        _train_aesthetics(data, name, [k for k, v in given.items() if v], c, Sampling(fps=fps, max_frames=max_frames,
+                          max_side=max_side), skip_bad, store, as_json)
+        return
+    if task != "classify":
+        raise typer.BadParameter(f"expected classify or aesthetics, found {task!r}", param_hint="--task")
+    c = 1000.0 if c is None else c
     if head not in HEADS:
         raise typer.BadParameter(f"expected one of {', '.join(HEADS)}, found {head!r}", param_hint="--head")
     protocol = Protocol(HeadParams(head=head, C=c), _ints(seeds, "--seeds"), folds, test_size, positive, parse_target(target))
@@ -128,6 +142,42 @@ def train_command(
     _summary(result.model.card, str(result.model.path), time.perf_counter() - started, result.cache_hits, result.cache_misses)
     if run_id:
         console.print(escape(f"MLflow run {run_id} at {mlflow}"))
+
+
+def _train_aesthetics(data: Path, name: str, unused: list[str], c: float | None, sampling, skip_bad: bool,
+                      store: Path | None, as_json: bool) -> None:
+    """`train --task aesthetics`: measure the pairs, fit the head, store it (factorline/train/aesthetics.py)."""
+    if unused:
+        raise typer.BadParameter(f"{', '.join(unused)} apply to classifiers, not to --task aesthetics", param_hint="--task")
+    from .aesthetics import DEFAULT_C, train_aesthetics
+
+    started = time.perf_counter()
+    try:
+        model = train_aesthetics(data, name, store=_store(store), c=DEFAULT_C if c is None else c, sampling=sampling,
+                                 skip_bad=skip_bad, progress=not as_json)
+    except FactorlineError as exc:
+        _fail(exc)
+        return
+    card = model.card
+    if as_json:
+        console.print_json(json.dumps(card))
+        return
+    m, d = card["metrics"], card["data"]
+    table = Table(title=f"{card['name']}@{card['version']}  (aesthetics head, {d['pairs']} pairs)")
+    for col in ("what", "pairwise agreement"):
+        table.add_column(col)
+    table.add_row("training pairs", f"{m['train_agreement']:.3f}")
+    if m.get("cv_agreement") is not None:
+        table.add_row(f"leave-one-group-out ({m['cv_groups']} groups)", f"{m['cv_agreement']:.3f}")
+    for kind, value in m["train_agreement_by_kind"].items():
+        table.add_row(f"  kind {kind}", f"{value:.3f}")
+    console.print(table)
+    if d["skipped"]:
+        console.print(f"[yellow]skipped {len(d['skipped'])} bad row(s)[/]")
+        for line in d["skipped"][:20]:
+            console.print(escape(f"  {line}"))
+    console.print(escape(f"stored {model.path} in {time.perf_counter() - started:.1f}s; use it with "
+                         f"op aesthetics, head: {card['name']}@{card['version']}"))
 
 
 def _summary(card: dict, path: str, seconds: float, hits: int, misses: int) -> None:

@@ -96,6 +96,12 @@ def evaluate(ref: str, *, store: ModelStore | None = None, data: str | Path | No
         raise ConfigError(f"{stored.ref} is a compressed model ({steps} from {card['root']['ref']}); `factorline eval` "
                           f"reproduces trained heads. Its gate numbers are in {stored.path / 'report.md'}; measure them again "
                           f"with `factorline compress {card['parent']['ref']} ...`", path=stored.ref)
+    if card.get("kind") == "aesthetics":
+        from ..contract.errors import ConfigError
+
+        raise ConfigError(f"{stored.ref} is an aesthetics head; `factorline eval` reproduces classifier heads. Train it "
+                          f"again with `{card['training']['command']}` (deterministic: the same data gives the same "
+                          "weights and numbers)", path=stored.ref)
     backbone = get_backbone(card["backbone"]["id"])
     if backbone.revision != card["backbone"]["revision"]:
         raise ReproductionError(f"backbone {backbone.id} is revision {backbone.revision} here, the card records "
