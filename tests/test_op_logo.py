@@ -545,3 +545,16 @@ def test_given_translucent_mark_persistence_misses_on_moving_clip_then_appearanc
     off = run_op(images, bikes.times, sure_appearance=False)  # logo@3's answer: the model only sets the confidence
     assert not off["has_logo"] and off["method"] == "persistence" and off["confidence"] == out["confidence"]
     assert not run_op(bikes.images, bikes.times)["has_logo"]  # the clip itself
+
+
+def test_given_letterboxed_moving_clip_then_the_bar_edge_is_not_a_logo(bbb):
+    # the appearance model saw a 20-px letterbox's edge in the bottom corners as a logo; it
+    # judges the picture inside the bars
+    images = bbb.images.copy()
+    images[:, :20] = 0
+    images[:, -20:] = 0
+    out = run_op(images, bbb.times)
+    assert not out["has_logo"] and out["method"] == "persistence" and out["confidence"] < 0.5
+    box = [520, 290, 80, 48]  # a logo inside the letterboxed picture is still found, in source px
+    found = run_op(with_logo(images, box), bbb.times)
+    assert found["has_logo"] and close(found["box"], box)

@@ -95,7 +95,7 @@ px at 1280 px analysis width), less for a logo flush with the frame edge (EDGE_M
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -106,6 +106,7 @@ from ..contract.operator import Output, operator
 from .layout import Bars, detect_bars
 from .logo_model import (
     CORNERS,
+    CornerScores,
     LogoModel,
     appearance_answer,
     appearance_frames,
@@ -643,10 +644,12 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
     images = frames.images
     scale = float(frames.scale) or 1.0
     source = (frames.source_width, frames.source_height)
+    bars = detect_bars(frames.gray) if len(images) else None
     result = detect_logo_in_parts(
         images,
         thumbs=batch_thumbnails(frames),
         luma=frames.gray,
+        bars=bars,
         corner_share=params.corner_share,
         min_persistence=params.min_persistence,
         min_frames=params.min_frames,
@@ -658,7 +661,7 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
     if result.box:  # found by persistence: its measured precision is the confidence
         return _persistence_answer(result, times, persistence_confidence(model, True, None))
     picked = appearance_frames(len(images))
-    scores = score_frames(images[picked], model, scale=scale, source_size=source)
+    scores = scores_inside_bars(images[picked], bars, model, scale=scale)
     if persistence_path(result, params):  # motion, and no logo by persistence
         confidence = persistence_confidence(model, False, scores)
         if params.sure_appearance and sure_on_motion(scores, model):
@@ -667,6 +670,20 @@ def logo(inputs: dict, params: LogoParams, *, item: MediaInfo, resources: dict) 
     if scores is None:  # a static shot too small for the appearance model
         return _persistence_answer(result, times, 0.0) | {"method": "none"}
     return appearance_answer(scores, model, times[picked])
+
+
+def scores_inside_bars(images: np.ndarray, bars: Bars | None, model: LogoModel, *, scale: float) -> CornerScores | None:
+    """The appearance model's answer on the picture inside the bars (a bar's edge in a corner
+    crop looked like a logo to it: a 20-px letterbox over a moving clip), box in source px."""
+    n, h, w = images.shape[:3]
+    y0, y1, x0, x1 = bars.content_box(h, w) if bars is not None else (0, h, 0, w)
+    inner = images[:, y0:y1, x0:x1]
+    size = (round(inner.shape[2] * scale), round(inner.shape[1] * scale))
+    scores = score_frames(inner, model, scale=scale, source_size=size)
+    if scores is None or (y0, x0) == (0, 0):
+        return scores
+    bx, by, bw, bh = scores.box
+    return replace(scores, box=[bx + round(x0 * scale), by + round(y0 * scale), bw, bh])
 
 
 def _persistence_answer(result: LogoResult, times: np.ndarray, confidence: float) -> dict:
