@@ -62,8 +62,20 @@ def extract_tree(rev: str, dest: Path) -> Path:
     return dest
 
 
+# The virtual environment holds factorline as an editable install, whose import finder would
+# fill in, from this checkout, any module a tree lacks (factorline.plugins for the baseline):
+# each tree runs with that finder taken out, so it imports only its own code.
+OWN_CODE_ONLY = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+                 "if getattr(f, '__name__', type(f).__name__) != '_EditableFinder']\n")  # installed as a class
+
+
 def operators_of(tree: Path) -> set[str]:
-    code = "import json, factorline.operators; from factorline.plugins import list_operators; print(json.dumps(sorted({s.name for s in list_operators()})))"
+    code = OWN_CODE_ONLY + (
+        "import json, factorline.operators\n"
+        "try:\n    from factorline.plugins import list_operators\n"
+        "except ImportError:  # trees before the catalogue moved to plugins.py\n"
+        "    from factorline.core.registry import list_operators\n"
+        "print(json.dumps(sorted({s.name for s in list_operators()})))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, timeout=300).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
@@ -75,7 +87,7 @@ def run_tree(tree: Path, steps: list[str], media: list[Path], sampling: dict, ou
     out.mkdir(parents=True, exist_ok=True)
     pipeline = out / "pipeline.json"
     pipeline.write_text(json.dumps(doc))
-    cmd = [sys.executable, "-c", "from factorline.cli import main; main()", "run", str(pipeline), *map(str, media), "--out", str(out / "run"),
+    cmd = [sys.executable, "-c", OWN_CODE_ONLY + "from factorline.cli import main; main()", "run", str(pipeline), *map(str, media), "--out", str(out / "run"),
            "--no-cache", "--workers", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)},
                           cwd=tree, timeout=3600)
