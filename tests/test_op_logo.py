@@ -538,13 +538,13 @@ def test_given_translucent_mark_persistence_misses_on_moving_clip_then_appearanc
     truth = [w - layer.size[0] - 16, 16, *layer.size]
     images = np.stack([place(f, layer, truth[0], truth[1], 0.3) for f in bikes.images])  # 30 % opaque
     assert kind == "mark" and not detect_logo(images, scale=1.0).box  # persistence alone misses it
-    out = run_op(images, bikes.times)
+    out = run_op(images, bikes.times, sure_appearance=True)
     assert out["has_logo"] and out["method"] == "appearance" and out["corner"] == "top_right", out
     assert iou(out["box"], truth) > 0.5 and out["confidence"] > 0.9
     assert out["evidence"] and all(e["score"] >= load_model().threshold for e in out["evidence"])
-    off = run_op(images, bikes.times, sure_appearance=False)  # logo@3's answer: the model only sets the confidence
+    off = run_op(images, bikes.times)  # the default, logo@3's decision: the model only sets the confidence
     assert not off["has_logo"] and off["method"] == "persistence" and off["confidence"] == out["confidence"]
-    assert not run_op(bikes.images, bikes.times)["has_logo"]  # the clip itself
+    assert not run_op(bikes.images, bikes.times, sure_appearance=True)["has_logo"]  # the clip itself
 
 
 def test_given_letterboxed_moving_clip_then_the_bar_edge_is_not_a_logo(bbb):

@@ -297,12 +297,12 @@ def persistence_confidence(model: LogoModel, found: bool, scores: CornerScores |
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
-# On a moving picture where persistence found no logo, the appearance model decides only when it
-# is sure of one corner in most frames: a mean calibrated probability of at least
+# With logo's sure_appearance on: on a moving picture where persistence found no logo, the
+# appearance model decides only when it is sure of one corner in most frames: a mean calibrated probability of at least
 # SURE_LEVEL and SURE_SHARE of the scored frames at the model's threshold on their own.
 # Persistence misses translucent logos over busy footage and short clips; the appearance
-# model sees them (measured in benchmarks/logo_motion.py: logos composited over whole real
-# clips, and the real clips without them).
+# model sees them (benchmarks/logo_motion.py), but it also took static scenery of two real
+# held-out static-camera clips for logos (benchmarks/real_media.py): hence opt-in.
 SURE_LEVEL = 0.95
 SURE_SHARE = 0.75
 
