@@ -526,25 +526,14 @@ def frames_to_read(frames: FrameBatch, params: Any, max_reads: int = 0) -> set[i
 
 
 def subtitle_factor(
-    readings: Sequence[FrameText | None],
-    times: Sequence[float],
-    min_similarity: float,
-    *,
-    classifier: Any = None,
-    threshold: float = 0.5,
-    size: tuple[int, int] | None = None,
-    duration_s: float | None = None,
+    readings: Sequence[FrameText | None], times: Sequence[float], min_similarity: float, **line_options: Any
 ) -> dict:
-    """The ``subtitles`` fields and evidence from per-frame readings (pure).
-
-    With a ``classifier`` (:class:`~.text_lines.LineClassifier`), lines whose subtitle
-    probability is under ``threshold`` are left out of every field and counted in ``rejected``;
-    ``size`` is the source (width, height) the readings' boxes are in, ``duration_s`` the item's.
-    Without one every line is a subtitle. (:func:`kept_lines` then :func:`subtitle_fields`; the
-    operator runs :func:`refine_lines` between the two.)
+    """The ``subtitles`` fields and evidence from per-frame readings (pure): :func:`kept_lines`
+    (``line_options``: its ``classifier``, ``threshold``, ``size``, ``duration_s``) then
+    :func:`subtitle_fields`; the operator runs :func:`refine_lines` between the two.
+    Without a classifier every line is a subtitle.
     """
-    lines, rejected, confidence = kept_lines(readings, times, min_similarity, classifier=classifier,
-                                             threshold=threshold, size=size, duration_s=duration_s)
+    lines, rejected, confidence = kept_lines(readings, times, min_similarity, **line_options)
     return subtitle_fields(lines, readings, times, rejected, confidence)
 
 
@@ -559,7 +548,9 @@ def kept_lines(
     duration_s: float | None = None,
 ) -> tuple[list[Line], int, float]:
     """The tracked lines a ``classifier`` calls subtitles (all of them without one), how many it
-    rejected and its highest subtitle probability (1.0 without one; 0.0 without lines) (pure)."""
+    rejected and its highest subtitle probability (1.0 without one; 0.0 without lines) (pure).
+    Lines under ``threshold`` are left out; ``size`` is the source (width, height) the readings'
+    boxes are in (needed with a classifier), ``duration_s`` the item's."""
     lines = track_lines(readings, min_similarity=min_similarity)
     rejected = 0
     confidence = 1.0 if lines else 0.0
